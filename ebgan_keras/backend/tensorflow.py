@@ -1,0 +1,33 @@
+"""TensorFlow adapter: gradients from a `tf.GradientTape`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Sequence
+
+import tensorflow as tf
+
+
+def value_and_grad(loss_fn: Callable, variables: Sequence) -> tuple:
+    """Runs `loss_fn()` and differentiates its loss with respect to `variables`.
+
+    Args:
+        loss_fn: callable. Takes no argument, reads the variables, and returns
+            `(loss, aux)`.
+        variables: list of `keras.Variable`. What to differentiate against.
+
+    Returns:
+        `(loss, aux, gradients)`, the gradients in the order of `variables`.
+    """
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+        for variable in variables:
+            tape.watch(variable.value)
+        loss, aux = loss_fn()
+    gradients = tape.gradient(loss, [variable.value for variable in variables])
+    return loss, aux, gradients
+
+
+def stateful_step(model, step_fn: Callable, data):
+    """Runs a stateful training step; TensorFlow variables update in place."""
+    del model
+    return step_fn(data)

@@ -1,0 +1,69 @@
+"""One optimizer object that carries the discriminator's and the generator's."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+
+
+class _RouteByIdentity:
+    """Sends the discriminator's variables to one optimizer, the rest to the other.
+
+    Routing by object identity, not by variable path: paths of two sub-models
+    can collide (two layers named `dense` in different models).
+    """
+
+    def __init__(self, d_optimizer, g_optimizer, d_variables: Sequence) -> None:
+        self.d_optimizer = d_optimizer
+        self.default_optimizer = g_optimizer
+        self._d_ids = {id(variable) for variable in d_variables}
+
+    def values(self) -> list:
+        return [self.d_optimizer]
+
+    def __call__(self, variable):
+        if id(variable) in self._d_ids:
+            return self.d_optimizer
+        return self.default_optimizer
+
+
+class GANOptimizer(keras.optimizers.MultiOptimizer):
+    """Holds the discriminator and generator optimizers as one `model.optimizer`.
+
+    The Keras JAX trainer carries only `model.optimizer.variables` through its
+    compiled step; an optimizer kept as a plain attribute is silently never
+    updated there. This container exposes the variables of both optimizers,
+    so every backend carries them. The training step calls
+    `d_optimizer.apply` and `g_optimizer.apply` itself, at different times,
+    and advances this container's `iterations` once per step.
+
+    Args:
+        d_optimizer: `keras.optimizers.Optimizer`. Updates the discriminator.
+        g_optimizer: `keras.optimizers.Optimizer`. Updates the generator.
+        d_variables: list of `keras.Variable`. The discriminator's trainable
+            variables.
+    """
+
+    def __init__(self, d_optimizer, g_optimizer, d_variables: Sequence) -> None:
+        scales = (d_optimizer.loss_scale_factor, g_optimizer.loss_scale_factor)
+        super().__init__(
+            _RouteByIdentity(d_optimizer, g_optimizer, d_variables),
+            name="gan_optimizer",
+        )
+        # MultiOptimizer resets its children's loss scale: keep the user's.
+        d_optimizer.loss_scale_factor, g_optimizer.loss_scale_factor = scales
+        self.d_optimizer = d_optimizer
+        self.g_optimizer = g_optimizer
+
+    def apply(self, grads, trainable_variables=None):
+        raise RuntimeError(
+            "GANOptimizer only carries state; the training step applies "
+            "`d_optimizer` and `g_optimizer` separately."
+        )
+
+    def get_config(self) -> dict:
+        raise NotImplementedError(
+            "GANOptimizer is not serialized; the model saves `d_optimizer` and "
+            "`g_optimizer` in its compile config."
+        )
