@@ -1,6 +1,19 @@
 """Architectures of the papers, each a function returning a Keras model."""
 
+from ebgan_keras.networks.began import began_discriminator
+from ebgan_keras.networks.began import began_generator
+from ebgan_keras.networks.conv import dcgan_generator
+from ebgan_keras.networks.conv import ebgan_conv_discriminator
+from ebgan_keras.networks.layers import FastConv2DTranspose
 from ebgan_keras.networks.mlp import ebgan_mlp_discriminator
 from ebgan_keras.networks.mlp import ebgan_mlp_generator
 
-__all__ = ["ebgan_mlp_discriminator", "ebgan_mlp_generator"]
+__all__ = [
+    "FastConv2DTranspose",
+    "began_discriminator",
+    "began_generator",
+    "dcgan_generator",
+    "ebgan_conv_discriminator",
+    "ebgan_mlp_discriminator",
+    "ebgan_mlp_generator",
+]

@@ -1,0 +1,137 @@
+"""The DCGAN-style generator and convolutional autoencoder critic of EBGAN."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import keras
+from keras import layers
+
+from ebgan_keras.networks.layers import upsample_conv
+
+
+def check_image_size(image_size: int, low: int = 8, high: int = 256) -> int:
+    """Validates a power-of-two image size; returns it as int.
+
+    Args:
+        image_size: int. Height (= width) of the images.
+        low: int. Smallest size accepted. Defaults to `8`.
+        high: int. Largest size accepted. Defaults to `256`.
+
+    Returns:
+        `image_size` as an int.
+    """
+    size = int(image_size)
+    if size != image_size or size < low or size > high or size & (size - 1):
+        raise ValueError(
+            f"`image_size` must be a power of two from {low} to {high}. "
+            f"Received: image_size={image_size!r}"
+        )
+    return size
+
+
+def dcgan_generator(
+    latent_dim: int = 100,
+    image_size: int = 64,
+    channels: int = 3,
+    filters: int = 64,
+    name: str = "dcgan_generator",
+) -> keras.Model:
+    """DCGAN-style generator used by EBGAN for CelebA, LSUN and ImageNet.
+
+    A dense projection to `4 x 4 x filters * image_size / 8`, then
+    4x4 stride-2 transposed convolutions (`FastConv2DTranspose`) that double
+    the size and halve the channels, with batch norm and ReLU, up to
+    `image_size` with `channels` outputs and `tanh`.
+
+    Args:
+        latent_dim: int. Size of the latent input. Defaults to `100`.
+        image_size: int. A power of two from 8 to 256. Defaults to `64`.
+        channels: int. Image channels. Defaults to `3`.
+        filters: int. Channels of the last hidden layer; they double at each
+            smaller scale. Defaults to `64`.
+        name: str. Model name.
+
+    Returns:
+        A functional `keras.Model` from `(N, latent_dim)` to
+        `(N, image_size, image_size, channels)`.
+
+    Example:
+
+    >>> g = dcgan_generator(latent_dim=16, image_size=32, channels=1, filters=8)
+    >>> g.output_shape
+    (None, 32, 32, 1)
+    """
+    size = check_image_size(image_size)
+    upsamplings = int(math.log2(size // 4))
+    width = filters * 2 ** (upsamplings - 1)
+    latents = keras.Input((latent_dim,), name="latents")
+    x = layers.Dense(4 * 4 * width, use_bias=False, name="project")(latents)
+    x = layers.Reshape((4, 4, width), name="reshape")(x)
+    x = layers.BatchNormalization(name="project_batch_norm")(x)
+    x = layers.ReLU(name="project_relu")(x)
+    for i in range(upsamplings - 1):
+        width //= 2
+        x = upsample_conv(width, use_bias=False, name=f"up_{i}")(x)
+        x = layers.BatchNormalization(name=f"up_{i}_batch_norm")(x)
+        x = layers.ReLU(name=f"up_{i}_relu")(x)
+    x = upsample_conv(channels, name="to_pixels")(x)
+    images = layers.Activation("tanh", name="images")(x)
+    return keras.Model(latents, images, name=name)
+
+
+def ebgan_conv_discriminator(
+    image_size: int = 64,
+    channels: int = 3,
+    filters: Sequence[int] = (64, 128, 256),
+    name: str = "ebgan_conv_discriminator",
+) -> keras.Model:
+    """Convolutional autoencoder discriminator of EBGAN.
+
+    Encoder `(64)4c2s-(128)4c2s-(256)4c2s` (batch norm after all but the
+    first, leaky ReLU 0.2); its output is the code. The decoder mirrors it
+    with 4x4 stride-2 transposed convolutions, batch norm and leaky ReLU, and
+    ends in `channels` outputs with `tanh`.
+
+    Args:
+        image_size: int. A power of two from 8 to 256. Defaults to `64`.
+        channels: int. Image channels. Defaults to `3`.
+        filters: tuple of int. Channels of each encoder layer. Defaults to
+            `(64, 128, 256)`, the paper's.
+        name: str. Model name.
+
+    Returns:
+        A functional `keras.Model` from images to `(reconstruction, code)`,
+        the code of shape `(N, image_size / 2^len(filters), ..., filters[-1])`.
+
+    Example:
+
+    >>> d = ebgan_conv_discriminator(image_size=32, channels=1, filters=(8, 16))
+    >>> [tuple(t.shape) for t in d.outputs]
+    [(None, 32, 32, 1), (None, 8, 8, 16)]
+    """
+    size = check_image_size(image_size)
+    filters = tuple(int(f) for f in filters)
+    if not filters or size >> len(filters) < 1:
+        raise ValueError(
+            f"`filters` must have between 1 and log2(image_size) entries. "
+            f"Received: filters={filters} for image_size={image_size}"
+        )
+    images = keras.Input((size, size, channels), name="images")
+    x = images
+    for i, width in enumerate(filters):
+        x = layers.Conv2D(
+            width, 4, strides=2, padding="same", use_bias=i == 0, name=f"down_{i}"
+        )(x)
+        if i > 0:
+            x = layers.BatchNormalization(name=f"down_{i}_batch_norm")(x)
+        x = layers.LeakyReLU(0.2, name=f"down_{i}_leaky_relu")(x)
+    code = x
+    for i, width in enumerate(reversed(filters[:-1])):
+        x = upsample_conv(width, use_bias=False, name=f"up_{i}")(x)
+        x = layers.BatchNormalization(name=f"up_{i}_batch_norm")(x)
+        x = layers.LeakyReLU(0.2, name=f"up_{i}_leaky_relu")(x)
+    x = upsample_conv(channels, name="to_pixels")(x)
+    reconstruction = layers.Activation("tanh", name="reconstruction")(x)
+    return keras.Model(images, [reconstruction, code], name=name)
