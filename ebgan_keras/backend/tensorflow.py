@@ -23,7 +23,13 @@ def value_and_grad(loss_fn: Callable, variables: Sequence) -> tuple:
         for variable in variables:
             tape.watch(variable.value)
         loss, aux = loss_fn()
-    gradients = tape.gradient(loss, [variable.value for variable in variables])
+    values = [variable.value for variable in variables]
+    gradients = tape.gradient(loss, values)
+    # A variable the loss does not depend on gets a zero gradient, not None.
+    gradients = [
+        tf.zeros_like(value) if gradient is None else gradient
+        for value, gradient in zip(values, gradients)
+    ]
     return loss, aux, gradients
 
 

@@ -27,7 +27,10 @@ def value_and_grad(loss_fn: Callable, variables: Sequence) -> tuple:
     """
     loss, aux = loss_fn()
     values = [variable.value for variable in variables]
-    gradients = torch.autograd.grad(loss, values, allow_unused=True)
+    if loss.requires_grad:
+        gradients = torch.autograd.grad(loss, values, allow_unused=True)
+    else:  # the loss depends on none of the variables
+        gradients = [None] * len(values)
     gradients = [
         torch.zeros_like(value) if gradient is None else gradient
         for value, gradient in zip(values, gradients)

@@ -340,6 +340,9 @@ class EnergyGAN(keras.Model):
         """
         if isinstance(x, np.ndarray):
             self._check_image_array(x, "x")
+        elif x is not None and not isinstance(x, (list, tuple, dict)):
+            # Datasets and generators bring their own order; Keras would warn.
+            kwargs.setdefault("shuffle", False)
         callbacks = list(callbacks or [])
         from ebgan_keras.callbacks import TerminateOnNonFinite
 

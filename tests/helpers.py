@@ -1,0 +1,58 @@
+"""Small models and helpers shared by the tests."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+import ebgan_keras as ek
+
+IMAGE_SHAPE = (8, 8, 1)
+LATENT_DIM = 4
+
+
+def tiny_generator(batch_norm: bool = True) -> keras.Model:
+    return ek.networks.ebgan_mlp_generator(
+        latent_dim=LATENT_DIM,
+        image_shape=IMAGE_SHAPE,
+        hidden_units=(16,),
+        batch_norm=batch_norm,
+    )
+
+
+def tiny_discriminator() -> keras.Model:
+    return ek.networks.ebgan_mlp_discriminator(
+        image_shape=IMAGE_SHAPE, encoder_units=(16, 8)
+    )
+
+
+def tiny_model(cls=ek.EBGANPT, **kwargs):
+    kwargs.setdefault("seed", 0)
+    if cls in (ek.EBGAN, ek.EBGANPT):
+        kwargs.setdefault("margin", 2.0)
+    return cls(tiny_generator(), tiny_discriminator(), **kwargs)
+
+
+def tiny_images(num: int = 64, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.uniform(-1.0, 1.0, (num, *IMAGE_SHAPE)).astype("float32")
+
+
+def fixed_latent_class(base):
+    """A subclass of `base` whose training latents are fixed constants."""
+
+    class FixedLatents(base):
+        fixed_latents = None
+
+        def sample_latents(self, num_samples, seed=None):
+            if seed is not None or self.fixed_latents is None:
+                return super().sample_latents(num_samples, seed=seed)
+            return ops.convert_to_tensor(self.fixed_latents)
+
+    FixedLatents.__name__ = f"FixedLatents{base.__name__}"
+    return FixedLatents
+
+
+def numpy_weights(model: keras.Model) -> list[np.ndarray]:
+    return [np.array(ops.convert_to_numpy(v)) for v in model.weights]
