@@ -158,10 +158,13 @@ def load_tfds(
     try:
         builder = tfds.builder(name, data_dir=data_dir)
     except Exception as error:  # noqa: BLE001 - tfds raises several types
+        reason = f"{error.__class__.__name__}: {str(error).splitlines()[0]}"
+        if tried:  # an ek.data source that could not be prepared either
+            tried.append(f"TFDS builder {name!r}: {reason}")
+            _raise_unavailable(name, tried)
         raise ValueError(
-            f"'{name}' is not a TFDS data set nor an ek.data source "
-            f"({error.__class__.__name__}: {str(error).splitlines()[0]}). "
-            f"Received: name={name!r}"
+            f"'{name}' is neither a TFDS data set nor an ek.data source "
+            f"({reason}). Received: name={name!r}"
         ) from None
     if not builder.is_prepared():
         tried.append(f"TFDS data prepared in data_dir={data_dir!r}: not there")
