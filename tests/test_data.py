@@ -238,6 +238,17 @@ def test_from_directory_skips_one_corrupt_file_and_names_it(tmp_path, caplog):
     assert stack(ds).shape == (4, 4, 4, 1)
 
 
+def test_from_directory_skips_truncated_jpeg_by_name(tmp_path, rng, caplog):
+    write_images(tmp_path, rng.integers(0, 256, (3, 64, 64, 3), dtype=np.uint8), ".jpg")
+    whole = (tmp_path / "img_000.jpg").read_bytes()
+    # Cut the body, not the header: Pillow still opens it, TF could not decode.
+    (tmp_path / "img_000.jpg").write_bytes(whole[: len(whole) * 3 // 4])
+    with caplog.at_level(logging.WARNING, logger="ebgan_keras.data"):
+        ds = ek_data.from_directory(tmp_path, batch_size=1)
+    assert "img_000.jpg" in caplog.text and "end-of-image" in caplog.text
+    assert stack(ds).shape == (2, 64, 64, 3)
+
+
 def test_from_directory_all_corrupt_is_an_error(tmp_path):
     for i in range(3):
         (tmp_path / f"bad_{i}.jpg").write_bytes(b"not a jpeg")

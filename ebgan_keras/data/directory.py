@@ -36,8 +36,9 @@ def from_directory(
     """Turn a folder of images (searched recursively) into a training dataset.
 
     Files ending in .png, .jpg, .jpeg or .bmp are used. Every file's header is
-    read once with Pillow: a file that cannot be read is skipped with a
-    warning naming it (if none can be read, it is an error), and the image
+    read once with Pillow (PNGs are verified, JPEGs checked for their end
+    marker): a file that fails is skipped with a warning naming it (if none
+    can be read, it is an error), and the image
     sizes are checked (mixed sizes need `image_size`, or a fixed `crop`).
     Decoding, cropping and resizing then run in parallel in `tf.data`
     (`num_parallel_calls=AUTOTUNE`); the decoded uint8 images are cached in
@@ -164,7 +165,8 @@ def from_directory(
             count, seed=shuffle_seed, reshuffle_each_iteration=True
         )
     dataset = dataset.map(load, num_parallel_calls=_pipeline.AUTOTUNE)
-    # Safety net for files whose header reads but whose body is corrupt.
+    # Safety net for files that pass the scan but still fail to decode
+    # (TensorFlow logs those without the file name).
     dataset = dataset.ignore_errors(log_warning=True)
     if use_cache:
         dataset = dataset.cache("" if cache in (True, "auto") else str(cache))
@@ -232,7 +234,14 @@ def _read_header(file: Path):
         with Image.open(file) as image:
             size, mode = image.size, image.mode
             if file.suffix.lower() == ".png":
-                image.verify()  # cheap for PNG: checks chunk CRCs
+                image.verify()  # cheap for PNG: checks chunk CRCs and IEND
+        if file.suffix.lower() in (".jpg", ".jpeg"):
+            # A cut-off download lacks the end-of-image marker (FF D9); some
+            # writers pad after it, so look at the last KiB.
+            with open(file, "rb") as handle:
+                handle.seek(max(0, file.stat().st_size - 1024))
+                if b"\xff\xd9" not in handle.read():
+                    raise OSError("truncated JPEG (no end-of-image marker)")
         return (size[1], size[0]), mode
     except Exception as error:  # noqa: BLE001 - any failure means "unreadable"
         return error
