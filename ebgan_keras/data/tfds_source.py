@@ -240,6 +240,13 @@ def load_tfds(
         return (image,)
 
     dataset = dataset.map(extract, num_parallel_calls=_pipeline.AUTOTUNE)
+    fixed_hw = spec.image_size or (spec.crop if isinstance(spec.crop, tuple) else None)
+    if fixed_hw is None and None not in shape[:2]:
+        fixed_hw = _pipeline.output_hw(shape[0], shape[1], spec)[0]
+    if fixed_hw is not None:
+        image_bytes = num_examples * fixed_hw[0] * fixed_hw[1] * out_channels
+        if image_bytes <= _pipeline.DEFAULT_CACHE_BYTES:
+            dataset = dataset.cache()  # decoded, cropped, resized uint8
     if shuffle:
         dataset = dataset.shuffle(
             10_000, seed=shuffle_seed, reshuffle_each_iteration=True
