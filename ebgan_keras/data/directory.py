@@ -1,0 +1,278 @@
+"""`from_directory`: a folder of image files as a `tf.data` pipeline."""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import tensorflow as tf
+from PIL import Image
+
+from ebgan_keras.data import _pipeline
+
+logger = logging.getLogger("ebgan_keras.data")
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
+_GRAYSCALE_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+
+
+def from_directory(
+    path,
+    image_size=None,
+    batch_size: int = 64,
+    crop=None,
+    channels: int | None = None,
+    with_labels: bool = False,
+    shuffle: bool = True,
+    seed: int | None = None,
+    flip: bool = False,
+    drop_remainder: bool = True,
+    cache="auto",
+    shuffle_buffer: int = 10_000,
+) -> tf.data.Dataset:
+    """Turn a folder of images (searched recursively) into a training dataset.
+
+    Files ending in .png, .jpg, .jpeg or .bmp are used. Every file's header is
+    read once with Pillow (PNGs are verified, JPEGs checked for their end
+    marker): a file that fails is skipped with a warning naming it (if none
+    can be read, it is an error), and the image
+    sizes are checked (mixed sizes need `image_size`, or a fixed `crop`).
+    Decoding, cropping and resizing then run in parallel in `tf.data`
+    (`num_parallel_calls=AUTOTUNE`); the decoded uint8 images are cached in
+    memory when they fit (`cache="auto"`, up to 2 GiB).
+
+    For CelebA (`img_align_celeba`, 178x218) the usual recipe is
+    `crop=108, image_size=64` (DCGAN) or `crop=140, image_size=64`.
+
+    Args:
+        path: str or Path. The folder.
+        image_size: int, (height, width) or None. Resize to this size (after
+            cropping). Defaults to `None` (all images must then share one
+            size).
+        batch_size: int. Images per batch. Defaults to `64`.
+        crop: None, "center", int or (height, width). Central crop before
+            resizing; "center" takes the largest central square. Defaults to
+            `None`.
+        channels: None, 1 or 3. Decode as grayscale (1) or RGB (3); `None`
+            picks 1 if every image is grayscale, else 3. Defaults to `None`.
+        with_labels: bool. Yield `(images, labels)`, the label being the
+            index of the image's first-level subfolder in sorted order.
+            Defaults to `False`.
+        shuffle: bool. Shuffle each epoch. Defaults to `True`.
+        seed: int or None. Seed of the shuffle and the flips; `None` is not
+            reproducible. Defaults to `None`.
+        flip: bool. Random horizontal flip of half the images. Defaults to
+            `False`.
+        drop_remainder: bool. Drop the last partial batch. Defaults to
+            `True`.
+        cache: "auto", bool or str. Cache decoded images in memory ("auto":
+            when they fit in 2 GiB; True: always), in a file (a str path), or
+            not at all (False). Defaults to `"auto"`.
+        shuffle_buffer: int. Shuffle buffer size when the images are cached.
+            Defaults to `10000`.
+
+    Returns:
+        A `tf.data.Dataset` of float32 `(batch, height, width, channels)`
+        images in `[-1, 1]` (or `(images, labels)` pairs with int32 labels).
+
+    Example:
+
+    >>> from ebgan_keras import data as ek_data
+    >>> ds = ek_data.from_directory(  # doctest: +SKIP
+    ...     "img_align_celeba", image_size=64, crop=108, seed=0)
+    """
+    spec = _pipeline.make_preprocessing(image_size, crop, channels, flip)
+    batch_size = _pipeline.check_batch_size(batch_size)
+    seed = _pipeline.check_seed(seed)
+    if not (cache in ("auto", True, False) or isinstance(cache, (str, Path))):
+        raise ValueError(
+            "`cache` must be 'auto', True, False or a file path. "
+            f"Received: cache={cache!r}"
+        )
+    folder = Path(path)
+    if not folder.is_dir():
+        raise ValueError(f"`path` must be an existing folder. Received: path={path!r}")
+    files = list_images(folder)
+    if not files:
+        raise ValueError(
+            f"No images ({', '.join(IMAGE_EXTENSIONS)}) found in {folder} or its "
+            f"subfolders. Received: path={path!r}"
+        )
+    labels = None
+    class_names = None
+    if with_labels:
+        labels, class_names = _labels_from_subfolders(folder, files)
+
+    infos = _scan(files)
+    good = [i for i, info in enumerate(infos) if not isinstance(info, Exception)]
+    for file, info in zip(files, infos, strict=True):
+        if isinstance(info, Exception):
+            logger.warning("Skipping unreadable image %s: %s", file, info)
+    if not good:
+        examples = "; ".join(
+            f"{files[i]}: {infos[i]}" for i in range(min(3, len(files)))
+        )
+        raise ValueError(
+            f"None of the {len(files)} image files in {folder} could be read "
+            f"({examples}). Received: path={path!r}"
+        )
+    files = [files[i] for i in good]
+    infos = [infos[i] for i in good]
+    if labels is not None:
+        labels = [labels[i] for i in good]
+
+    if channels is None:
+        grayscale = all(mode in _GRAYSCALE_MODES for _, mode in infos)
+        decode_channels = 1 if grayscale else 3
+    else:
+        decode_channels = channels
+    out_hw = _output_size(files, infos, spec, path)
+    count = len(files)
+    if drop_remainder and count < batch_size:
+        raise ValueError(
+            f"`batch_size` ({batch_size}) is larger than the number of readable "
+            f"images ({count}) and `drop_remainder=True`. "
+            f"Received: batch_size={batch_size}"
+        )
+    decode_spec = _pipeline.Preprocessing(spec.image_size, spec.crop, None, False)
+
+    def load(file, *label):
+        raw = tf.io.read_file(file)
+        image = tf.io.decode_image(
+            raw, channels=decode_channels, expand_animations=False
+        )
+        image = tf.ensure_shape(image, (None, None, decode_channels))
+        if decode_spec.spatial:
+            image = _pipeline.spatial_transform(image, decode_spec)
+            image = tf.cast(tf.round(image), tf.uint8)
+        image = tf.ensure_shape(image, (*out_hw, decode_channels))
+        return (image, *label)
+
+    parts = [tf.constant([str(f) for f in files])]
+    if labels is not None:
+        parts.append(tf.constant(labels, tf.int32))
+    dataset = tf.data.Dataset.from_tensor_slices(tuple(parts))
+    image_bytes = count * out_hw[0] * out_hw[1] * decode_channels
+    use_cache = cache is True or isinstance(cache, (str, Path))
+    use_cache |= cache == "auto" and image_bytes <= _pipeline.DEFAULT_CACHE_BYTES
+    shuffle_seed = _pipeline.shuffle_seed(seed)
+    if shuffle and not use_cache:
+        # Shuffling the file names is cheap and gives a full shuffle.
+        dataset = dataset.shuffle(
+            count, seed=shuffle_seed, reshuffle_each_iteration=True
+        )
+    dataset = dataset.map(load, num_parallel_calls=_pipeline.AUTOTUNE)
+    # Safety net for files that pass the scan but still fail to decode
+    # (TensorFlow logs those without the file name).
+    dataset = dataset.ignore_errors(log_warning=True)
+    if use_cache:
+        dataset = dataset.cache("" if cache in (True, "auto") else str(cache))
+        if shuffle:
+            dataset = dataset.shuffle(
+                min(count, shuffle_buffer),
+                seed=shuffle_seed,
+                reshuffle_each_iteration=True,
+            )
+    dataset = _pipeline.finish(
+        dataset,
+        _pipeline.Preprocessing(None, None, spec.channels, spec.flip),
+        batch_size,
+        seed,
+        with_labels=labels is not None,
+        drop_remainder=drop_remainder,
+    )
+    if class_names is not None:
+        dataset.class_names = class_names
+    return dataset
+
+
+def list_images(folder) -> list[Path]:
+    """Image files under `folder` (recursively), sorted by path.
+
+    Args:
+        folder: str or Path. The folder.
+
+    Returns:
+        A sorted list of `Path`s with an extension in `IMAGE_EXTENSIONS`.
+
+    Example:
+
+    >>> from ebgan_keras.data import directory
+    >>> directory.list_images("no_such_folder")
+    []
+    """
+    found = []
+    for root, dirs, names in os.walk(folder):
+        dirs.sort()
+        found.extend(
+            Path(root) / name
+            for name in sorted(names)
+            if name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith(".")
+        )
+    return sorted(found)
+
+
+def _labels_from_subfolders(folder: Path, files: list[Path]):
+    top_level = [f for f in files if f.parent == folder]
+    if top_level:
+        raise ValueError(
+            "`with_labels=True` takes each image's class from its subfolder "
+            f"(folder/<class>/image.png), but {len(top_level)} images lie directly "
+            f"in {folder} (e.g. {top_level[0].name}). Received: with_labels=True"
+        )
+    classes = [f.relative_to(folder).parts[0] for f in files]
+    class_names = sorted(set(classes))
+    index = {name: i for i, name in enumerate(class_names)}
+    return [index[c] for c in classes], class_names
+
+
+def _read_header(file: Path):
+    try:
+        with Image.open(file) as image:
+            size, mode = image.size, image.mode
+            if file.suffix.lower() == ".png":
+                image.verify()  # cheap for PNG: checks chunk CRCs and IEND
+        if file.suffix.lower() in (".jpg", ".jpeg"):
+            # A cut-off download lacks the end-of-image marker (FF D9); some
+            # writers pad after it, so look at the last KiB.
+            with open(file, "rb") as handle:
+                handle.seek(max(0, file.stat().st_size - 1024))
+                if b"\xff\xd9" not in handle.read():
+                    raise OSError("truncated JPEG (no end-of-image marker)")
+        return (size[1], size[0]), mode
+    except Exception as error:  # noqa: BLE001 - any failure means "unreadable"
+        return error
+
+
+def _scan(files: list[Path]) -> list:
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
+        return list(pool.map(_read_header, files, chunksize=256))
+
+
+def _output_size(files, infos, spec: _pipeline.Preprocessing, path):
+    sizes = collections.Counter(hw for hw, _ in infos)
+    if spec.image_size is not None:
+        for hw in sizes:
+            _pipeline.output_hw(*hw, spec)  # raises if a crop does not fit
+        return spec.image_size
+    if isinstance(spec.crop, tuple):
+        for hw in sizes:
+            _pipeline.output_hw(*hw, spec)
+        return spec.crop
+    if len(sizes) > 1:
+        examples = []
+        for hw in list(sizes)[:3]:
+            first = next(
+                f for f, info in zip(files, infos, strict=True) if info[0] == hw
+            )
+            examples.append(f"{sizes[hw]} of size {hw} (e.g. {first.name})")
+        raise ValueError(
+            f"The images in {path} have {len(sizes)} different sizes: "
+            f"{'; '.join(examples)}. Pass image_size=... to resize them (or a "
+            f"fixed crop). Received: image_size=None"
+        )
+    (hw,) = sizes
+    return _pipeline.output_hw(*hw, spec)[0]
