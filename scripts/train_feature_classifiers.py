@@ -1,4 +1,4 @@
-"""Trains the MNIST and Fashion-MNIST feature classifiers shipped in ebgan_keras.metrics.
+"""Trains the MNIST and Fashion-MNIST feature classifiers of ebgan_keras.metrics.
 
 The classifiers score 28x28 images offline (FID, KID, IS, precision/recall on
 their penultimate-layer features). Data, read straight from the offline sources
@@ -82,7 +82,9 @@ def _read_idx(path: str) -> np.ndarray:
     with gzip.open(path, "rb") as handle:
         data = handle.read()
     ndim = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(
+        int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)
+    )
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 

@@ -55,7 +55,8 @@ class FIDMonitor(keras.callbacks.Callback):
         super().__init__()
         if int(every_n_epochs) < 1:
             raise ValueError(
-                f"`every_n_epochs` must be >= 1. Received: every_n_epochs={every_n_epochs}"
+                "`every_n_epochs` must be >= 1. "
+                f"Received: every_n_epochs={every_n_epochs}"
             )
         if int(num_samples) < 2:
             raise ValueError(

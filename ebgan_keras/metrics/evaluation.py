@@ -186,12 +186,16 @@ def reference_statistics(
         reference, reference_name, reference_split, num_reference
     )
     if len(images) < 2:
-        raise ValueError(f"The reference needs at least 2 images. Received: {len(images)}")
+        raise ValueError(
+            f"The reference needs at least 2 images. Received: {len(images)}"
+        )
     extractor = extractors_lib.get_extractor(features, images.shape[1:], weights)
     images = extractor.check_images(images, "reference")
     path = None
     if cache and extractor.cache_id is not None:
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{name}-{split}")
+        safe = "".join(
+            c if c.isalnum() or c in "-_." else "_" for c in f"{name}-{split}"
+        )
         path = os.path.join(
             cache_dir or default_cache_dir(),
             f"{safe}-{extractor.cache_id}-{len(images)}-{_digest(images)[:16]}.npz",
@@ -324,13 +328,16 @@ def evaluate(
     """
     if dataset is not None:
         if reference is not None:
-            raise ValueError("Pass the reference as `reference=` or `dataset=`, not both.")
+            raise ValueError(
+                "Pass the reference as `reference=` or `dataset=`, not both."
+            )
         reference = dataset
     metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
     unknown = [metric for metric in metrics if metric not in METRICS]
     if unknown or not metrics:
         raise ValueError(
-            f"`metrics` must be a non-empty tuple of {METRICS}. Received: metrics={metrics!r}"
+            f"`metrics` must be a non-empty tuple of {METRICS}. "
+            f"Received: metrics={metrics!r}"
         )
     if reference is None and any(metric != "is" for metric in metrics):
         raise ValueError(
@@ -431,7 +438,11 @@ def evaluate(
 
 def _single(metric: str, model_or_images, reference, dataset, kwargs) -> MetricResult:
     return evaluate(
-        model_or_images, reference=reference, dataset=dataset, metrics=(metric,), **kwargs
+        model_or_images,
+        reference=reference,
+        dataset=dataset,
+        metrics=(metric,),
+        **kwargs,
     )[metric]
 
 

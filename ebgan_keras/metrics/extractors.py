@@ -1,4 +1,4 @@
-"""Pluggable feature extractors: InceptionV3, the shipped domain classifiers, any Model."""
+"""Pluggable feature extractors: InceptionV3, the shipped classifiers, any Model."""
 
 from __future__ import annotations
 

@@ -121,7 +121,8 @@ class MetricResult(Mapping):
         if self.metric not in self.values:
             raise TypeError(
                 f"The {self.metric!r} result has several values "
-                f"({sorted(self.values)}); index it, e.g. result[{next(iter(self.values))!r}]."
+                f"({sorted(self.values)}); index it, e.g. "
+                f"result[{next(iter(self.values))!r}]."
             )
         return self.values[self.metric]
 
@@ -153,7 +154,10 @@ class MetricResult(Mapping):
 
     def to_dict(self) -> dict:
         """Values and protocol as a JSON-ready dict."""
-        return {"values": dict(self.values), "protocol": self._checked_protocol().to_dict()}
+        return {
+            "values": dict(self.values),
+            "protocol": self._checked_protocol().to_dict(),
+        }
 
     def to_json(self) -> str:
         """`to_dict()` as a JSON string."""

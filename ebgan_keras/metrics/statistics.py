@@ -144,9 +144,7 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
             raise ValueError(f"`{name}` contains NaN or Inf values.")
     diff = mu1 - mu2
     trace_covmean = _trace_sqrt_product(sigma1, sigma2, eps)
-    distance = (
-        diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace_covmean
-    )
+    distance = diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace_covmean
     return float(distance)
 
 
@@ -212,9 +210,9 @@ def kid_from_features(
         k_xx = (x @ x.T / dim + 1.0) ** 3
         k_yy = (y @ y.T / dim + 1.0) ** 3
         k_xy = (x @ y.T / dim + 1.0) ** 3
-        off_diagonal = (
-            k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)
-        ) / (size * (size - 1))
+        off_diagonal = (k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (
+            size * (size - 1)
+        )
         estimates[index] = off_diagonal - 2.0 * k_xy.mean()
     return float(estimates.mean()), float(estimates.std())
 
