@@ -242,14 +242,22 @@ def _load_cache(path: str):
         return None
     try:
         with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in ("features", "mu", "sigma")}
+            loaded = {key: data[key] for key in ("features", "mu", "sigma")}
+        loaded["features"] = loaded["features"].astype(np.float64)
+        return loaded
     except (OSError, KeyError, ValueError):
         return None
 
 
 def _save_cache(path: str, stats: dict) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     temporary = path + ".tmp.npz"
-    np.savez(temporary, **stats)
+    np.savez(
+        temporary,
+        features=stats["features"].astype(np.float32),
+        mu=stats["mu"],
+        sigma=stats["sigma"],
+    )
     os.replace(temporary, path)
     with open(path + ".sha256", "w", encoding="utf-8") as handle:
         handle.write(_file_sha256(path))

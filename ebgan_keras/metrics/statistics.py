@@ -68,12 +68,16 @@ def feature_statistics(features) -> tuple[np.ndarray, np.ndarray]:
 
 def _trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray, eps: float) -> float:
     """Trace of sqrtm(sigma1 @ sigma2), the standard way with a stable fallback."""
-    covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
-    if not np.all(np.isfinite(covmean)):
-        # pytorch-fid / TTUR: a singular product gets a small offset on the
-        # diagonal of both covariances.
-        offset = np.eye(sigma1.shape[0]) * eps
-        covmean = scipy.linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+    # Singular products are expected (dead ReLU features, few samples) and
+    # handled below, so scipy's "matrix is singular" warning is only noise.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
+        if not np.all(np.isfinite(covmean)):
+            # pytorch-fid / TTUR: a singular product gets a small offset on the
+            # diagonal of both covariances.
+            offset = np.eye(sigma1.shape[0]) * eps
+            covmean = scipy.linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
     if np.iscomplexobj(covmean):
         if np.all(np.isfinite(covmean)) and np.allclose(
             np.diagonal(covmean).imag, 0, atol=1e-3
