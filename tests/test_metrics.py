@@ -396,10 +396,24 @@ def test_mnist_classifier_classifies_shipped_real_images():
 # -------------------------------------------------------------------- InceptionV3
 
 
-def test_inception_v3_plumbing_with_random_weights(rng):
+def test_inception_v3_plumbing_with_random_weights():
     extractor = ek_metrics.get_extractor("inception_v3", (28, 28, 1), weights=None)
+    assert extractor.name == "inception_v3(random weights)"
     assert extractor.resize == "bilinear to 299x299"
     assert extractor.cache_id is None  # random weights are never cached
+    assert extractor.has_probabilities
+    features, probabilities = extractor.model.outputs
+    assert tuple(features.shape) == (None, 2048)
+    assert tuple(probabilities.shape) == (None, 1000)
+    with pytest.raises(ValueError, match=r"\(28, 28, 1\)"):
+        extractor.check_images(np.zeros((2, 32, 32, 3), "float32"))
+    with pytest.raises(ValueError, match="1 or 3 channels"):
+        ek_metrics.inception_v3_extractor((32, 32, 4), weights=None)
+
+
+@pytest.mark.slow  # compiling InceptionV3 takes ~30 s on JAX on a CPU
+def test_inception_v3_forward_with_random_weights(rng):
+    extractor = ek_metrics.get_extractor("inception_v3", (28, 28, 1), weights=None)
     features, probabilities = extractor.extract(images(rng, 2), batch_size=2)
     assert features.shape == (2, 2048) and probabilities.shape == (2, 1000)
     assert np.all(np.isfinite(features))
