@@ -1,0 +1,58 @@
+"""Sample-quality metrics: FID, KID, Inception Score, precision/recall.
+
+Every result carries its protocol (feature extractor, sample counts,
+reference split, image size, resize method, seed). Feature extractors:
+`"inception_v3"` (the field's standard; needs its ImageNet weights) and the
+shipped offline classifiers `"mnist_classifier"` and
+`"fashion_mnist_classifier"` for 28x28 grey images.
+"""
+
+from ebgan_keras.metrics.callbacks import FIDMonitor
+from ebgan_keras.metrics.classifiers import build_domain_classifier
+from ebgan_keras.metrics.classifiers import load_domain_classifier
+from ebgan_keras.metrics.evaluation import METRICS
+from ebgan_keras.metrics.evaluation import default_cache_dir
+from ebgan_keras.metrics.evaluation import evaluate
+from ebgan_keras.metrics.evaluation import fid
+from ebgan_keras.metrics.evaluation import inception_score
+from ebgan_keras.metrics.evaluation import kid
+from ebgan_keras.metrics.evaluation import precision_recall
+from ebgan_keras.metrics.evaluation import reference_statistics
+from ebgan_keras.metrics.extractors import FeatureExtractor
+from ebgan_keras.metrics.extractors import domain_classifier_extractor
+from ebgan_keras.metrics.extractors import get_extractor
+from ebgan_keras.metrics.extractors import inception_v3_extractor
+from ebgan_keras.metrics.results import EvaluationReport
+from ebgan_keras.metrics.results import MetricResult
+from ebgan_keras.metrics.results import Protocol
+from ebgan_keras.metrics.statistics import feature_statistics
+from ebgan_keras.metrics.statistics import frechet_distance
+from ebgan_keras.metrics.statistics import inception_score_from_probabilities
+from ebgan_keras.metrics.statistics import kid_from_features
+from ebgan_keras.metrics.statistics import precision_recall_from_features
+
+__all__ = [
+    "METRICS",
+    "EvaluationReport",
+    "FIDMonitor",
+    "FeatureExtractor",
+    "MetricResult",
+    "Protocol",
+    "build_domain_classifier",
+    "default_cache_dir",
+    "domain_classifier_extractor",
+    "evaluate",
+    "feature_statistics",
+    "fid",
+    "frechet_distance",
+    "get_extractor",
+    "inception_score",
+    "inception_score_from_probabilities",
+    "inception_v3_extractor",
+    "kid",
+    "kid_from_features",
+    "load_domain_classifier",
+    "precision_recall",
+    "precision_recall_from_features",
+    "reference_statistics",
+]
