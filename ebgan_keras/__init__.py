@@ -1,7 +1,9 @@
 """ebgan_keras: energy-based GANs for Keras 3 on TensorFlow, JAX and PyTorch."""
 
 from ebgan_keras import callbacks
+from ebgan_keras import data
 from ebgan_keras import losses
+from ebgan_keras import metrics
 from ebgan_keras import networks
 from ebgan_keras.models import BEGAN
 from ebgan_keras.models import EBGAN
@@ -18,6 +20,8 @@ __all__ = [
     "MAGAN",
     "EnergyGAN",
     "callbacks",
+    "data",
     "losses",
+    "metrics",
     "networks",
 ]

@@ -126,8 +126,19 @@ class HalveLearningRateOnStall(keras.callbacks.Callback):
             rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
             optimizer.learning_rate = max(rate * self.factor, self.min_learning_rate)
         if self.verbose:
-            rate = float(keras.ops.convert_to_numpy(self.model.d_optimizer.learning_rate))
-            print(f"\nEpoch {epoch + 1}: {self.monitor} stalled; learning rates -> {rate:g}")
+            rate = float(
+                keras.ops.convert_to_numpy(self.model.d_optimizer.learning_rate)
+            )
+            print(
+                f"\nEpoch {epoch + 1}: {self.monitor} stalled; learning rates -> {rate:g}"
+            )
 
 
-__all__ = ["HalveLearningRateOnStall", "MAGANMarginUpdate", "TerminateOnNonFinite"]
+from ebgan_keras.metrics.callbacks import FIDMonitor  # noqa: E402
+
+__all__ = [
+    "FIDMonitor",
+    "HalveLearningRateOnStall",
+    "MAGANMarginUpdate",
+    "TerminateOnNonFinite",
+]

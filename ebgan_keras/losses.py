@@ -187,4 +187,3 @@ __all__ = [
     "pulling_away_term",
     "reconstruction_energy",
 ]
-

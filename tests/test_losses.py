@@ -67,7 +67,9 @@ def test_pulling_away_term_squares_the_cosine():
 def test_hinge_is_per_sample_not_of_the_batch_mean():
     energy_real = np.array([1.0, 1.0], "float32")
     energy_fake = np.array([0.0, 20.0], "float32")
-    loss = float(to_numpy(losses.ebgan_discriminator_loss(energy_real, energy_fake, 10)))
+    loss = float(
+        to_numpy(losses.ebgan_discriminator_loss(energy_real, energy_fake, 10))
+    )
     # mean(E(x)) + mean(max(0, 10 - [0, 20])) = 1 + 5; the hinge of the batch
     # mean would give 1 + max(0, 10 - 10) = 1.
     assert loss == pytest.approx(6.0)
@@ -75,7 +77,11 @@ def test_hinge_is_per_sample_not_of_the_batch_mean():
 
 @pytest.mark.parametrize(
     ("reduction", "power", "expected"),
-    [("sum", 2.0, 4 * 0.25 * 2 + 4 * 1.0), ("mean", 2.0, (2 + 4) / 8), ("l2", 2.0, 6**0.5)],
+    [
+        ("sum", 2.0, 4 * 0.25 * 2 + 4 * 1.0),
+        ("mean", 2.0, (2 + 4) / 8),
+        ("l2", 2.0, 6**0.5),
+    ],
 )
 def test_reconstruction_energy_reductions(reduction, power, expected):
     target = np.zeros((1, 2, 2, 2), "float32")

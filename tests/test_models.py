@@ -68,7 +68,9 @@ def test_batch_norm_statistics_and_seed_move():
     seed_before = np.array(ops.convert_to_numpy(model.seed_generator.state))
     model.fit(tiny_images(32), batch_size=16, epochs=1, verbose=0)
     assert not np.allclose(mean_before, ops.convert_to_numpy(bn.moving_mean))
-    assert not np.array_equal(seed_before, ops.convert_to_numpy(model.seed_generator.state))
+    assert not np.array_equal(
+        seed_before, ops.convert_to_numpy(model.seed_generator.state)
+    )
 
 
 def test_fresh_latents_every_step():
@@ -120,7 +122,9 @@ def test_discriminator_hinge_is_per_sample_in_the_model():
     energy_real = ops.convert_to_numpy(model.compute_energy(real, training=True)[0])
     expected = energy_real.mean() + np.maximum(0.0, 1.0 - energy_fake).mean()
     assert value(loss) == pytest.approx(float(expected), rel=1e-5)
-    assert value(aux["energy_fake"]) == pytest.approx(float(energy_fake.mean()), rel=1e-5)
+    assert value(aux["energy_fake"]) == pytest.approx(
+        float(energy_fake.mean()), rel=1e-5
+    )
 
 
 def _constant_reconstruction_discriminator() -> keras.Model:
@@ -253,7 +257,9 @@ def test_dataset_of_wrong_shape_is_rejected():
     dataset = tf.data.Dataset.from_tensor_slices(np.zeros((8, 16, 16, 1), "float32"))
     model = tiny_model()
     model.compile()
-    with pytest.raises(ValueError, match=r"Received: batch of shape \((None|4), 16, 16, 1\)"):
+    with pytest.raises(
+        ValueError, match=r"Received: batch of shape \((None|4), 16, 16, 1\)"
+    ):
         model.fit(dataset.batch(4), epochs=1, verbose=0)
 
 
@@ -318,7 +324,9 @@ def test_save_and_load_round_trip(cls, tmp_path):
     loaded = keras.saving.load_model(path)
     assert type(loaded) is cls
     latents = np.random.default_rng(0).normal(size=(4, LATENT_DIM)).astype("float32")
-    np.testing.assert_allclose(model.generate(latents), loaded.generate(latents), atol=1e-6)
+    np.testing.assert_allclose(
+        model.generate(latents), loaded.generate(latents), atol=1e-6
+    )
     images = tiny_images(4, seed=5)
     np.testing.assert_allclose(model.energy(images), loaded.energy(images), rtol=1e-5)
     for name in ("k", "margin"):
@@ -333,9 +341,10 @@ def test_save_and_load_round_trip(cls, tmp_path):
             np.testing.assert_allclose(ops.convert_to_numpy(a), ops.convert_to_numpy(b))
     # Training goes on from the restored state.
     loaded.fit(tiny_images(16), batch_size=16, epochs=1, verbose=0)
-    assert int(value(loaded.d_optimizer.iterations)) == int(
-        value(model.d_optimizer.iterations)
-    ) + 1
+    assert (
+        int(value(loaded.d_optimizer.iterations))
+        == int(value(model.d_optimizer.iterations)) + 1
+    )
 
 
 def test_get_config_round_trip():

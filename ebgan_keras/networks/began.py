@@ -21,9 +21,9 @@ def _decoder(hidden, image_size: int, channels: int, filters: int, prefix: str):
                 filters, 3, padding="same", activation="elu", name=f"{prefix}_{i}_{j}"
             )(x)
         if i < upsamplings:
-            x = layers.UpSampling2D(2, interpolation="nearest", name=f"{prefix}_up_{i}")(
-                x
-            )
+            x = layers.UpSampling2D(
+                2, interpolation="nearest", name=f"{prefix}_up_{i}"
+            )(x)
     return layers.Conv2D(channels, 3, padding="same", name=f"{prefix}_to_pixels")(x)
 
 

@@ -79,9 +79,7 @@ class FastConv2DTranspose(keras.layers.Layer):
 
     def call(self, inputs):
         if keras.backend.backend() != "jax":
-            outputs = ops.conv_transpose(
-                inputs, self.kernel, strides=2, padding="same"
-            )
+            outputs = ops.conv_transpose(inputs, self.kernel, strides=2, padding="same")
         else:
             outputs = self._phase_conv_transpose(inputs)
         if self.bias is not None:
