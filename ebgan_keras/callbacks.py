@@ -130,7 +130,7 @@ class HalveLearningRateOnStall(keras.callbacks.Callback):
                 keras.ops.convert_to_numpy(self.model.d_optimizer.learning_rate)
             )
             print(
-                f"\nEpoch {epoch + 1}: {self.monitor} stalled; learning rates -> {rate:g}"
+                f"\nEpoch {epoch + 1}: {self.monitor} stalled; learning rates {rate:g}"
             )
 
 
