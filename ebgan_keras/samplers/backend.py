@@ -67,7 +67,9 @@ if _BACKEND == "jax":
         variables = _unique_variables(model)
 
         def stateless_chain(values, *args):
-            with StatelessScope(state_mapping=list(zip(variables, values))):
+            with StatelessScope(
+                state_mapping=list(zip(variables, values, strict=True))
+            ):
                 return chain_fn(*args)
 
         jitted = jax.jit(stateless_chain)

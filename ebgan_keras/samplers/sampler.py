@@ -1,4 +1,4 @@
-"""The sampler contract, the registry of string ids, and helpers shared by all samplers."""
+"""The sampler contract, the registry of string ids, and shared helpers."""
 
 from __future__ import annotations
 
