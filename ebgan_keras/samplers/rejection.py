@@ -168,7 +168,9 @@ class RejectionSampler(Sampler):
                 "`d_max` is not set: build the sampler with "
                 "`RejectionSampler.calibrate` or pass `d_max=`."
             )
-        shifted = np.asarray(logits, dtype="float64") - self.d_max
+        # A logit above d_max (possible before the online update sees it)
+        # counts as d_max: accepted with probability ~1 instead of a NaN.
+        shifted = np.minimum(np.asarray(logits, dtype="float64") - self.d_max, 0.0)
         return shifted - np.log1p(-np.exp(shifted - self.epsilon)) - gamma
 
     def acceptance_probability(self, logits, gamma: float | None = None):
