@@ -257,11 +257,11 @@ class EnergyGAN(keras.Model):
     # ------------------------------------------------------------------
     # What each model defines
     # ------------------------------------------------------------------
-    def discriminator_loss(self, real, latents):
+    def discriminator_loss(self, real, latents, training: bool = True):
         """Returns `(loss, aux)` of the discriminator on one batch."""
         raise NotImplementedError
 
-    def generator_loss(self, latents):
+    def generator_loss(self, latents, training: bool = True):
         """Returns `(loss, aux)` of the generator on one batch."""
         raise NotImplementedError
 
@@ -293,6 +293,22 @@ class EnergyGAN(keras.Model):
     def train_step(self, *args):
         return gradient_backend.stateful_step(self, self._train_step, *args)
 
+    def test_step(self, *args):
+        return gradient_backend.stateful_step(
+            self, self._test_step, *args, training=False
+        )
+
+    def _test_step(self, data):
+        """Losses and energies on a batch, in inference mode, without updates."""
+        real = self._unpack_images(data)
+        latents = self.sample_latents(ops.shape(real)[0])
+        d_loss, d_aux = self.discriminator_loss(real, latents, training=False)
+        values = {"d_loss": d_loss, **d_aux}
+        if self.trains_generator:
+            g_loss, g_aux = self.generator_loss(latents, training=False)
+            values.update({"g_loss": g_loss, **g_aux})
+        return self._update_logs(values)
+
     def _train_step(self, data):
         if self.d_optimizer is None:
             raise RuntimeError(
@@ -320,6 +336,9 @@ class EnergyGAN(keras.Model):
 
         self.optimizer.iterations.assign_add(1)
         values.update(self.update_state_variables(values))
+        return self._update_logs(values)
+
+    def _update_logs(self, values: dict) -> dict:
         logs = {}
         for name, value in values.items():
             if name in self._trackers:
