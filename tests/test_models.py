@@ -401,3 +401,15 @@ def test_evaluate_and_validation_data_change_no_weight(cls):
     # The real energy of evaluate is the inference-mode energy of those images.
     energies = model.energy(tiny_images(32, seed=2))
     assert logs["energy_real"] == pytest.approx(float(energies.mean()), rel=1e-4)
+
+
+def test_steps_per_epoch_must_divide_into_executions():
+    if keras.backend.backend() == "torch":
+        pytest.skip("the PyTorch trainer runs one step per call")
+    model = tiny_model()
+    model.compile(steps_per_execution=4)
+    dataset = tf.data.Dataset.from_tensor_slices(tiny_images(32)).batch(4).repeat()
+    with pytest.raises(ValueError, match="Received: steps_per_epoch=3"):
+        model.fit(dataset, epochs=1, steps_per_epoch=3, verbose=0)
+    model.fit(dataset, epochs=2, steps_per_epoch=8, verbose=0)
+    assert int(value(model.g_optimizer.iterations)) == 16

@@ -361,6 +361,16 @@ class EnergyGAN(keras.Model):
         elif x is not None and not isinstance(x, (list, tuple, dict)):
             # Datasets and generators bring their own order; Keras would warn.
             kwargs.setdefault("shuffle", False)
+        steps_per_epoch = kwargs.get("steps_per_epoch")
+        per_call = int(getattr(self, "steps_per_execution", 1) or 1)
+        if steps_per_epoch and per_call > 1 and steps_per_epoch % per_call:
+            # Keras runs whole executions: 3 steps per epoch with 10 steps per
+            # execution would silently run 10 steps (measured on Keras 3.15).
+            raise ValueError(
+                "`steps_per_epoch` must be a multiple of the `steps_per_execution` "
+                f"given to compile ({per_call}). Received: "
+                f"steps_per_epoch={steps_per_epoch}"
+            )
         callbacks = list(callbacks or [])
         from ebgan_keras.callbacks import TerminateOnNonFinite
 
