@@ -87,3 +87,35 @@ def test_grid_is_written_and_not_blank(tmp_path):
 def test_grid_rejects_bad_images():
     with pytest.raises(ValueError, match=r"Received: images with shape \(4, 4\)"):
         ek.plot.grid(np.zeros((4, 4)))
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="one backend is enough for the CLI's resume path (kill -9 and rerun)",
+)
+def test_train_resumes_after_kill(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    args = ["train", "ebgan_pt", "--epochs", "30", "--out", str(out), "--verbose", "2"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+    command = [sys.executable, "-m", "ebgan_keras", "--backend", "tensorflow", *args]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+    deadline = time.time() + 300
+    for line in process.stdout:
+        if line.startswith("Epoch 4/") or time.time() > deadline:
+            break
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert (out / "backup" / "latest.weights.h5").exists()
+    assert not (out / "model.keras").exists()
+    done = run_cli(*args[:-2], "--verbose", "2", "--epochs", "4")
+    assert done.returncode == 0, done.stderr[-3000:]
+    epochs = [line for line in done.stdout.splitlines() if line.startswith("Epoch ")]
+    # Epochs 1-3 finished before the kill and are not run again.
+    assert epochs and epochs[0].startswith("Epoch 4/4"), epochs
+    model = keras.saving.load_model(out / "model.keras")
+    assert int(keras.ops.convert_to_numpy(model.d_optimizer.iterations)) == 4 * 31
