@@ -161,7 +161,7 @@ def history(history_or_dict, path=None):
         )
     figure = _figure(figsize=(7, 2.6 * len(panels)))
     axes = figure.subplots(len(panels), 1, squeeze=False)
-    for axis, (title, names) in zip(axes[:, 0], panels):
+    for axis, (title, names) in zip(axes[:, 0], panels, strict=True):
         for name in names:
             for key, style in ((name, "-"), (f"val_{name}", "--")):
                 if key in logs:
