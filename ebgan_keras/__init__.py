@@ -5,6 +5,8 @@ from ebgan_keras import data
 from ebgan_keras import losses
 from ebgan_keras import metrics
 from ebgan_keras import networks
+from ebgan_keras import plot
+from ebgan_keras import samplers
 from ebgan_keras.models import BEGAN
 from ebgan_keras.models import EBGAN
 from ebgan_keras.models import EBGANPT
@@ -24,4 +26,6 @@ __all__ = [
     "losses",
     "metrics",
     "networks",
+    "plot",
+    "samplers",
 ]

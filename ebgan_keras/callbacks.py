@@ -55,13 +55,19 @@ class MAGANMarginUpdate(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         # After BackupAndRestore (earlier in the list) has restored the state.
         if self.model.sync_phase():
-            self.model.make_train_function(force=True)
+            _rebuild_step_functions(self.model)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.model.end_epoch():
-            self.model.make_train_function(force=True)
+            _rebuild_step_functions(self.model)
         if logs is not None:
             logs["margin"] = float(keras.ops.convert_to_numpy(self.model.margin))
+
+
+def _rebuild_step_functions(model) -> None:
+    """Retraces the train and test steps after the model's phase changed."""
+    model.make_train_function(force=True)
+    model.test_function = None  # rebuilt by the next evaluate
 
 
 class HalveLearningRateOnStall(keras.callbacks.Callback):
@@ -130,7 +136,7 @@ class HalveLearningRateOnStall(keras.callbacks.Callback):
                 keras.ops.convert_to_numpy(self.model.d_optimizer.learning_rate)
             )
             print(
-                f"\nEpoch {epoch + 1}: {self.monitor} stalled; learning rates -> {rate:g}"
+                f"\nEpoch {epoch + 1}: {self.monitor} stalled; learning rates {rate:g}"
             )
 
 

@@ -34,53 +34,65 @@ def to_uint8(images) -> np.ndarray:
     images = np.asarray(images, dtype=np.float32)
     if not np.all(np.isfinite(images)):
         raise ValueError(
-            "`images` must be finite floats in [-1, 1]. Received: images with "
-            f"{int(np.size(images) - np.isfinite(images).sum())} NaN/Inf values"
+            "`images` contains NaN or infinite values "
+            f"({int(np.size(images) - np.isfinite(images).sum())} of "
+            f"{np.size(images)}). Received: NaN/Inf"
         )
     return np.round((np.clip(images, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
 
 
-def grid(images, path=None, nrow: int | None = None, padding: int = 2):
-    """Tiles a batch of images into one picture (a PNG when `path` is given).
+def grid(
+    images,
+    path=None,
+    nrow: int | None = None,
+    scale: int = 2,
+    padding: int = 0,
+):
+    """Tiles a batch of images into one picture, optionally written as a PNG.
 
     Args:
         images: array `(N, H, W, C)` of floats in `[-1, 1]` (NHWC), with 1 or 3
             channels; values outside `[-1, 1]` are clipped.
         path: str or None. Where to write the PNG; its folder is created.
-            Defaults to `None` (only return the picture).
+            Defaults to `None` (no file).
         nrow: int or None. Images per row. Defaults to `ceil(sqrt(N))`.
-        padding: int. Black pixels between images. Defaults to `2`.
+        scale: int. Nearest-neighbour magnification. Defaults to `2`.
+        padding: int. Black pixels between and around images (before
+            scaling). Defaults to `0`.
 
     Returns:
-        The grid as a uint8 array `(rows * (H + padding) + padding,
-        nrow * (W + padding) + padding, C)`.
+        The grid as a `PIL.Image.Image` (mode `"L"` or `"RGB"`).
 
     Example:
 
     >>> import numpy as np
-    >>> picture = grid(np.zeros((16, 28, 28, 1)), nrow=4)
-    >>> picture.shape
-    (122, 122, 1)
+    >>> grid(np.zeros((16, 28, 28, 1)), nrow=4, scale=1).size
+    (112, 112)
     """
+    from PIL import Image
+
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] not in (1, 3) or len(images) == 0:
         raise ValueError(
-            "`images` must be a non-empty batch (N, H, W, C) with 1 or 3 "
-            f"channels. Received: images with shape {images.shape}"
+            "`images` must be a non-empty array (N, H, W, C) with C of 1 or 3. "
+            f"Received: images with shape {images.shape}"
         )
     count, height, width, channels = images.shape
     if nrow is None:
         nrow = math.ceil(math.sqrt(count))
-    if int(nrow) != nrow or nrow < 1:
-        raise ValueError(f"`nrow` must be a positive int. Received: nrow={nrow!r}")
-    if int(padding) != padding or padding < 0:
-        raise ValueError(
-            f"`padding` must be a non-negative int. Received: padding={padding!r}"
-        )
-    nrow, padding = int(nrow), int(padding)
+    for name, value, low in (
+        ("nrow", nrow, 1),
+        ("scale", scale, 1),
+        ("padding", padding, 0),
+    ):
+        if isinstance(value, bool) or int(value) != value or value < low:
+            raise ValueError(
+                f"`{name}` must be an int >= {low}. Received: {name}={value!r}"
+            )
+    nrow, scale, padding = int(nrow), int(scale), int(padding)
     rows = math.ceil(count / nrow)
     pixels = to_uint8(images)
-    picture = np.zeros(
+    canvas = np.zeros(
         (
             rows * (height + padding) + padding,
             nrow * (width + padding) + padding,
@@ -92,12 +104,15 @@ def grid(images, path=None, nrow: int | None = None, padding: int = 2):
         row, col = divmod(index, nrow)
         top = padding + row * (height + padding)
         left = padding + col * (width + padding)
-        picture[top : top + height, left : left + width] = pixels[index]
+        canvas[top : top + height, left : left + width] = pixels[index]
+    picture = Image.fromarray(canvas[..., 0] if channels == 1 else canvas)
+    if scale > 1:
+        picture = picture.resize(
+            (picture.width * scale, picture.height * scale), Image.NEAREST
+        )
     if path is not None:
-        from PIL import Image
-
         _make_parent(path)
-        Image.fromarray(picture[..., 0] if channels == 1 else picture).save(path)
+        picture.save(path)
     return picture
 
 

@@ -65,6 +65,12 @@ class _SummaryWriter:
             self._writer = None
 
 
+def _pixels(picture) -> np.ndarray:
+    """A PIL picture as an `(H, W, C)` uint8 array for `tf.summary.image`."""
+    pixels = np.asarray(picture)
+    return pixels[..., None] if pixels.ndim == 2 else pixels
+
+
 def _check_every(every_n_epochs) -> int:
     if isinstance(every_n_epochs, bool) or int(every_n_epochs) != every_n_epochs:
         every_n_epochs = -1
@@ -98,6 +104,7 @@ class SampleGrid(keras.callbacks.Callback):
         seed: int. Seed of the fixed latents. Defaults to `0`.
         log_dir: str or None. TensorBoard log folder. Defaults to `None`.
         nrow: int or None. Images per row. Defaults to `ceil(sqrt(num))`.
+        scale: int. Magnification of the PNG files. Defaults to `2`.
 
     Example:
 
@@ -116,6 +123,7 @@ class SampleGrid(keras.callbacks.Callback):
         seed: int = 0,
         log_dir=None,
         nrow: int | None = None,
+        scale: int = 2,
     ) -> None:
         super().__init__()
         if directory is None and log_dir is None:
@@ -129,6 +137,7 @@ class SampleGrid(keras.callbacks.Callback):
         self.num = _check_positive(num, "num")
         self.seed = int(seed)
         self.nrow = nrow
+        self.scale = _check_positive(scale, "scale")
         self.log_dir = log_dir
         self._writer = None if log_dir is None else _SummaryWriter(log_dir)
         self.latents = None
@@ -144,12 +153,11 @@ class SampleGrid(keras.callbacks.Callback):
         if (epoch + 1) % self.every_n_epochs:
             return
         images = self.model.generate(self.latents)
-        picture = plot.grid(images, nrow=self.nrow)
         if self.directory is not None:
-            os.makedirs(self.directory, exist_ok=True)
             self.last_path = os.path.join(self.directory, f"epoch_{epoch + 1:04d}.png")
-            plot.grid(images, self.last_path, nrow=self.nrow)
+            plot.grid(images, self.last_path, nrow=self.nrow, scale=self.scale)
         if self._writer is not None:
+            picture = _pixels(plot.grid(images, nrow=self.nrow, scale=1))
             self._writer.image("samples", picture, step=epoch + 1)
             self._writer.flush()
 
@@ -237,7 +245,7 @@ class EnergyDiagnostics(keras.callbacks.Callback):
         energy_fake = np.asarray(self.model.energy(fake))
         order = np.argsort(energy_fake)
         shown = order[np.linspace(0, len(order) - 1, min(64, len(order))).astype(int)]
-        picture = plot.grid(fake[shown])
+        picture = _pixels(plot.grid(fake[shown], scale=1))
 
         values = {
             "energy/real_mean": float(energy_real.mean()),

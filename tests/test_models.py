@@ -375,3 +375,41 @@ def test_halve_learning_rate_inside_fit_reaches_the_step():
     model.fit(tiny_images(32), batch_size=16, epochs=3, verbose=0, callbacks=[callback])
     # min_delta so large that no epoch counts as improvement after the first.
     assert value(model.d_optimizer.learning_rate) == pytest.approx(1e-4 / 4)
+
+
+@pytest.mark.parametrize("cls", ALL_MODELS, ids=lambda c: c.__name__)
+def test_evaluate_and_validation_data_change_no_weight(cls):
+    model = tiny_model(cls, **model_kwargs(cls))
+    model.compile()
+    history = model.fit(
+        tiny_images(32),
+        batch_size=16,
+        epochs=2,
+        verbose=0,
+        validation_data=(tiny_images(16, seed=1),),
+    )
+    assert np.isfinite(history.history["val_d_loss"][-1])
+    assert np.isfinite(history.history["val_energy_real"][-1])
+    trainable = [v for v in model.weights if v is not model.seed_generator.state]
+    before = [np.array(ops.convert_to_numpy(v)) for v in trainable]
+    logs = model.evaluate(
+        tiny_images(32, seed=2), batch_size=16, verbose=0, return_dict=True
+    )
+    assert {"d_loss", "energy_real", "energy_fake"} <= set(logs)
+    for variable, old in zip(trainable, before):
+        np.testing.assert_array_equal(ops.convert_to_numpy(variable), old)
+    # The real energy of evaluate is the inference-mode energy of those images.
+    energies = model.energy(tiny_images(32, seed=2))
+    assert logs["energy_real"] == pytest.approx(float(energies.mean()), rel=1e-4)
+
+
+def test_steps_per_epoch_must_divide_into_executions():
+    if keras.backend.backend() == "torch":
+        pytest.skip("the PyTorch trainer runs one step per call")
+    model = tiny_model()
+    model.compile(steps_per_execution=4)
+    dataset = tf.data.Dataset.from_tensor_slices(tiny_images(32)).batch(4).repeat()
+    with pytest.raises(ValueError, match="Received: steps_per_epoch=3"):
+        model.fit(dataset, epochs=1, steps_per_epoch=3, verbose=0)
+    model.fit(dataset, epochs=2, steps_per_epoch=8, verbose=0)
+    assert int(value(model.g_optimizer.iterations)) == 16

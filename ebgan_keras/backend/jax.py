@@ -27,7 +27,13 @@ from keras import StatelessScope
 from keras.src.backend.common.stateless_scope import get_stateless_scope
 
 
-def _state_groups(model) -> tuple[list, list, list, list]:
+def _state_groups(model, training: bool) -> tuple:
+    if not training:  # the Keras JAX trainer's test_step carries no optimizer
+        return (
+            model.trainable_variables,
+            model.non_trainable_variables,
+            model.metrics_variables,
+        )
     return (
         model.trainable_variables,
         model.non_trainable_variables,
@@ -36,7 +42,7 @@ def _state_groups(model) -> tuple[list, list, list, list]:
     )
 
 
-def stateful_step(model, step_fn: Callable, state, data):
+def stateful_step(model, step_fn: Callable, state, data, training: bool = True):
     """Runs `step_fn(data)` on the values in `state`; returns `(logs, state)`.
 
     Args:
@@ -44,13 +50,16 @@ def stateful_step(model, step_fn: Callable, state, data):
         step_fn: callable. The backend-independent training step; it reads and
             assigns variables as if they were stateful.
         state: the tuple `(trainable, non_trainable, optimizer, metrics)` of
-            variable values that the Keras JAX trainer carries.
+            variable values that the Keras JAX trainer carries (without
+            `optimizer` for a test step).
         data: one batch.
+        training: bool. A training step (else a test step).
+            Defaults to `True`.
 
     Returns:
         `(logs, new_state)`.
     """
-    groups = _state_groups(model)
+    groups = _state_groups(model, training)
     mapping = []
     for variables, values in zip(groups, state):
         mapping.extend(zip(variables, values))

@@ -33,7 +33,7 @@ def value_and_grad(loss_fn: Callable, variables: Sequence) -> tuple:
     return loss, aux, gradients
 
 
-def stateful_step(model, step_fn: Callable, data):
+def stateful_step(model, step_fn: Callable, data, training: bool = True):
     """Runs a stateful training step; TensorFlow variables update in place."""
-    del model
+    del model, training
     return step_fn(data)

@@ -46,7 +46,7 @@ def _detach(structure):
     return structure
 
 
-def stateful_step(model, step_fn: Callable, data):
+def stateful_step(model, step_fn: Callable, data, training: bool = True):
     """Runs a stateful training step; PyTorch variables update in place."""
-    del model
+    del model, training
     return step_fn(data)

@@ -91,17 +91,17 @@ class BEGAN(EnergyGAN):
             keras.optimizers.Adam(1e-4, beta_1=0.5),
         )
 
-    def discriminator_loss(self, real, latents):
-        fake = ops.stop_gradient(self.generator(latents, training=True))
-        energy_real, _ = self.compute_energy(real, training=True)
-        energy_fake, _ = self.compute_energy(fake, training=True)
+    def discriminator_loss(self, real, latents, training=True):
+        fake = ops.stop_gradient(self.generator(latents, training=training))
+        energy_real, _ = self.compute_energy(real, training=training)
+        energy_fake, _ = self.compute_energy(fake, training=training)
         mean_real, mean_fake = ops.mean(energy_real), ops.mean(energy_fake)
         loss = mean_real - self.k * mean_fake
         return loss, {"energy_real": mean_real, "energy_fake": mean_fake}
 
-    def generator_loss(self, latents):
-        fake = self.generator(latents, training=True)
-        energy_fake, _ = self.compute_energy(fake, training=True)
+    def generator_loss(self, latents, training=True):
+        fake = self.generator(latents, training=training)
+        energy_fake, _ = self.compute_energy(fake, training=training)
         return ops.mean(energy_fake), {}
 
     def update_state_variables(self, values: dict) -> dict:

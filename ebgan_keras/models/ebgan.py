@@ -108,10 +108,10 @@ class EBGAN(EnergyGAN):
             name="margin",
         )
 
-    def discriminator_loss(self, real, latents):
-        fake = ops.stop_gradient(self.generator(latents, training=True))
-        energy_real, _ = self.compute_energy(real, training=True)
-        energy_fake, _ = self.compute_energy(fake, training=True)
+    def discriminator_loss(self, real, latents, training=True):
+        fake = ops.stop_gradient(self.generator(latents, training=training))
+        energy_real, _ = self.compute_energy(real, training=training)
+        energy_fake, _ = self.compute_energy(fake, training=training)
         loss = losses.ebgan_discriminator_loss(energy_real, energy_fake, self.margin)
         aux = {
             "energy_real": ops.mean(energy_real),
@@ -119,11 +119,11 @@ class EBGAN(EnergyGAN):
         }
         return loss, aux
 
-    def generator_loss(self, latents):
+    def generator_loss(self, latents, training=True):
         # No stop_gradient: the loss flows through the reconstruction *and*
         # through the target G(z) of the reconstruction error.
-        fake = self.generator(latents, training=True)
-        energy_fake, _ = self.compute_energy(fake, training=True)
+        fake = self.generator(latents, training=training)
+        energy_fake, _ = self.compute_energy(fake, training=training)
         return ops.mean(energy_fake), {}
 
     def get_config(self) -> dict:

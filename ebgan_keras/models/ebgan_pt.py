@@ -57,9 +57,9 @@ class EBGANPT(EBGAN):
                 f"Received: pt_weight={pt_weight!r}"
             )
 
-    def generator_loss(self, latents):
-        fake = self.generator(latents, training=True)
-        energy_fake, codes = self.compute_energy(fake, training=True)
+    def generator_loss(self, latents, training=True):
+        fake = self.generator(latents, training=training)
+        energy_fake, codes = self.compute_energy(fake, training=training)
         pulling_away = losses.pulling_away_term(codes)
         loss = ops.mean(energy_fake) + self.pt_weight * pulling_away
         return loss, {"pt": pulling_away}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import keras
 import numpy as np
 from keras import ops
@@ -258,11 +257,11 @@ class EnergyGAN(keras.Model):
     # ------------------------------------------------------------------
     # What each model defines
     # ------------------------------------------------------------------
-    def discriminator_loss(self, real, latents):
+    def discriminator_loss(self, real, latents, training: bool = True):
         """Returns `(loss, aux)` of the discriminator on one batch."""
         raise NotImplementedError
 
-    def generator_loss(self, latents):
+    def generator_loss(self, latents, training: bool = True):
         """Returns `(loss, aux)` of the generator on one batch."""
         raise NotImplementedError
 
@@ -294,6 +293,22 @@ class EnergyGAN(keras.Model):
     def train_step(self, *args):
         return gradient_backend.stateful_step(self, self._train_step, *args)
 
+    def test_step(self, *args):
+        return gradient_backend.stateful_step(
+            self, self._test_step, *args, training=False
+        )
+
+    def _test_step(self, data):
+        """Losses and energies on a batch, in inference mode, without updates."""
+        real = self._unpack_images(data)
+        latents = self.sample_latents(ops.shape(real)[0])
+        d_loss, d_aux = self.discriminator_loss(real, latents, training=False)
+        values = {"d_loss": d_loss, **d_aux}
+        if self.trains_generator:
+            g_loss, g_aux = self.generator_loss(latents, training=False)
+            values.update({"g_loss": g_loss, **g_aux})
+        return self._update_logs(values)
+
     def _train_step(self, data):
         if self.d_optimizer is None:
             raise RuntimeError(
@@ -321,6 +336,9 @@ class EnergyGAN(keras.Model):
 
         self.optimizer.iterations.assign_add(1)
         values.update(self.update_state_variables(values))
+        return self._update_logs(values)
+
+    def _update_logs(self, values: dict) -> dict:
         logs = {}
         for name, value in values.items():
             if name in self._trackers:
@@ -343,6 +361,16 @@ class EnergyGAN(keras.Model):
         elif x is not None and not isinstance(x, (list, tuple, dict)):
             # Datasets and generators bring their own order; Keras would warn.
             kwargs.setdefault("shuffle", False)
+        steps_per_epoch = kwargs.get("steps_per_epoch")
+        per_call = int(getattr(self, "steps_per_execution", 1) or 1)
+        if steps_per_epoch and per_call > 1 and steps_per_epoch % per_call:
+            # Keras runs whole executions: 3 steps per epoch with 10 steps per
+            # execution would silently run 10 steps (measured on Keras 3.15).
+            raise ValueError(
+                "`steps_per_epoch` must be a multiple of the `steps_per_execution` "
+                f"given to compile ({per_call}). Received: "
+                f"steps_per_epoch={steps_per_epoch}"
+            )
         callbacks = list(callbacks or [])
         from ebgan_keras.callbacks import TerminateOnNonFinite
 

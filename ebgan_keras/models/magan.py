@@ -122,10 +122,10 @@ class MAGAN(EBGAN):
         self._pretraining = pretraining
         return changed
 
-    def discriminator_loss(self, real, latents):
+    def discriminator_loss(self, real, latents, training=True):
         if not self._pretraining:
-            return super().discriminator_loss(real, latents)
-        energy_real, _ = self.compute_energy(real, training=True)
+            return super().discriminator_loss(real, latents, training=training)
+        energy_real, _ = self.compute_energy(real, training=training)
         mean_real = ops.mean(energy_real)
         return mean_real, {"energy_real": mean_real}
 

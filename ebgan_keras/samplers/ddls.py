@@ -1,0 +1,380 @@
+"""DDLS: Langevin dynamics in latent space on the discriminator's energy."""
+
+from __future__ import annotations
+
+import math
+import weakref
+
+import numpy as np
+from keras import ops
+
+from ebgan_keras.samplers import backend as sampler_backend
+from ebgan_keras.samplers.sampler import Sampler
+from ebgan_keras.samplers.sampler import _check_float
+from ebgan_keras.samplers.sampler import _check_positive_int
+from ebgan_keras.samplers.sampler import check_model
+from ebgan_keras.samplers.sampler import draw_prior
+from ebgan_keras.samplers.sampler import generate
+from ebgan_keras.samplers.sampler import register_sampler
+
+# Keeps arctanh finite when a uniform latent sits on the box's edge.
+_UNIFORM_EDGE = 1e-6
+
+# Compiled chains, per model (weakly held) and per chain setting.
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+@register_sampler("ddls")
+class DDLS(Sampler):
+    """Discriminator-driven latent sampling (Che et al., 2020): Langevin in z.
+
+    The chain runs on the latent energy
+
+    `U(z) = -log p0(z) + E(G(z)) / T`,
+
+    where `E` is the autoencoder discriminator's energy (low = looks real),
+    `p0` the model's latent prior and `T` the temperature (energies are not
+    logits, so `T` sets how strongly the energy pulls against the prior).
+    Each step is
+
+    `z <- z - (eps / 2) * grad U(z) + sqrt(eps) * noise_scale * n`, `n ~ N(0, I)`,
+
+    started from the prior. With `metropolis=True` each step is a proposal
+    that a Metropolis-Hastings test accepts or rejects (MALA), so the chain
+    targets `exp(-U)` exactly whatever the step size (`noise_scale` then only
+    widens the proposal). Without it, `noise_scale=1` targets `exp(-U)` up to
+    the discretisation error, `noise_scale=0` is gradient descent on `U`.
+
+    Uniform prior on `[-1, 1]`: the chain runs in an unconstrained space,
+    `z = tanh(u)`, on `U(u) = -log p0(tanh u) - log|dz/du| + E(G(tanh u)) / T`
+    with `-log|dz/du| = sum 2 log cosh(u)`; so latents never leave the box
+    and the chain targets the same distribution over `z`.
+
+    The loop is written once with `keras.ops.fori_loop` and compiled per
+    backend (`jax.jit` with the model's weights passed in as state,
+    `tf.function(jit_compile=True)`; on PyTorch it runs eagerly without
+    autograd except for the gradient w.r.t. z). Compiled chains are cached per
+    model and setting.
+
+    After `sample`, `energy_trace` holds `U` along the chain
+    (`(num_steps + 1, num_samples)`, with `record_energy=True`) and
+    `acceptance_rate` the fraction of accepted steps (1 without Metropolis).
+
+    Args:
+        step_size: float. The step size `eps`, `> 0`. Defaults to `1e-2`.
+        num_steps: int. Langevin steps per sample. Defaults to `100`.
+        temperature: float. `T`, divides the energy, `> 0`. Defaults to `1.0`.
+        noise_scale: float. Scales the injected noise, `>= 0`. Defaults to
+            `1.0`.
+        seed: int. Seed of the initial latents and the chain's noise.
+            Defaults to `None`.
+        metropolis: bool. Add the Metropolis correction (MALA). Defaults to
+            `False`.
+        record_energy: bool. Record `U` along the chain in `energy_trace`.
+            Defaults to `False`.
+        jit_compile: bool. Compile the loop (`False` runs the same step in a
+            Python loop, for debugging). Defaults to `True`.
+        batch_size: int. Chains run together. Defaults to `256`.
+
+    Example:
+
+    ```python
+    import ebgan_keras.samplers as samplers
+
+    sampler = samplers.DDLS(step_size=1e-2, num_steps=100, seed=0)
+    images, z = sampler.sample(model, num_samples=64)
+    z_next = sampler.step(model, z)  # one step, to write your own loop
+    ```
+
+    Reference:
+        - [Che et al., 2020](https://arxiv.org/abs/2003.06060)
+    """
+
+    def __init__(
+        self,
+        step_size: float = 1e-2,
+        num_steps: int = 100,
+        temperature: float = 1.0,
+        noise_scale: float = 1.0,
+        seed: int | None = None,
+        metropolis: bool = False,
+        record_energy: bool = False,
+        jit_compile: bool = True,
+        batch_size: int = 256,
+    ):
+        super().__init__(seed=seed, batch_size=batch_size)
+        # === Config ===
+        self.step_size = _check_float(step_size, "step_size")
+        self.num_steps = _check_positive_int(num_steps, "num_steps")
+        self.temperature = _check_float(temperature, "temperature")
+        self.noise_scale = _check_float(noise_scale, "noise_scale", strict=False)
+        self.metropolis = bool(metropolis)
+        self.record_energy = bool(record_energy)
+        self.jit_compile = bool(jit_compile)
+        if self.metropolis and self.noise_scale == 0:
+            raise ValueError(
+                "The Metropolis correction needs noise in the proposal. "
+                f"Received: metropolis=True, noise_scale={noise_scale!r}"
+            )
+        self.energy_trace = None
+        self.acceptance_rate = None
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "step_size": self.step_size,
+            "num_steps": self.num_steps,
+            "temperature": self.temperature,
+            "noise_scale": self.noise_scale,
+            "metropolis": self.metropolis,
+            "record_energy": self.record_energy,
+            "jit_compile": self.jit_compile,
+        }
+
+    # ------------------------------------------------------------------
+    # Public API
+    # ------------------------------------------------------------------
+    def sample(self, model, num_samples: int, seed: int | None = None):
+        """Runs `num_steps` Langevin steps from the prior; returns `(images, z)`.
+
+        Args:
+            model: an `ek.EnergyGAN`.
+            num_samples: int. How many samples (chains).
+            seed: int. Seed of this call only. Defaults to `None` (the next
+                seed of the sampler's stream).
+
+        Returns:
+            `(images, z)` as numpy arrays; `z` is the chains' last state.
+        """
+        check_model(model)
+        num_samples = _check_positive_int(num_samples, "num_samples")
+        rng = np.random.default_rng(self._call_seed(seed))
+        z = draw_prior(model, num_samples, rng)
+        z, traces, accepted = self._run(model, z, self.num_steps, rng)
+        self.energy_trace = np.concatenate(traces, axis=1) if traces else None
+        self.acceptance_rate = accepted / (num_samples * self.num_steps)
+        return generate(model, z, self.batch_size), z
+
+    def step(self, model, z, seed: int | None = None) -> np.ndarray:
+        """One DDLS step from the latents `z`; returns the new latents.
+
+        Args:
+            model: an `ek.EnergyGAN`.
+            z: array `(N, latent_dim)`. Current latents (inside `[-1, 1]` for a
+                uniform prior).
+            seed: int. Seed of this step's noise. Defaults to `None` (the next
+                seed of the sampler's stream).
+
+        Returns:
+            float32 numpy `(N, latent_dim)`.
+        """
+        check_model(model)
+        z = np.asarray(ops.convert_to_numpy(z), dtype="float32")
+        if z.ndim != 2 or z.shape[1] != int(model.latent_dim):
+            raise ValueError(
+                f"`z` must have shape (N, {model.latent_dim}). Received: z with "
+                f"shape {z.shape}"
+            )
+        rng = np.random.default_rng(self._call_seed(seed))
+        z, _, _ = self._run(model, z, 1, rng)
+        return z
+
+    def latent_energy(self, model, z) -> np.ndarray:
+        """The latent energy `U(z)` of each latent (up to a constant).
+
+        Args:
+            model: an `ek.EnergyGAN`.
+            z: array `(N, latent_dim)`.
+
+        Returns:
+            float64 numpy `(N,)`. For a uniform prior, `U` of the
+            unconstrained `u = arctanh(z)` (which includes the log-Jacobian).
+        """
+        check_model(model)
+        w = to_chain_space(model, np.asarray(z, dtype="float32"))
+        energy_fn = latent_energy_fn(model, self.temperature)
+        return ops.convert_to_numpy(energy_fn(ops.convert_to_tensor(w))).astype(
+            "float64"
+        )
+
+    # ------------------------------------------------------------------
+    # The chain
+    # ------------------------------------------------------------------
+    def _run(self, model, z: np.ndarray, num_steps: int, rng: np.random.Generator):
+        chain = self._compiled_chain(model, num_steps)
+        outputs, traces, accepted = [], [], 0.0
+        for start in range(0, len(z), self.batch_size):
+            w = to_chain_space(model, z[start : start + self.batch_size])
+            # Noise from numpy, so compiled and eager chains (and backends)
+            # see the same numbers; only a batch of chains is held at once.
+            noise = rng.standard_normal((num_steps, *w.shape)).astype("float32")
+            if self.metropolis:
+                uniforms = rng.uniform(size=(num_steps, len(w))).astype("float32")
+            else:
+                uniforms = np.zeros((1, 1), "float32")
+            w, accepted_steps, trace = chain(
+                ops.convert_to_tensor(w),
+                ops.convert_to_tensor(noise),
+                ops.convert_to_tensor(uniforms),
+            )
+            outputs.append(from_chain_space(model, ops.convert_to_numpy(w)))
+            accepted += float(ops.convert_to_numpy(ops.sum(accepted_steps)))
+            if self.record_energy:
+                traces.append(ops.convert_to_numpy(trace))
+        return np.concatenate(outputs, axis=0), traces, accepted
+
+    def _compiled_chain(self, model, num_steps: int):
+        key = (
+            num_steps,
+            self.step_size,
+            self.temperature,
+            self.noise_scale,
+            self.metropolis,
+            self.record_energy,
+            self.jit_compile,
+        )
+        per_model = _COMPILED.setdefault(model, {})
+        if key not in per_model:
+            chain_fn = build_chain(
+                latent_energy_fn(model, self.temperature),
+                num_steps=num_steps,
+                step_size=self.step_size,
+                noise_scale=self.noise_scale,
+                metropolis=self.metropolis,
+                record_energy=self.record_energy,
+                use_fori_loop=self.jit_compile,
+            )
+            per_model[key] = sampler_backend.compile_chain(
+                model, chain_fn, self.jit_compile
+            )
+        return per_model[key]
+
+
+def to_chain_space(model, z: np.ndarray) -> np.ndarray:
+    """Maps latents to the space the chain runs in (`arctanh` for uniform)."""
+    z = np.asarray(z, dtype="float32")
+    if model.latent_distribution == "uniform":
+        limit = 1.0 - _UNIFORM_EDGE
+        return np.arctanh(np.clip(z, -limit, limit)).astype("float32")
+    return z
+
+
+def from_chain_space(model, w: np.ndarray) -> np.ndarray:
+    """Maps the chain's variables back to latents (`tanh` for uniform)."""
+    if model.latent_distribution == "uniform":
+        return np.tanh(w).astype("float32")
+    return np.asarray(w, dtype="float32")
+
+
+def latent_energy_fn(model, temperature: float):
+    """Returns `U(w)`, the per-chain latent energy, as a `keras.ops` function.
+
+    Args:
+        model: an `ek.EnergyGAN`.
+        temperature: float. `T`, divides the discriminator's energy.
+
+    Returns:
+        A callable from chain variables `(N, latent_dim)` to `(N,)`: for a
+        normal prior `|w|^2 / 2 + E(G(w)) / T`; for a uniform prior
+        `sum 2 log cosh(w) + E(G(tanh w)) / T` (prior and log-Jacobian of
+        `z = tanh(w)`, up to a constant).
+    """
+    uniform = model.latent_distribution == "uniform"
+    inverse_temperature = 1.0 / float(temperature)
+
+    def energy_fn(w):
+        if uniform:
+            z = ops.tanh(w)
+            magnitude = ops.abs(w)
+            # 2 log cosh(w) without overflow, dropping the constant -2 log 2.
+            prior = 2.0 * ops.sum(
+                magnitude + ops.log1p(ops.exp(-2.0 * magnitude)), axis=1
+            )
+        else:
+            z = w
+            prior = 0.5 * ops.sum(ops.square(w), axis=1)
+        images = model.generator(z, training=False)
+        energy, _ = model.compute_energy(images, training=False)
+        return prior + ops.cast(energy, "float32") * inverse_temperature
+
+    return energy_fn
+
+
+def build_chain(
+    energy_fn,
+    num_steps: int,
+    step_size: float,
+    noise_scale: float,
+    metropolis: bool,
+    record_energy: bool,
+    use_fori_loop: bool = True,
+):
+    """The DDLS chain, written once in `keras.ops`.
+
+    Args:
+        energy_fn: callable. `U(w)` per chain, `(N, d) -> (N,)`.
+        num_steps: int. Steps to run.
+        step_size: float. `eps`.
+        noise_scale: float. Scale of the injected noise.
+        metropolis: bool. Accept or reject each step (MALA).
+        record_energy: bool. Return `U` after every step.
+        use_fori_loop: bool. `keras.ops.fori_loop` (to compile) or a Python
+            loop (eager). Defaults to `True`.
+
+    Returns:
+        `chain(w, noise, uniforms) -> (w_last, accepted_steps (N,), trace)`;
+        `noise` is `(num_steps, N, d)` standard normal, `uniforms`
+        `(num_steps, N)` uniform on `[0, 1)` (read only with `metropolis`);
+        `trace` is `(num_steps + 1, N)` with `record_energy`, else `(1, N)`
+        holding the last energy.
+    """
+    drift = 0.5 * step_size
+    diffusion = math.sqrt(step_size) * noise_scale
+    proposal_variance = step_size * noise_scale**2
+
+    def chain(w, noise_steps, uniform_steps):
+        w = ops.cast(w, "float32")
+        shape = tuple(w.shape)
+        energy, gradient = sampler_backend.energy_and_grad(energy_fn, w)
+        trace_rows = num_steps + 1 if record_energy else 1
+        trace = ops.zeros((trace_rows, shape[0]), "float32")
+        trace = ops.slice_update(trace, (0, 0), energy[None, :])
+
+        def body(i, carry):
+            w, energy, gradient, accepted, trace = carry
+            noise = ops.take(noise_steps, i, axis=0)
+            proposal = w - drift * gradient + diffusion * noise
+            energy_new, gradient_new = sampler_backend.energy_and_grad(
+                energy_fn, proposal
+            )
+            if metropolis:
+                # log q(w | w') - log q(w' | w) for the Gaussian proposals.
+                backward = w - proposal + drift * gradient_new
+                log_q_backward = -ops.sum(ops.square(backward), axis=1) / (
+                    2.0 * proposal_variance
+                )
+                log_q_forward = -0.5 * ops.sum(ops.square(noise), axis=1)
+                log_ratio = energy - energy_new + log_q_backward - log_q_forward
+                uniform = ops.take(uniform_steps, i, axis=0)
+                accept = ops.log(uniform) < log_ratio
+                w = ops.where(accept[:, None], proposal, w)
+                energy = ops.where(accept, energy_new, energy)
+                gradient = ops.where(accept[:, None], gradient_new, gradient)
+                accepted = accepted + ops.cast(accept, "float32")
+            else:
+                w, energy, gradient = proposal, energy_new, gradient_new
+                accepted = accepted + 1.0
+            row = i + 1 if record_energy else 0
+            trace = ops.slice_update(trace, (row, 0), energy[None, :])
+            return w, energy, gradient, accepted, trace
+
+        carry = (w, energy, gradient, ops.zeros((shape[0],), "float32"), trace)
+        if use_fori_loop:
+            carry = ops.fori_loop(0, num_steps, body, carry)
+        else:
+            for i in range(num_steps):
+                carry = body(i, carry)
+        w, _, _, accepted, trace = carry
+        return w, accepted, trace
+
+    return chain
