@@ -174,6 +174,8 @@ def history(history_or_dict, path=None):
         raise ValueError(
             "`history_or_dict` has no logs to draw. Received: an empty history"
         )
+    from matplotlib.ticker import MaxNLocator
+
     figure = _figure(figsize=(7, 2.6 * len(panels)))
     axes = figure.subplots(len(panels), 1, squeeze=False)
     for axis, (title, names) in zip(axes[:, 0], panels, strict=True):
@@ -185,6 +187,7 @@ def history(history_or_dict, path=None):
                     axis.plot(epochs, values, style, marker=".", label=key)
         axis.set_title(title)
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.grid(alpha=0.3)
         axis.legend(loc="best", fontsize="small")
     figure.tight_layout()
