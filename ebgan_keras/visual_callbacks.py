@@ -1,13 +1,15 @@
 """Callbacks that show training as it happens: sample grids and energy diagnostics.
 
 Both write PNG files and/or TensorBoard event files. Event files are written
-with `tf.summary` in eager mode on numpy values, which works on every Keras
-backend (TensorFlow is a dependency of the library); open them with
-`tensorboard --logdir LOG_DIR`.
+with TensorFlow's low-level `tf.summary.write` in eager mode on numpy values,
+which works on every Keras backend (TensorFlow is a dependency of the
+library) without the `tensorboard` package; view them with
+`pip install tensorboard && tensorboard --logdir LOG_DIR`.
 """
 
 from __future__ import annotations
 
+import io
 import os
 
 import keras
@@ -17,43 +19,57 @@ from ebgan_keras import plot
 
 __all__ = ["EnergyDiagnostics", "SampleGrid"]
 
+# `SummaryMetadata.DataClass` values of TensorBoard's summary.proto.
+_SCALAR, _TENSOR, _BLOB_SEQUENCE = 1, 2, 3
+
 #: The model scalars written by `EnergyDiagnostics` when the model has them.
 MODEL_SCALARS = ("k", "convergence", "margin", "pt")
 
 
 class _SummaryWriter:
-    """A lazily created `tf.summary` file writer usable from any backend."""
+    """A lazily created TensorBoard event-file writer usable from any backend.
+
+    It writes with the low-level `tf.summary.write` and the TensorBoard
+    plugin metadata of scalars, images and histograms, so it needs only
+    TensorFlow (not the `tensorboard` package, which only views the files).
+    """
 
     def __init__(self, log_dir: str) -> None:
         self.log_dir = os.fspath(log_dir)
         self._writer = None
 
-    def _get(self):
-        if self._writer is None:
-            import tensorflow as tf
+    def _write(self, tag: str, tensor, step: int, plugin: str, data_class: int):
+        import tensorflow as tf
+        from tensorflow.core.framework import summary_pb2
 
+        if self._writer is None:
             os.makedirs(self.log_dir, exist_ok=True)
             self._writer = tf.summary.create_file_writer(self.log_dir)
-        return self._writer
+        metadata = summary_pb2.SummaryMetadata(data_class=data_class)
+        metadata.plugin_data.plugin_name = plugin
+        with self._writer.as_default():
+            tf.summary.write(tag, tensor, step=step, metadata=metadata)
 
     def scalars(self, values: dict, step: int) -> None:
-        import tensorflow as tf
-
-        with self._get().as_default():
-            for name, value in values.items():
-                tf.summary.scalar(name, float(value), step=step)
+        for name, value in values.items():
+            self._write(name, np.float32(value), step, "scalars", _SCALAR)
 
     def image(self, name: str, picture: np.ndarray, step: int) -> None:
-        import tensorflow as tf
+        from PIL import Image
 
-        with self._get().as_default():
-            tf.summary.image(name, picture[None], step=step)
+        buffer = io.BytesIO()
+        pixels = picture[..., 0] if picture.shape[-1] == 1 else picture
+        Image.fromarray(pixels).save(buffer, format="PNG")
+        height, width = picture.shape[:2]
+        tensor = np.array([str(width), str(height), buffer.getvalue()], dtype=object)
+        self._write(name, tensor, step, "images", _BLOB_SEQUENCE)
 
-    def histogram(self, name: str, values: np.ndarray, step: int) -> None:
-        import tensorflow as tf
-
-        with self._get().as_default():
-            tf.summary.histogram(name, np.asarray(values, np.float32), step=step)
+    def histogram(self, name: str, values: np.ndarray, step: int, bins: int = 30):
+        values = np.asarray(values, np.float64).reshape(-1)
+        low, high = float(values.min()), float(values.max())
+        counts, edges = np.histogram(values, bins=bins, range=(low, high or low + 1))
+        tensor = np.stack([edges[:-1], edges[1:], counts.astype(np.float64)], axis=1)
+        self._write(name, tensor, step, "histograms", _TENSOR)
 
     def flush(self) -> None:
         if self._writer is not None:
@@ -228,6 +244,7 @@ class EnergyDiagnostics(keras.callbacks.Callback):
         self._writer = _SummaryWriter(self.log_dir)
         self.latents = None
         self.last_values = {}
+        self._pending = None
 
     def on_train_begin(self, logs=None):
         if self.latents is None:
@@ -236,10 +253,20 @@ class EnergyDiagnostics(keras.callbacks.Callback):
             )
 
     def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every_n_epochs:
+        # Written at the next epoch's start (or the end of training), after
+        # every callback's `on_epoch_end`, so that end-of-epoch state updates
+        # such as MAGAN's margin are seen.
+        if (epoch + 1) % self.every_n_epochs == 0:
+            self._pending = (epoch + 1, dict(logs or {}))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._write_pending()
+
+    def _write_pending(self) -> None:
+        if self._pending is None:
             return
-        logs = logs or {}
-        step = epoch + 1
+        step, logs = self._pending
+        self._pending = None
         fake = self.model.generate(self.latents)
         energy_real = np.asarray(self.model.energy(self.real_images))
         energy_fake = np.asarray(self.model.energy(fake))
@@ -252,11 +279,11 @@ class EnergyDiagnostics(keras.callbacks.Callback):
             "energy/fake_mean": float(energy_fake.mean()),
         }
         for name in MODEL_SCALARS:
-            if name in logs:
-                values[f"model/{name}"] = float(np.asarray(logs[name]))
-            elif isinstance(getattr(self.model, name, None), keras.Variable):
+            if isinstance(getattr(self.model, name, None), keras.Variable):
                 value = keras.ops.convert_to_numpy(getattr(self.model, name))
                 values[f"model/{name}"] = float(value)
+            elif name in logs:
+                values[f"model/{name}"] = float(np.asarray(logs[name]))
         self.last_values = values
         self._writer.histogram("energy/real", energy_real, step)
         self._writer.histogram("energy/fake", energy_fake, step)
@@ -276,4 +303,5 @@ class EnergyDiagnostics(keras.callbacks.Callback):
             )
 
     def on_train_end(self, logs=None):
+        self._write_pending()
         self._writer.close()
