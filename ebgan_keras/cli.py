@@ -512,7 +512,11 @@ def _history_writer(path: str):
     import keras
 
     class HistoryWriter(keras.callbacks.Callback):
-        """Keeps `history.json` up to date after every epoch, across resumes."""
+        """Keeps `history.json` up to date after every epoch, across resumes.
+
+        A log that starts after the first epoch (MAGAN's `g_loss` after
+        pre-training) has `null` for the epochs before.
+        """
 
         def on_train_begin(self, logs=None):
             self.history = {}
@@ -523,7 +527,7 @@ def _history_writer(path: str):
         def on_epoch_end(self, epoch, logs=None):
             for name, value in (logs or {}).items():
                 values = self.history.setdefault(name, [])[:epoch]
-                values += [math.nan] * (epoch - len(values))
+                values += [None] * (epoch - len(values))
                 self.history[name] = [*values, float(value)]
             for name in self.history:
                 self.history[name] = self.history[name][: epoch + 1]
@@ -613,7 +617,9 @@ def train(args) -> int:
     except ImportError as error:
         print(f"(no curves.png: {error})", file=sys.stderr)
     final = ", ".join(
-        f"{name}={values[-1]:.4g}" for name, values in sorted(history.items())
+        f"{name}={values[-1]:.4g}"
+        for name, values in sorted(history.items())
+        if values and values[-1] is not None
     )
     print(f"Wrote {', '.join(written)} to {out} ({final})")
     return 0

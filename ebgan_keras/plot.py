@@ -136,7 +136,8 @@ def history(history_or_dict, path=None):
     Args:
         history_or_dict: `keras.callbacks.History` (what `fit` returns) or a
             dict of log name to list of per-epoch values (e.g. a
-            `history.json` written by `ebgan-keras train`).
+            `history.json` written by `ebgan-keras train`; `None` values
+            are gaps).
         path: str or None. Where to write the PNG. Defaults to `None`.
 
     Returns:
@@ -157,9 +158,7 @@ def history(history_or_dict, path=None):
             "`history_or_dict` must be a keras History or a dict of log name to "
             f"per-epoch values. Received: {type(history_or_dict).__name__}"
         )
-    logs = {
-        str(k): np.asarray(v, dtype=np.float64).reshape(-1) for k, v in logs.items()
-    }
+    logs = {str(k): _float_array(v) for k, v in logs.items()}
     panels = []
     used = set()
     for title, names in _PANELS:
@@ -268,6 +267,11 @@ def energy_histogram(model, real, fake=None, path=None, bins: int = 50, seed: in
         _make_parent(path)
         figure.savefig(path, dpi=100)
     return figure
+
+
+def _float_array(values) -> np.ndarray:
+    values = np.asarray(values, dtype=object).reshape(-1)
+    return np.array([np.nan if v is None else float(v) for v in values])
 
 
 def _to_numpy(value):

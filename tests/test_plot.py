@@ -76,7 +76,7 @@ def test_history_draws_every_models_logs(tmp_path):
         "energy_fake": 0.9 / epochs,
         "convergence": 0.3 / epochs,
         "k": 0.01 * epochs,
-        "margin": [3.0, 3.0, 2.0, 2.0, 1.5],
+        "margin": [None, 3.0, 2.0, 2.0, 1.5],  # a JSON null: a gap
         "val_d_loss": 1.1 / epochs,
     }
     figure = plot.history(logs, str(tmp_path / "curves.png"))
@@ -92,6 +92,8 @@ def test_history_draws_every_models_logs(tmp_path):
         "val_d_loss",
         "g_loss",
     ]
+    margin_line = figure.axes[3].lines[0].get_ydata()
+    assert np.isnan(margin_line[0]) and margin_line[-1] == 1.5
     picture = pixels(tmp_path / "curves.png")
     assert picture.std() > 5
     with pytest.raises(ValueError, match="no logs to draw"):
