@@ -141,10 +141,14 @@ class HalveLearningRateOnStall(keras.callbacks.Callback):
 
 
 from ebgan_keras.metrics.callbacks import FIDMonitor  # noqa: E402
+from ebgan_keras.visual_callbacks import EnergyDiagnostics  # noqa: E402
+from ebgan_keras.visual_callbacks import SampleGrid  # noqa: E402
 
 __all__ = [
+    "EnergyDiagnostics",
     "FIDMonitor",
     "HalveLearningRateOnStall",
     "MAGANMarginUpdate",
+    "SampleGrid",
     "TerminateOnNonFinite",
 ]

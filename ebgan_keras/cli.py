@@ -1,24 +1,141 @@
-"""The `ebgan-keras` command line: train a model and draw samples.
+"""The `ebgan-keras` command line: train, sample, evaluate.
+
+Commands:
+
+- `ebgan-keras train MODEL --data DATA --epochs N --out RUN_DIR`: train with
+  the papers' defaults; the run folder holds `model.keras`, `history.json`,
+  `samples.png`, `curves.png`, per-epoch grids in `samples/` and a backup that
+  makes the same command resume after an interruption.
+- `ebgan-keras sample FILE.keras --sampler ddls --num 64 --out samples.png`.
+- `ebgan-keras eval FILE.keras --metrics fid,kid --num 10000 --reference mnist`.
+- `ebgan-keras zoo list|describe|build`: not available in this version.
 
 Keras is imported only after the arguments are parsed, so that `--backend`
-can choose the Keras backend.
+chooses the Keras backend; when Keras was already imported with another
+backend (the package imports it), the command runs again in a fresh Python
+process with `KERAS_BACKEND` set.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import subprocess
 import sys
 
 MODELS = ("ebgan", "ebgan_pt", "began", "magan")
 SAMPLERS = ("none", "truncation", "ddls")
+BACKENDS = ("tensorflow", "jax", "torch")
+METRICS = ("fid", "kid", "is", "precision_recall")
+FEATURES = ("auto", "mnist_classifier", "fashion_mnist_classifier", "inception_v3")
+
+#: Shorter data sets are repeated so that an epoch has at least this many steps.
+MIN_STEPS_PER_EPOCH = 100
+
+#: The papers' settings per model (see the model classes' docstrings).
+#: `generator`/`discriminator` are keyword arguments of the network builders.
+RECIPES = {
+    "ebgan": {
+        "networks": "mlp",
+        "batch_size": 64,
+        "epochs": 25,
+        "image_size": None,
+        "model": {"margin": 10.0},
+        "generator": {"latent_dim": 64, "hidden_units": [1024, 1024]},
+        "discriminator": {"encoder_units": [1024, 512]},
+    },
+    "ebgan_pt": {
+        "networks": "mlp",
+        "batch_size": 64,
+        "epochs": 25,
+        "image_size": None,
+        "model": {"margin": 10.0, "pt_weight": 0.1},
+        "generator": {"latent_dim": 64, "hidden_units": [1024, 1024]},
+        "discriminator": {"encoder_units": [1024, 512]},
+    },
+    "magan": {
+        "networks": "mlp",
+        "batch_size": 64,
+        "epochs": 25,
+        "image_size": None,
+        "model": {"pretrain_epochs": 2},
+        "generator": {"latent_dim": 64, "hidden_units": [1024, 1024]},
+        "discriminator": {"encoder_units": [1024, 512]},
+    },
+    "began": {
+        "networks": "began",
+        "batch_size": 32,
+        "epochs": 25,
+        "image_size": 32,
+        "model": {"gamma": 0.5, "lambda_k": 1e-3},
+        "generator": {"latent_dim": 64, "filters": 64},
+        "discriminator": {"filters": 64, "hidden_dim": 64},
+    },
+}
+
+#: Keys a `--config` JSON file may hold.
+CONFIG_KEYS = (
+    "data",
+    "epochs",
+    "batch_size",
+    "seed",
+    "steps_per_epoch",
+    "image_size",
+    "learning_rate",
+    "model",
+    "generator",
+    "discriminator",
+)
+
+TRAIN_EXAMPLE = """examples:
+  ebgan-keras train ebgan_pt --data mnist_subset --epochs 5 --out runs/quickstart
+  ebgan-keras train began --data mnist --epochs 20 --out runs/began --backend jax
+  ebgan-keras train magan --data fashion_mnist --config magan.json --out runs/m
+
+Rerun the same command after an interruption to continue from the last
+finished epoch (or with a larger --epochs to train further).
+
+--config FILE.json holds any of: data, epochs, batch_size, seed,
+steps_per_epoch, image_size, learning_rate (both optimizers), and the dicts
+model (e.g. {"margin": 5.0} or {"gamma": 0.7}), generator and discriminator
+(arguments of the ek.networks builders, e.g. {"hidden_units": [512, 512]}).
+Command-line options win over the file."""
+
+SAMPLE_EXAMPLE = """examples:
+  ebgan-keras sample runs/quickstart/model.keras --out samples.png
+  ebgan-keras sample runs/quickstart/model.keras --sampler ddls --num 64 \\
+      --out ddls.png --npz ddls.npz --seed 1
+
+--npz writes `images` (N, H, W, C) in [-1, 1] and their `latents` (N, D)."""
+
+EVAL_EXAMPLE = """examples:
+  ebgan-keras eval runs/quickstart/model.keras --metrics fid,kid --num 10000 \\
+      --reference mnist
+  ebgan-keras eval runs/f/model.keras --reference fashion_mnist --json f.json
+
+--features auto picks mnist_classifier for mnist / mnist_subset references,
+fashion_mnist_classifier for fashion_mnist (both offline, 28x28 grey) and
+inception_v3 otherwise (needs its weights)."""
+
+MAIN_EXAMPLE = """examples:
+  ebgan-keras train ebgan_pt --data mnist_subset --epochs 5 --out runs/quickstart
+  ebgan-keras sample runs/quickstart/model.keras --sampler ddls --out ddls.png
+  ebgan-keras eval runs/quickstart/model.keras --metrics fid,kid --num 2000 \\
+      --reference mnist
+  ebgan-keras train --help
+
+`python -m ebgan_keras` runs the same command line."""
 
 
 class UsageError(Exception):
     """A user error: printed as one line, exit code 2, no traceback."""
 
 
+# ----------------------------------------------------------------------
+# Argument parsing
+# ----------------------------------------------------------------------
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -29,158 +146,636 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of `ebgan-keras`, with every command and its help."""
-    parser = argparse.ArgumentParser(
-        prog="ebgan-keras",
-        description="Energy-based GANs for Keras 3 (TensorFlow, JAX, PyTorch).",
-        epilog="Example: ebgan-keras train ebgan_pt --data mnist_subset "
-        "--epochs 30 --out runs/quickstart",
-    )
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def _metrics(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in METRICS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated list of {', '.join(METRICS)}, got {text!r}"
+        )
+    return names
+
+
+def _add_backend(parser: argparse.ArgumentParser, default) -> None:
     parser.add_argument(
         "--backend",
-        choices=("tensorflow", "jax", "torch"),
-        help="Keras backend (default: $KERAS_BACKEND, else tensorflow).",
+        choices=BACKENDS,
+        default=default,
+        help="Keras backend (default: $KERAS_BACKEND, else Keras's own default)",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
 
-    train = commands.add_parser(
-        "train",
-        help="train a model and write it with a grid of samples",
-        description="Train MODEL on DATA with the papers' defaults; the run folder "
-        "holds model.keras, history.json, samples.png and a backup that makes "
-        "the same command resume after an interruption.",
-        epilog="Example: ebgan-keras train ebgan_pt --data mnist_subset "
-        "--epochs 30 --out runs/quickstart",
-    )
-    train.add_argument("model", choices=MODELS, help="which GAN to train")
-    train.add_argument(
-        "--data",
-        default="mnist_subset",
-        help="an ek.data.load name: mnist_subset (shipped, offline), mnist, "
-        "fashion_mnist, or a TFDS name (default: mnist_subset)",
-    )
-    train.add_argument("--epochs", type=_positive_int, default=30)
-    train.add_argument("--batch-size", type=_positive_int, default=64)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument(
-        "--steps-per-epoch", type=_positive_int, help="limit the steps of each epoch"
-    )
-    train.add_argument("--out", required=True, help="run folder")
-    train.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
 
-    sample = commands.add_parser(
-        "sample",
-        help="draw samples from a saved model into a PNG grid",
-        description="Load a model saved with model.save (a .keras file) and "
-        "write a grid of samples, optionally improved by a latent sampler.",
-        epilog="Example: ebgan-keras sample runs/quickstart/model.keras "
-        "--sampler ddls --num 64 --out samples.png",
+def _subparser(commands, name: str, help_text: str, description: str, epilog: str):
+    parser = commands.add_parser(
+        name,
+        help=help_text,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sample.add_argument("model_file", help="a .keras file written by model.save")
-    sample.add_argument("--sampler", choices=SAMPLERS, default="none")
-    sample.add_argument("--num", type=_positive_int, default=64)
-    sample.add_argument("--seed", type=int, default=0)
-    sample.add_argument("--out", default="samples.png", help="PNG grid to write")
-    sample.add_argument("--npz", help="also write images and latents to this .npz")
+    _add_backend(parser, argparse.SUPPRESS)
     return parser
 
 
-def _build_model(name: str, image_shape: tuple, seed: int, epochs: int):
+def build_parser() -> argparse.ArgumentParser:
+    """Builds the argument parser of `ebgan-keras`, with every command's help.
+
+    Returns:
+        An `argparse.ArgumentParser`.
+
+    Example:
+
+    >>> args = build_parser().parse_args(["sample", "model.keras"])
+    >>> args.command, args.sampler, args.num
+    ('sample', 'none', 64)
+    """
+    parser = argparse.ArgumentParser(
+        prog="ebgan-keras",
+        description="Energy-based GANs (EBGAN, EBGAN-PT, BEGAN, MAGAN) for Keras 3 "
+        "on TensorFlow, JAX and PyTorch: train, sample, evaluate.",
+        epilog=MAIN_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_backend(parser, None)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = _subparser(
+        commands,
+        "train",
+        "train a model; writes a resumable run folder",
+        "Train MODEL on DATA with the papers' defaults (fully connected nets for "
+        "28x28 EBGAN, EBGAN-PT and MAGAN; BEGAN's convolutional nets at 32x32). "
+        "RUN_DIR receives model.keras, history.json, samples.png (fixed "
+        "latents), curves.png, samples/epoch_XXXX.png, run_config.json and "
+        "backup/ (the resume checkpoint).",
+        TRAIN_EXAMPLE,
+    )
+    train.add_argument("model", choices=MODELS, help="which GAN: %(choices)s")
+    train.add_argument(
+        "--data",
+        help="an ek.data.load name: mnist_subset (2,000 MNIST digits shipped with "
+        "the package, offline), mnist, fashion_mnist, or a TFDS name "
+        "(required unless given in --config)",
+    )
+    train.add_argument(
+        "--epochs", type=_positive_int, help="epochs to train (default: 25)"
+    )
+    train.add_argument(
+        "--out", required=True, metavar="RUN_DIR", help="run folder (created)"
+    )
+    train.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        help="images per step (default: 64; BEGAN 32)",
+    )
+    train.add_argument("--seed", type=_int, help="seed of data order and latents (0)")
+    train.add_argument(
+        "--steps-per-epoch",
+        type=_positive_int,
+        help="steps per epoch (default: one pass over the data, at least "
+        f"{MIN_STEPS_PER_EPOCH}: small data sets are repeated)",
+    )
+    train.add_argument(
+        "--image-size",
+        type=_positive_int,
+        help="resize images to this square size (default: 28x28 data as is; BEGAN 32)",
+    )
+    train.add_argument(
+        "--config", metavar="FILE.json", help="JSON file of settings (see below)"
+    )
+    train.add_argument(
+        "--verbose",
+        type=int,
+        choices=(0, 1, 2),
+        default=1,
+        help="0 silent, 1 progress bar, 2 one line per epoch (default: 1)",
+    )
+
+    sample = _subparser(
+        commands,
+        "sample",
+        "draw samples from a saved model into a PNG grid",
+        "Load a model saved by `ebgan-keras train` or `model.save` (a .keras "
+        "file) and write a grid of samples, optionally improved by a latent "
+        "sampler (ek.samplers). Names of zoo entries are not available yet.",
+        SAMPLE_EXAMPLE,
+    )
+    sample.add_argument("model_file", metavar="FILE", help="a .keras model file")
+    sample.add_argument(
+        "--sampler",
+        choices=SAMPLERS,
+        default="none",
+        help="none (the prior), truncation or ddls (default: none)",
+    )
+    sample.add_argument(
+        "--num", type=_positive_int, default=64, help="samples (default: 64)"
+    )
+    sample.add_argument("--seed", type=_int, default=0, help="seed (default: 0)")
+    sample.add_argument(
+        "--out", default="samples.png", help="PNG grid to write (default: samples.png)"
+    )
+    sample.add_argument("--npz", help="also write images and latents to this .npz")
+
+    evaluate = _subparser(
+        commands,
+        "eval",
+        "measure FID/KID/IS/precision-recall of a saved model",
+        "Generate --num images from a saved model and compare them with a "
+        "reference data set; prints each value with its protocol (features, "
+        "sample counts, reference split, seed).",
+        EVAL_EXAMPLE,
+    )
+    evaluate.add_argument("model_file", metavar="FILE", help="a .keras model file")
+    evaluate.add_argument(
+        "--metrics",
+        type=_metrics,
+        default=("fid", "kid"),
+        help=f"comma-separated, of {', '.join(METRICS)} (default: fid,kid)",
+    )
+    evaluate.add_argument(
+        "--num",
+        type=_positive_int,
+        default=10000,
+        help="generated images (default: 10000)",
+    )
+    evaluate.add_argument(
+        "--reference",
+        default="mnist",
+        help="reference data set name for ek.data.load (default: mnist)",
+    )
+    evaluate.add_argument(
+        "--reference-split", default="test", help="reference split (default: test)"
+    )
+    evaluate.add_argument(
+        "--num-reference",
+        type=_positive_int,
+        help="reference images used (default: the whole split)",
+    )
+    evaluate.add_argument(
+        "--features",
+        choices=FEATURES,
+        default="auto",
+        help="feature extractor (default: auto)",
+    )
+    evaluate.add_argument("--seed", type=_int, default=0, help="seed (default: 0)")
+    evaluate.add_argument("--json", help="also write the results to this JSON file")
+
+    zoo = _subparser(
+        commands,
+        "zoo",
+        "pretrained models (not available yet)",
+        "List, describe and build the pretrained models of the zoo. The zoo is "
+        "not available in this version of ebgan-keras.",
+        "example:\n  ebgan-keras zoo list",
+    )
+    zoo.add_argument("action", choices=("list", "describe", "build"))
+    zoo.add_argument("name", nargs="?", help="zoo entry (describe, build)")
+    return parser
+
+
+# ----------------------------------------------------------------------
+# train
+# ----------------------------------------------------------------------
+def _read_config(path) -> dict:
+    if path is None:
+        return {}
+    if not os.path.isfile(path):
+        raise UsageError(f"--config: no such file. Received: {path!r}")
+    try:
+        with open(path) as handle:
+            config = json.load(handle)
+    except (OSError, ValueError) as error:
+        raise UsageError(f"--config: {path!r} is not valid JSON: {error}") from None
+    if not isinstance(config, dict):
+        raise UsageError(
+            f"--config must hold a JSON object. Received: a {type(config).__name__}"
+        )
+    unknown = sorted(set(config) - set(CONFIG_KEYS))
+    if unknown:
+        raise UsageError(
+            f"--config: unknown keys {unknown}; allowed: {', '.join(CONFIG_KEYS)}. "
+            f"Received: {path!r}"
+        )
+    for key in ("model", "generator", "discriminator"):
+        if not isinstance(config.get(key, {}), dict):
+            raise UsageError(
+                f"--config: {key!r} must be a JSON object of keyword arguments. "
+                f"Received: {key}={config[key]!r}"
+            )
+    return config
+
+
+def resolve_train_settings(args) -> dict:
+    """The settings of a run: command line over `--config` over the recipe.
+
+    Args:
+        args: `argparse.Namespace` of `ebgan-keras train`.
+
+    Returns:
+        A JSON-ready dict with every setting of the run.
+
+    Example:
+
+    >>> args = build_parser().parse_args(
+    ...     ["train", "began", "--data", "mnist", "--out", "runs/b"])
+    >>> resolve_train_settings(args)["image_size"]
+    32
+    """
+    recipe = RECIPES[args.model]
+    config = _read_config(args.config)
+    settings = {"model_name": args.model, "networks": recipe["networks"]}
+    for key, default in (
+        ("data", None),
+        ("epochs", recipe["epochs"]),
+        ("batch_size", recipe["batch_size"]),
+        ("seed", 0),
+        ("steps_per_epoch", None),
+        ("image_size", recipe["image_size"]),
+        ("learning_rate", None),
+    ):
+        value = getattr(args, key, None)
+        settings[key] = value if value is not None else config.get(key, default)
+    if not settings["data"]:
+        raise UsageError(
+            "--data is required (e.g. --data mnist_subset). Received: no --data"
+        )
+    for key in ("epochs", "batch_size", "steps_per_epoch", "image_size"):
+        value = settings[key]
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise UsageError(f"{key} must be a positive integer. Received: {value!r}")
+    rate = settings["learning_rate"]
+    if rate is not None and (
+        not isinstance(rate, (int, float)) or isinstance(rate, bool) or rate <= 0
+    ):
+        raise UsageError(f"learning_rate must be a positive number. Received: {rate!r}")
+    for key in ("model", "generator", "discriminator"):
+        settings[key] = {**recipe[key], **config.get(key, {})}
+    if args.model == "magan" and "pretrain_epochs" not in config.get("model", {}):
+        # Keep at least one adversarial epoch in short runs.
+        settings["model"]["pretrain_epochs"] = min(2, max(settings["epochs"] - 1, 1))
+    return settings
+
+
+def _build_model(settings: dict, image_shape: tuple):
     import ebgan_keras as ek
 
-    generator = ek.networks.ebgan_mlp_generator(
-        latent_dim=64, image_shape=image_shape, hidden_units=(512, 512)
+    classes = {
+        "ebgan": ek.EBGAN,
+        "ebgan_pt": ek.EBGANPT,
+        "began": ek.BEGAN,
+        "magan": ek.MAGAN,
+    }
+    generator_kwargs = dict(settings["generator"])
+    discriminator_kwargs = dict(settings["discriminator"])
+    try:
+        if settings["networks"] == "began":
+            if image_shape[0] != image_shape[1]:
+                raise ValueError(
+                    f"BEGAN needs square images. Received: {image_shape[:2]}"
+                )
+            size, channels = image_shape[0], image_shape[2]
+            generator = ek.networks.began_generator(
+                image_size=size, channels=channels, **generator_kwargs
+            )
+            discriminator = ek.networks.began_discriminator(
+                image_size=size, channels=channels, **discriminator_kwargs
+            )
+        else:
+            generator = ek.networks.ebgan_mlp_generator(
+                image_shape=image_shape, **generator_kwargs
+            )
+            discriminator = ek.networks.ebgan_mlp_discriminator(
+                image_shape=image_shape, **discriminator_kwargs
+            )
+        return classes[settings["model_name"]](
+            generator, discriminator, seed=settings["seed"], **settings["model"]
+        )
+    except (TypeError, ValueError) as error:
+        raise UsageError(
+            f"cannot build {settings['model_name']} for images of shape "
+            f"{image_shape} with the given settings: {error}"
+        ) from None
+
+
+def _load_data(settings: dict):
+    import ebgan_keras as ek
+
+    try:
+        return ek.data.load(
+            settings["data"],
+            batch_size=settings["batch_size"],
+            image_size=settings["image_size"],
+            seed=settings["seed"],
+        )
+    except (
+        ValueError,
+        TypeError,
+        ek.data.DatasetUnavailableError,
+        ek.data.OfflineDataError,
+    ) as error:
+        raise UsageError(f"--data {settings['data']!r}: {error}") from None
+
+
+def _check_run_dir(out: str, settings: dict) -> None:
+    """A run folder holds one run: refuse to resume it with other settings."""
+    path = os.path.join(out, "run_config.json")
+    if not os.path.isfile(path):
+        return
+    with open(path) as handle:
+        previous = json.load(handle)
+    ignore = {"epochs", "backend"}
+    changed = sorted(
+        key
+        for key in set(previous) | set(settings)
+        if key not in ignore and previous.get(key) != settings.get(key)
     )
-    discriminator = ek.networks.ebgan_mlp_discriminator(
-        image_shape=image_shape, encoder_units=(512, 256)
-    )
-    if name == "ebgan":
-        return ek.EBGAN(generator, discriminator, seed=seed)
-    if name == "ebgan_pt":
-        return ek.EBGANPT(generator, discriminator, seed=seed)
-    if name == "began":
-        return ek.BEGAN(generator, discriminator, seed=seed)
-    return ek.MAGAN(
-        generator, discriminator, pretrain_epochs=min(2, max(epochs - 1, 1)), seed=seed
-    )
+    if changed:
+        details = ", ".join(
+            f"{key}: {previous.get(key)!r} -> {settings.get(key)!r}" for key in changed
+        )
+        raise UsageError(
+            f"{out!r} holds a run with other settings ({details}); resume it with "
+            "the same settings (only --epochs may change) or choose another --out."
+        )
+
+
+def _history_writer(path: str):
+    import keras
+
+    class HistoryWriter(keras.callbacks.Callback):
+        """Keeps `history.json` up to date after every epoch, across resumes.
+
+        A log that starts after the first epoch (MAGAN's `g_loss` after
+        pre-training) has `null` for the epochs before.
+        """
+
+        def on_train_begin(self, logs=None):
+            self.history = {}
+            if os.path.isfile(path):
+                with open(path) as handle:
+                    self.history = json.load(handle)
+
+        def on_epoch_end(self, epoch, logs=None):
+            for name, value in (logs or {}).items():
+                values = self.history.setdefault(name, [])[:epoch]
+                values += [None] * (epoch - len(values))
+                self.history[name] = [*values, float(value)]
+            for name in self.history:
+                self.history[name] = self.history[name][: epoch + 1]
+            with open(path + ".tmp", "w") as handle:
+                json.dump(self.history, handle, indent=1)
+            os.replace(path + ".tmp", path)
+
+    return HistoryWriter()
 
 
 def train(args) -> int:
-    """Runs `ebgan-keras train`."""
+    """Runs `ebgan-keras train`; see `ebgan-keras train --help`."""
+    settings = resolve_train_settings(args)
+    out = args.out
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UsageError(f"--out must be a folder. Received: {out!r} (a file)")
+    _check_run_dir(out, settings)
+
     import keras
-    import numpy as np
 
-    import ebgan_keras as ek
+    from ebgan_keras import plot
+    from ebgan_keras.visual_callbacks import SampleGrid
 
-    os.makedirs(args.out, exist_ok=True)
-    try:
-        dataset = ek.data.load(args.data, batch_size=args.batch_size, seed=args.seed)
-    except (ValueError, ek.data.DatasetUnavailableError, ek.data.OfflineDataError) as e:
-        raise UsageError(f"--data {args.data!r}: {e}") from e
+    dataset = _load_data(settings)
     image_shape = tuple(int(d) for d in dataset.element_spec.shape[1:])
-    keras.utils.set_random_seed(args.seed)
-    model = _build_model(args.model, image_shape, args.seed, args.epochs)
-    # Several steps per compiled call, where the backend allows it and they
-    # divide the epoch (Keras runs whole executions).
-    per_call = 1 if keras.backend.backend() == "torch" else 10
-    if args.steps_per_epoch and args.steps_per_epoch % per_call:
-        per_call = 1
-    model.compile(steps_per_execution=per_call)
-    backup = keras.callbacks.BackupAndRestore(os.path.join(args.out, "backup"))
-    history = model.fit(
-        dataset,
-        epochs=args.epochs,
-        steps_per_epoch=args.steps_per_epoch,
-        callbacks=[backup],
-        verbose=args.verbose,
-    )
-    model.save(os.path.join(args.out, "model.keras"))
-    logs = {k: [float(v) for v in vals] for k, vals in history.history.items()}
-    with open(os.path.join(args.out, "history.json"), "w") as f:
-        json.dump(logs, f, indent=1)
-    images = model.generate(64, seed=args.seed)
-    ek.plot.grid(images, os.path.join(args.out, "samples.png"))
+    batches = int(dataset.cardinality())
+    steps = settings["steps_per_epoch"]
+    # Several steps per compiled call on TensorFlow (steadier and faster on
+    # CPU); Keras runs whole executions, so they must divide the epoch.
+    per_call = 10 if keras.backend.backend() == "tensorflow" else 1
+    if steps is None and batches > 0:
+        steps = max(batches, MIN_STEPS_PER_EPOCH)
+        steps = int(math.ceil(steps / per_call) * per_call)
+    if steps is not None:
+        dataset = dataset.repeat()
+        if steps % per_call:
+            per_call = 1
+    keras.utils.set_random_seed(settings["seed"])
+    model = _build_model(settings, image_shape)
+    optimizers = model.default_optimizers()
+    if settings["learning_rate"] is not None:
+        for optimizer in optimizers:
+            optimizer.learning_rate = settings["learning_rate"]
+    model.compile(*optimizers, steps_per_execution=per_call)
+
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "run_config.json"), "w") as handle:
+        json.dump(settings, handle, indent=1)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(
+            os.path.join(out, "backup"), delete_checkpoint=False
+        ),
+        _history_writer(os.path.join(out, "history.json")),
+        SampleGrid(os.path.join(out, "samples"), num=64, seed=settings["seed"]),
+    ]
     print(
-        f"Wrote {args.out}/model.keras, history.json and samples.png "
-        f"({keras.backend.backend()} backend; final "
-        + ", ".join(f"{k}={np.asarray(v[-1]):.4g}" for k, v in sorted(logs.items()))
-        + ")"
+        f"Training {settings['model_name']} on {settings['data']} "
+        f"{image_shape} for {settings['epochs']} epochs of "
+        f"{steps or batches} steps, batch {settings['batch_size']} "
+        f"({keras.backend.backend()} backend) -> {out}",
+        flush=True,
     )
+    try:
+        model.fit(
+            dataset,
+            epochs=settings["epochs"],
+            steps_per_epoch=steps,
+            callbacks=callbacks,
+            verbose=args.verbose,
+        )
+    except KeyboardInterrupt:
+        print(
+            "\nInterrupted. Run the same command again to continue from the last "
+            "finished epoch.",
+            file=sys.stderr,
+        )
+        return 130
+    model.save(os.path.join(out, "model.keras"))
+    latents = model.sample_latents(64, seed=settings["seed"])
+    plot.grid(model.generate(latents), os.path.join(out, "samples.png"))
+    written = ["model.keras", "history.json", "samples.png"]
+    with open(os.path.join(out, "history.json")) as handle:
+        history = json.load(handle)
+    try:
+        plot.history(history, os.path.join(out, "curves.png"))
+        written.append("curves.png")
+    except ImportError as error:
+        print(f"(no curves.png: {error})", file=sys.stderr)
+    final = ", ".join(
+        f"{name}={values[-1]:.4g}"
+        for name, values in sorted(history.items())
+        if values and values[-1] is not None
+    )
+    print(f"Wrote {', '.join(written)} to {out} ({final})")
     return 0
 
 
-def sample(args) -> int:
-    """Runs `ebgan-keras sample`."""
-    if not os.path.isfile(args.model_file):
-        raise UsageError(f"no such model file. Received: {args.model_file!r}")
+# ----------------------------------------------------------------------
+# sample and eval
+# ----------------------------------------------------------------------
+def _load_model(entry: str):
+    if not os.path.isfile(entry):
+        if entry.endswith(".keras") or os.sep in entry or "/" in entry:
+            raise UsageError(f"no such model file. Received: {entry!r}")
+        raise UsageError(
+            f"{entry!r} is not a file, and the model zoo (named entries) is not "
+            "available yet in this version: pass a .keras file written by "
+            f"`ebgan-keras train` or `model.save`. Received: {entry!r}"
+        )
     import keras
-    import numpy as np
 
     import ebgan_keras as ek
 
     try:
-        model = keras.saving.load_model(args.model_file)
-    except Exception as e:  # noqa: BLE001 - any unreadable file is a user error
-        raise UsageError(
-            f"cannot load {args.model_file!r} as a Keras model: {e}"
-        ) from e
+        model = keras.saving.load_model(entry)
+    except Exception as error:  # noqa: BLE001 - any unreadable file is a user error
+        raise UsageError(f"cannot load {entry!r} as a Keras model: {error}") from None
     if not isinstance(model, ek.EnergyGAN):
         raise UsageError(
-            f"{args.model_file!r} holds a {type(model).__name__}, not an "
-            "ebgan_keras model."
+            f"{entry!r} holds a {type(model).__name__}, not an ebgan_keras model "
+            "(EBGAN, EBGANPT, BEGAN or MAGAN)."
         )
+    return model
+
+
+def sample(args) -> int:
+    """Runs `ebgan-keras sample`; see `ebgan-keras sample --help`."""
+    model = _load_model(args.model_file)
+    import keras
+    import numpy as np
+
+    from ebgan_keras import plot
+
     if args.sampler == "none":
         latents = model.sample_latents(args.num, seed=args.seed)
         images, latents = model.generate(latents), keras.ops.convert_to_numpy(latents)
     else:
-        sampler = ek.samplers.get(args.sampler)
+        try:
+            from ebgan_keras import samplers
+        except ImportError as error:
+            raise UsageError(
+                f"--sampler {args.sampler} needs ebgan_keras.samplers, which this "
+                f"installation lacks ({error}). Use --sampler none."
+            ) from None
+        sampler = samplers.get(args.sampler)
         images, latents = sampler.sample(model, args.num, seed=args.seed)
-    ek.plot.grid(images, args.out)
+    for path in (args.out, args.npz):
+        if path and os.path.dirname(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+    plot.grid(images, args.out)
     if args.npz:
-        np.savez_compressed(args.npz, images=images, latents=latents)
-    print(f"Wrote {args.num} samples ({args.sampler}) to {args.out}")
+        np.savez_compressed(
+            args.npz, images=np.asarray(images), latents=np.asarray(latents)
+        )
+    written = args.out + (f" and {args.npz}" if args.npz else "")
+    print(f"Wrote {args.num} samples ({args.sampler} sampler) to {written}")
     return 0
+
+
+def _features_for(reference: str, features: str) -> str:
+    if features != "auto":
+        return features
+    if reference in ("mnist", "mnist_subset"):
+        return "mnist_classifier"
+    if reference == "fashion_mnist":
+        return "fashion_mnist_classifier"
+    return "inception_v3"
+
+
+def evaluate(args) -> int:
+    """Runs `ebgan-keras eval`; see `ebgan-keras eval --help`."""
+    if args.num < 2:
+        raise UsageError(f"--num must be at least 2. Received: {args.num}")
+    model = _load_model(args.model_file)
+    import ebgan_keras as ek
+    from ebgan_keras.metrics import evaluate as evaluate_model
+
+    features = _features_for(args.reference, args.features)
+    try:
+        reference = ek.data.load(
+            args.reference,
+            split=args.reference_split,
+            batch_size=256,
+            shuffle=False,
+            drop_remainder=False,
+            image_size=model.image_shape[0]
+            if model.image_shape[0] == model.image_shape[1]
+            else None,
+            channels=model.image_shape[2],
+        )
+    except (
+        ValueError,
+        TypeError,
+        ek.data.DatasetUnavailableError,
+        ek.data.OfflineDataError,
+    ) as error:
+        raise UsageError(f"--reference {args.reference!r}: {error}") from None
+    try:
+        report = evaluate_model(
+            model,
+            reference=reference,
+            metrics=args.metrics,
+            num_samples=args.num,
+            features=features,
+            seed=args.seed,
+            num_reference=args.num_reference,
+            reference_name=args.reference,
+            reference_split=args.reference_split,
+            kid_subset_size=min(1000, args.num),
+        )
+    except (ValueError, OSError) as error:
+        raise UsageError(f"cannot evaluate {args.model_file!r}: {error}") from None
+    print(report)
+    if args.json:
+        if os.path.dirname(args.json):
+            os.makedirs(os.path.dirname(args.json), exist_ok=True)
+        with open(args.json, "w") as handle:
+            json.dump(report.to_dict(), handle, indent=1)
+    return 0
+
+
+def zoo(args) -> int:
+    """Runs `ebgan-keras zoo`: not available in this version."""
+    raise UsageError(
+        f"the model zoo is not available yet in this version of ebgan-keras "
+        f"(no pretrained entries to {args.action}). Train a model with "
+        "`ebgan-keras train` and use its .keras file."
+    )
+
+
+# ----------------------------------------------------------------------
+# Entry point
+# ----------------------------------------------------------------------
+def _rerun_with_backend(backend: str, argv: list[str]) -> int | None:
+    """Re-runs the command in a new process when Keras has another backend."""
+    if "keras" not in sys.modules:
+        os.environ["KERAS_BACKEND"] = backend
+        return None
+    import keras
+
+    if keras.backend.backend() == backend:
+        return None
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    command = [sys.executable, "-m", "ebgan_keras", *argv]
+    try:
+        return subprocess.call(command, env=env)
+    except KeyboardInterrupt:
+        return 130
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,17 +786,35 @@ def main(argv: list[str] | None = None) -> int:
             `sys.argv[1:]`.
 
     Returns:
-        0 on success, 2 on a user error.
+        0 on success, 2 on a user error (bad arguments, missing files or
+        data), 130 when interrupted.
+
+    Example:
+
+    ```python
+    from ebgan_keras.cli import main
+
+    main(["train", "ebgan_pt", "--data", "mnist_subset", "--epochs", "5",
+          "--out", "runs/quickstart"])
+    ```
     """
-    args = build_parser().parse_args(argv)
-    if args.backend:
-        if "keras" in sys.modules and os.environ.get("KERAS_BACKEND") != args.backend:
-            print("ebgan-keras: --backend must be set before Keras is imported.")
-            return 2
-        os.environ["KERAS_BACKEND"] = args.backend
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
     try:
-        return {"train": train, "sample": sample}[args.command](args)
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    if args.backend:
+        code = _rerun_with_backend(args.backend, argv)
+        if code is not None:
+            return code
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    commands = {"train": train, "sample": sample, "eval": evaluate, "zoo": zoo}
+    try:
+        return commands[args.command](args)
     except UsageError as error:
         print(f"ebgan-keras {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
+        return 130

@@ -1,7 +1,8 @@
-"""The command line, run as a user runs it: in a subprocess."""
+"""The command line: real runs in subprocesses, argument errors in process."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,97 +13,221 @@ import pytest
 from PIL import Image
 
 import ebgan_keras as ek
+from ebgan_keras import cli
+
+# Small networks keep the subprocess runs fast; the recipe is otherwise used.
+TINY_CONFIG = {
+    "generator": {"hidden_units": [32]},
+    "discriminator": {"encoder_units": [32, 16]},
+}
 
 
 def run_cli(*args, cwd=None):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    command = [
-        sys.executable,
-        "-m",
-        "ebgan_keras",
-        "--backend",
-        keras.backend.backend(),
-    ]
+    command = [sys.executable, "-m", "ebgan_keras", *args]
     return subprocess.run(
-        [*command, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=600
+        command, capture_output=True, text=True, env=env, cwd=cwd, timeout=600
     )
+
+
+def train_args(out, config, epochs):
+    return (
+        "train", "ebgan_pt", "--data", "mnist_subset", "--epochs", str(epochs),
+        "--steps-per-epoch", "2", "--out", str(out), "--config", str(config),
+        "--verbose", "0", "--backend", keras.backend.backend(),
+    )  # fmt: skip
+
+
+def iterations(model) -> int:
+    return int(keras.ops.convert_to_numpy(model.g_optimizer.iterations))
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("run")
-    done = run_cli(
-        "train", "ebgan_pt", "--data", "mnist_subset", "--epochs", "2",
-        "--steps-per-epoch", "3", "--out", str(out), "--verbose", "0",
-    )  # fmt: skip
+    out = tmp_path_factory.mktemp("run") / "run"
+    config = out.parent / "tiny.json"
+    config.write_text(json.dumps(TINY_CONFIG))
+    done = run_cli(*train_args(out, config, epochs=1))
     assert done.returncode == 0, done.stderr[-3000:]
-    return out
+    assert "Wrote model.keras" in done.stdout
+    first = keras.saving.load_model(out / "model.keras")
+    history = json.loads((out / "history.json").read_text())
+    # Resume: the same command with more epochs continues at epoch 2.
+    done = run_cli(*train_args(out, config, epochs=2))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return {"out": out, "first": first, "first_history": history}
 
 
-def test_train_writes_model_history_and_samples(run_dir):
-    model = keras.saving.load_model(run_dir / "model.keras")
-    assert isinstance(model, ek.EBGANPT)
-    assert int(keras.ops.convert_to_numpy(model.g_optimizer.iterations)) == 6
-    picture = np.asarray(Image.open(run_dir / "samples.png"))
-    assert picture.shape == (8 * 28 * 2, 8 * 28 * 2) and picture.std() > 1.0
-    assert (run_dir / "history.json").read_text().count("d_loss") == 1
+def test_train_writes_the_run_folder(run_dir):
+    first = run_dir["first"]
+    assert isinstance(first, ek.EBGANPT)
+    assert iterations(first) == 2
+    assert first.generator.get_layer("dense_0").units == 32
+    assert len(run_dir["first_history"]["d_loss"]) == 1
+    out = run_dir["out"]
+    for name in ("samples.png", "samples/epoch_0001.png", "curves.png"):
+        pixels = np.asarray(Image.open(out / name), dtype=np.float32)
+        assert pixels.std() > 1.0, name
+    assert Image.open(out / "samples.png").size == (8 * 28 * 2, 8 * 28 * 2)
+    settings = json.loads((out / "run_config.json").read_text())
+    assert settings["model_name"] == "ebgan_pt"
+    assert settings["generator"]["hidden_units"] == [32]
+    assert settings["model"]["margin"] == 10.0
 
 
-def test_sample_from_saved_model(run_dir, tmp_path):
-    out, npz = tmp_path / "grid.png", tmp_path / "samples.npz"
+def test_rerun_resumes_from_the_last_epoch(run_dir):
+    out = run_dir["out"]
+    resumed = keras.saving.load_model(out / "model.keras")
+    assert iterations(resumed) == 4  # 2 steps per epoch, 2 epochs in all
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["d_loss"]) == 2
+    assert history["d_loss"][0] == run_dir["first_history"]["d_loss"][0]
+    assert (out / "samples" / "epoch_0002.png").is_file()
+
+
+def test_sample_from_saved_file(run_dir, tmp_path):
+    out, npz = tmp_path / "grids" / "grid.png", tmp_path / "samples.npz"
     done = run_cli(
-        "sample", str(run_dir / "model.keras"), "--sampler", "truncation",
-        "--num", "9", "--out", str(out), "--npz", str(npz),
+        "sample", str(run_dir["out"] / "model.keras"), "--sampler", "truncation",
+        "--num", "9", "--out", str(out), "--npz", str(npz), "--seed", "3",
+        "--backend", keras.backend.backend(),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     arrays = np.load(npz)
     assert arrays["images"].shape == (9, 28, 28, 1)
     assert arrays["latents"].shape == (9, 64)
+    assert np.abs(arrays["images"]).max() <= 1.0
     assert Image.open(out).size == (3 * 28 * 2, 3 * 28 * 2)
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (("train", "wgan", "--out", "x"), "invalid choice: 'wgan'"),
-        (("train", "ebgan", "--out", "x", "--epochs", "0"), "positive integer"),
-        (("sample", "missing.keras"), "Received: 'missing.keras'"),
-    ],
-)
-def test_user_errors_exit_2_without_traceback(args, message, tmp_path):
-    done = run_cli(*args, cwd=tmp_path)
+def test_sample_none_is_seeded_in_process(run_dir, tmp_path, capsys):
+    model_file = str(run_dir["out"] / "model.keras")
+    paths = [tmp_path / "a.npz", tmp_path / "b.npz"]
+    for path in paths:
+        argv = ["sample", model_file, "--num", "4", "--npz", str(path)]
+        argv += ["--out", str(tmp_path / "a.png")]
+        assert cli.main(argv) == 0
+    first, second = (np.load(p) for p in paths)
+    np.testing.assert_allclose(first["images"], second["images"], atol=1e-6)
+    assert "Wrote 4 samples (none sampler)" in capsys.readouterr().out
+
+
+@pytest.mark.filterwarnings("ignore:Only .* (samples|reference images)")
+def test_eval_prints_values_with_protocol(run_dir, tmp_path, capsys):
+    report = tmp_path / "eval.json"
+    code = cli.main(
+        [
+            "eval", str(run_dir["out"] / "model.keras"), "--metrics", "fid,kid",
+            "--num", "40", "--reference", "mnist_subset", "--num-reference", "60",
+            "--json", str(report),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "fid: fid=" in printed and "kid: kid=" in printed
+    assert "mnist_classifier features, 40 generated vs 60 reference" in printed
+    results = json.loads(report.read_text())
+    assert results["fid"]["values"]["fid"] > 0
+    assert results["kid"]["protocol"]["reference"] == "mnist_subset"
+
+
+def test_user_error_in_subprocess_exits_2_without_traceback(tmp_path):
+    done = run_cli("train", "wgan", "--data", "mnist", "--out", "x", cwd=tmp_path)
     assert done.returncode == 2
-    assert message in done.stderr
+    assert "invalid choice: 'wgan'" in done.stderr
     assert "Traceback" not in done.stderr
 
 
-def test_grid_is_written_and_not_blank(tmp_path):
-    images = np.linspace(-1, 1, 5 * 4 * 4 * 3, dtype="float32").reshape(5, 4, 4, 3)
-    picture = ek.plot.grid(images, str(tmp_path / "g.png"), nrow=3, scale=1)
-    assert picture.size == (12, 8)
-    pixels = np.asarray(Image.open(tmp_path / "g.png"))
-    assert pixels.shape == (8, 12, 3) and pixels.std() > 10
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "ebgan", "--data", "mnist", "--out", "x", "--epochs", "0"],
+         "positive integer, got '0'"),
+        (["train", "ebgan", "--data", "mnist", "--out", "x", "--seed", "a"],
+         "expected an integer, got 'a'"),
+        (["train", "ebgan", "--out", "x"], "--data is required"),
+        (["train", "ebgan", "--data", "mnist", "--out", "x", "--config", "no.json"],
+         "--config: no such file"),
+        (["sample", "missing.keras"], "no such model file. Received: 'missing.keras'"),
+        (["sample", "ebgan_pt_mnist"], "model zoo (named entries) is not available"),
+        (["eval", "missing.keras"], "no such model file"),
+        (["eval", "m.keras", "--metrics", "fid,foo"], "comma-separated list"),
+        (["sample", "m.keras", "--sampler", "magic"], "invalid choice: 'magic'"),
+        (["zoo", "list"], "model zoo is not available yet"),
+        (["--backend", "numpy", "zoo", "list"], "invalid choice: 'numpy'"),
+    ],
+)  # fmt: skip
+def test_user_errors_exit_2_with_a_clear_message(
+    argv, message, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(argv) == 2
+    assert message in capsys.readouterr().err
 
 
-def test_grid_rejects_bad_images():
-    with pytest.raises(ValueError, match=r"Received: images with shape \(4, 4\)"):
-        ek.plot.grid(np.zeros((4, 4)))
+def test_bad_config_and_changed_settings_are_user_errors(run_dir, tmp_path, capsys):
+    config = tmp_path / "bad.json"
+    config.write_text(json.dumps({"epoch": 3}))
+    argv = ["train", "ebgan", "--data", "mnist_subset", "--out", str(tmp_path)]
+    assert cli.main([*argv, "--config", str(config)]) == 2
+    assert "unknown keys ['epoch']" in capsys.readouterr().err
+    config.write_text(json.dumps({"model": {"margin": -1.0}}))
+    assert cli.main([*argv, "--config", str(config)]) == 2
+    assert "cannot build ebgan" in capsys.readouterr().err
+    # The run folder of an EBGAN-PT run refuses to resume as an EBGAN.
+    other = ["train", "ebgan", "--data", "mnist_subset", "--epochs", "3"]
+    assert cli.main([*other, "--out", str(run_dir["out"])]) == 2
+    assert "model_name: 'ebgan_pt' -> 'ebgan'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["sample"], ["eval"], ["zoo"]])
+def test_help_is_complete_with_an_example(command, capsys):
+    assert cli.main([*command, "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "example" in text and "ebgan-keras" in text
+    if command == ["train"]:
+        options = "--data --epochs --out --batch-size --seed --config --backend"
+        for option in (*options.split(), "--steps-per-epoch", "--image-size"):
+            assert option in text
+
+
+def test_recipes_follow_the_papers():
+    parser = cli.build_parser()
+    began = cli.resolve_train_settings(
+        parser.parse_args(["train", "began", "--data", "mnist", "--out", "r"])
+    )
+    assert began["image_size"] == 32 and began["networks"] == "began"
+    magan = cli.resolve_train_settings(
+        parser.parse_args(
+            ["train", "magan", "--data", "mnist", "--out", "r", "--epochs", "2"]
+        )
+    )
+    assert magan["model"]["pretrain_epochs"] == 1  # one adversarial epoch left
+    began["generator"]["filters"] = began["discriminator"]["filters"] = 4
+    model = cli._build_model(began, (32, 32, 1))
+    assert isinstance(model, ek.BEGAN) and model.image_shape == (32, 32, 1)
+    assert model.latent_distribution == "uniform"
 
 
 @pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",
-    reason="one backend is enough for the CLI's resume path (kill -9 and rerun)",
+    reason="one backend is enough for the kill -9 path of the run folder",
 )
 def test_train_resumes_after_kill(tmp_path):
     import signal
     import time
 
     out = tmp_path / "run"
-    args = ["train", "ebgan_pt", "--epochs", "30", "--out", str(out), "--verbose", "2"]
+    args = ["train", "ebgan_pt", "--data", "mnist_subset", "--out", str(out)]
+    args += ["--steps-per-epoch", "20", "--verbose", "2"]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
     command = [sys.executable, "-m", "ebgan_keras", "--backend", "tensorflow", *args]
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        [*command, "--epochs", "50"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
     )
     deadline = time.time() + 300
     for line in process.stdout:
@@ -110,12 +235,19 @@ def test_train_resumes_after_kill(tmp_path):
             break
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert (out / "backup" / "latest.weights.h5").exists()
+    assert (out / "backup").is_dir()
     assert not (out / "model.keras").exists()
-    done = run_cli(*args[:-2], "--verbose", "2", "--epochs", "4")
+    done = subprocess.run(
+        [*command, "--epochs", "4"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     epochs = [line for line in done.stdout.splitlines() if line.startswith("Epoch ")]
     # Epochs 1-3 finished before the kill and are not run again.
     assert epochs and epochs[0].startswith("Epoch 4/4"), epochs
     model = keras.saving.load_model(out / "model.keras")
-    assert int(keras.ops.convert_to_numpy(model.d_optimizer.iterations)) == 4 * 31
+    for optimizer in (model.d_optimizer, model.g_optimizer):
+        assert int(keras.ops.convert_to_numpy(optimizer.iterations)) == 4 * 20
