@@ -36,7 +36,9 @@ def _configs():
     return {
         "ebgan": lambda: ek.EBGAN(*networks(), margin=3.0, seed=1),
         "ebgan_pt": lambda: ek.EBGANPT(*networks(), margin=3.0, seed=1),
-        "began": lambda: ek.BEGAN(*networks(), initial_k=0.3, lambda_k=0.1, seed=1),
+        "began": lambda: ek.BEGAN(
+            *networks(), gamma=1.0, initial_k=0.3, lambda_k=0.5, seed=1
+        ),
         # One epoch of pre-training, then adversarial: the margin comes from
         # the epoch's energy sums, which must be the global ones.
         "magan": lambda: ek.MAGAN(*networks(), pretrain_epochs=1, seed=1),
@@ -115,11 +117,11 @@ def main(out_dir: str) -> None:
         model, parallel = _run(name, parallel_scope())
         record = {f"single/{k}": v for k, v in single.items()}
         record.update({f"parallel/{k}": v for k, v in parallel.items()})
-        record["num_devices"] = np.int32(
-            strategy.num_replicas_in_sync
-            if backend == "tensorflow"
-            else jax.device_count()
-        )
+        if backend == "tensorflow":
+            record["num_devices"] = np.int32(strategy.num_replicas_in_sync)
+        else:  # the devices the trained weights actually live on
+            kernel = model.generator.trainable_variables[0].value
+            record["num_devices"] = np.int32(len(kernel.sharding.device_set))
         if backend == "tensorflow":
             # Every replica's copy of the model state holds the same value.
             for state in ("k", "margin"):
