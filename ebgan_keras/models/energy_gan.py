@@ -11,6 +11,7 @@ from ebgan_keras import losses
 from ebgan_keras.models.gan_optimizer import GANOptimizer
 
 LATENT_DISTRIBUTIONS = ("normal", "uniform")
+_SEED_STATE_KEY = "seed_generator_state"
 
 
 @keras.saving.register_keras_serializable(package="ebgan_keras")
@@ -389,6 +390,19 @@ class EnergyGAN(keras.Model):
     # ------------------------------------------------------------------
     # Saving
     # ------------------------------------------------------------------
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        # Keras leaves seed generators out of weight files; the latents of a
+        # resumed run must continue where the interrupted run stopped.
+        store[_SEED_STATE_KEY] = ops.convert_to_numpy(self.seed_generator.state)
+
+    def load_own_variables(self, store):
+        keys = [key for key in store.keys() if key != _SEED_STATE_KEY]
+        super().load_own_variables({key: store[key] for key in keys})
+        if _SEED_STATE_KEY in store.keys():
+            state = self.seed_generator.state
+            state.assign(ops.cast(np.asarray(store[_SEED_STATE_KEY]), state.dtype))
+
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(
