@@ -7,10 +7,12 @@ margin and phase, the seed generator) must equal those of a run that was
 never interrupted. A corrupt partial file, as a kill during a write leaves
 it, lies in the backup folder and must be ignored.
 
-Script usage: `python tests/test_resume.py NAME OUT_DIR BACKUP_DIR [KILL_AT]`.
-Trains model NAME for 3 epochs of 4 steps, backing up every step, and kills
-itself with SIGKILL at the start of global step KILL_AT; writes the final
-weights to OUT_DIR/NAME.npz.
+Script usage: `python tests/test_resume.py OUT_DIR BACKUP_DIR [KILLS]`.
+Trains BEGAN, then MAGAN, each for 3 epochs of 4 steps, backing up every
+step to BACKUP_DIR/<name>, and writes each one's final variables to
+OUT_DIR/<name>.npz (a model whose file exists is not trained again). KILLS
+like `began:6,magan:7` makes the process SIGKILL itself at the start of
+that model's global step (unless it resumed at or after that step).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 STEPS_PER_EPOCH = 4
 EPOCHS = 3
+NAMES = ("began", "magan")
 
 
 def _model(name):
@@ -43,8 +46,15 @@ def _model(name):
     return ek.MAGAN(generator, discriminator, pretrain_epochs=1, seed=3)
 
 
-def main(name: str, out_dir: str, backup_dir: str, kill_at: str = "0") -> None:
-    """Trains (or resumes) NAME and writes its final variables."""
+def main(out_dir: str, backup_dir: str, kills: str = "") -> None:
+    """Trains (or resumes) each model and writes its final variables."""
+    kill_at = dict(item.split(":") for item in kills.split(",") if item)
+    for name in NAMES:
+        if not os.path.exists(os.path.join(out_dir, f"{name}.npz")):
+            _train(name, out_dir, os.path.join(backup_dir, name), kill_at.get(name, 0))
+
+
+def _train(name: str, out_dir: str, backup_dir: str, kill_at) -> None:
     import keras
     import numpy as np
 
@@ -59,10 +69,16 @@ def main(name: str, out_dir: str, backup_dir: str, kill_at: str = "0") -> None:
     )
     images = np.random.default_rng(5).uniform(-1, 1, (32, 8, 8, 1)).astype("float32")
 
+    def steps_done():
+        return int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+
     class KillAt(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            # After the backup was restored: a resumed run is not killed again.
+            self.start = steps_done()
+
         def on_train_batch_begin(self, batch, logs=None):
-            done = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
-            if kill_at and done == kill_at:
+            if kill_at and steps_done() == kill_at > self.start:
                 os.kill(os.getpid(), signal.SIGKILL)
 
     model.fit(
@@ -80,9 +96,9 @@ def main(name: str, out_dir: str, backup_dir: str, kill_at: str = "0") -> None:
         f"var_{i}": np.array(keras.ops.convert_to_numpy(v))
         for i, v in enumerate(model.weights)
     }
-    for optimizer in (model.d_optimizer, model.g_optimizer):
+    for role, optimizer in (("d", model.d_optimizer), ("g", model.g_optimizer)):
         for i, v in enumerate(optimizer.variables):
-            record[f"opt_{optimizer.name}_{i}"] = np.array(
+            record[f"{role}_optimizer_{i}"] = np.array(
                 keras.ops.convert_to_numpy(v)
             )
     record["iterations"] = np.array(
@@ -117,37 +133,44 @@ if __name__ != "__main__":
 
     @pytest.mark.skipif(
         BACKEND == "torch",
-        reason="covered on TensorFlow and JAX (the issue's scope); each run is "
-        "a subprocess, too slow to repeat for every backend",
+        reason="covered on TensorFlow and JAX (the issue's scope); the runs "
+        "are subprocesses, too slow to repeat for every backend",
     )
-    @pytest.mark.parametrize(
-        "name, kill_at",
-        # BEGAN: killed at step 6, in the middle of epoch 2. MAGAN: step 7,
-        # in the middle of its first adversarial epoch.
-        [("began", 6), ("magan", 7)],
-    )
-    def test_resume_after_kill_equals_uninterrupted(tmp_path, name, kill_at):
+    def test_resume_after_kill_equals_uninterrupted(tmp_path):
         reference, resumed = tmp_path / "reference", tmp_path / "resumed"
         reference.mkdir()
         resumed.mkdir()
         backup = tmp_path / "backup"
-        _script(name, reference, tmp_path / "backup_reference")
-        _script(name, resumed, backup, kill_at, expect_kill=True)
-        assert not (resumed / f"{name}.npz").exists()
-        # What the kill left: a backup of the last completed step, which the
-        # next run resumes from.
-        assert (backup / "latest.weights.h5").exists()
+        _script(reference, tmp_path / "backup_reference")
+        # BEGAN killed at step 6, in the middle of epoch 2; MAGAN at step 7,
+        # in the middle of its first adversarial epoch (after pre-training).
+        kills = "began:6,magan:7"
+        _script(resumed, backup, kills, expect_kill=True)
+        assert not (resumed / "began.npz").exists()
+        # What the kill left: the backup of the last completed step.
+        assert (backup / "began" / "latest.weights.h5").exists()
         # A checkpoint half-written at the moment of a kill must never load.
-        (backup / "partial.weights.h5").write_bytes(b"\x89HDF\r\n truncated")
-        _script(name, resumed, backup)
-        expected = dict(np.load(reference / f"{name}.npz"))
-        actual = dict(np.load(resumed / f"{name}.npz"))
-        assert set(actual) == set(expected)
-        assert int(actual["iterations"]) == STEPS_PER_EPOCH * EPOCHS
-        for key in sorted(expected):
-            np.testing.assert_allclose(
-                actual[key], expected[key], rtol=1e-5, atol=1e-6, err_msg=key
-            )
+        (backup / "began" / "partial.weights.h5").write_bytes(b"\x89HDF\r\n cut")
+        # Resumes BEGAN to the end, then is killed in MAGAN.
+        _script(resumed, backup, kills, expect_kill=True)
+        assert (resumed / "began.npz").exists()
+        assert not (resumed / "magan.npz").exists()
+        _script(resumed, backup, kills)
+        for name in NAMES:
+            expected = dict(np.load(reference / f"{name}.npz"))
+            actual = dict(np.load(resumed / f"{name}.npz"))
+            assert set(actual) == set(expected)
+            assert int(actual["iterations"]) == STEPS_PER_EPOCH * EPOCHS
+            for key in sorted(expected):
+                np.testing.assert_allclose(
+                    actual[key],
+                    expected[key],
+                    rtol=1e-5,
+                    atol=1e-6,
+                    err_msg=f"{name}: {key}",
+                )
+        # The backups are removed once each run has finished.
+        assert not (backup / "magan").exists()
 
     def test_backup_files_are_replaced_atomically(tmp_path):
         import ebgan_keras.callbacks as ek_callbacks
