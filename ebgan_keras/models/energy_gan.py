@@ -12,6 +12,8 @@ from ebgan_keras.models.gan_optimizer import GANOptimizer
 
 LATENT_DISTRIBUTIONS = ("normal", "uniform")
 _SEED_STATE_KEY = "seed_generator_state"
+#: Static loss scale of each optimizer under the "mixed_float16" policy.
+FLOAT16_LOSS_SCALE = 2.0**10
 
 
 @keras.saving.register_keras_serializable(package="ebgan_keras")
@@ -129,9 +131,9 @@ class EnergyGAN(keras.Model):
                 Defaults to `False`.
             **kwargs: other arguments of `keras.Model.compile`, except
                 `optimizer`, `loss` and `metrics`. Under the
-                `"mixed_float16"` policy, both optimizers are wrapped in a
-                `keras.optimizers.LossScaleOptimizer` unless
-                `auto_scale_loss=False`.
+                `"mixed_float16"` policy, an optimizer without a
+                `loss_scale_factor` gets `FLOAT16_LOSS_SCALE` (2**10),
+                unless `auto_scale_loss=False`.
         """
         for name in ("optimizer", "loss", "metrics"):
             if kwargs.get(name) is not None:
@@ -153,18 +155,17 @@ class EnergyGAN(keras.Model):
                 "`d_optimizer` and `g_optimizer` must be two optimizer objects; "
                 "the same object was passed for both."
             )
-        # Under mixed_float16 each optimizer scales its own loss (Keras would
-        # wrap only the container, which applies nothing).
+        # Under mixed_float16, float16 gradients would underflow: each
+        # optimizer scales its loss by a static factor (MultiOptimizer, the
+        # container of both, rejects a LossScaleOptimizer); a step whose
+        # scaled gradients overflow is skipped (see `_zero_if_not_finite`).
         if (
             kwargs.pop("auto_scale_loss", True)
             and self.dtype_policy.name == "mixed_float16"
         ):
-            self.d_optimizer, self.g_optimizer = (
-                o
-                if isinstance(o, keras.optimizers.LossScaleOptimizer)
-                else keras.optimizers.LossScaleOptimizer(o)
-                for o in (self.d_optimizer, self.g_optimizer)
-            )
+            for optimizer in (self.d_optimizer, self.g_optimizer):
+                if optimizer.loss_scale_factor is None:
+                    optimizer.loss_scale_factor = FLOAT16_LOSS_SCALE
         optimizer = GANOptimizer(
             self.d_optimizer,
             self.g_optimizer,
@@ -518,8 +519,10 @@ def _scaled_value_and_grad(optimizer, loss_fn, variables):
 
 
 def _zero_if_not_finite(loss, gradients):
-    """Keeps a non-finite loss from writing NaN into the weights."""
+    """Keeps a non-finite loss or gradient (float16 overflow) out of the weights."""
     finite = ops.isfinite(loss)
+    for gradient in gradients:
+        finite = ops.logical_and(finite, ops.all(ops.isfinite(gradient)))
     return [ops.where(finite, g, ops.zeros_like(g)) for g in gradients]
 
 
