@@ -98,9 +98,7 @@ def _train(name: str, out_dir: str, backup_dir: str, kill_at) -> None:
     }
     for role, optimizer in (("d", model.d_optimizer), ("g", model.g_optimizer)):
         for i, v in enumerate(optimizer.variables):
-            record[f"{role}_optimizer_{i}"] = np.array(
-                keras.ops.convert_to_numpy(v)
-            )
+            record[f"{role}_optimizer_{i}"] = np.array(keras.ops.convert_to_numpy(v))
     record["iterations"] = np.array(
         keras.ops.convert_to_numpy(model.optimizer.iterations)
     )
@@ -173,16 +171,19 @@ if __name__ != "__main__":
         assert not (backup / "magan").exists()
 
     def test_backup_files_are_replaced_atomically(tmp_path):
-        import ebgan_keras.callbacks as ek_callbacks
         from helpers import tiny_images
         from helpers import tiny_model
+
+        import ebgan_keras.callbacks as ek_callbacks
 
         model = tiny_model()
         model.compile()
         backup = ek_callbacks.BackupAndRestore(
             str(tmp_path), save_freq=1, delete_checkpoint=False
         )
-        model.fit(tiny_images(16), batch_size=8, epochs=1, verbose=0, callbacks=[backup])
+        model.fit(
+            tiny_images(16), batch_size=8, epochs=1, verbose=0, callbacks=[backup]
+        )
         # Only the final names remain: every write went through a rename.
         assert sorted(os.listdir(tmp_path)) == [
             "latest.weights.h5",
