@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
 
 import keras
 import numpy as np
@@ -68,6 +70,136 @@ def _rebuild_step_functions(model) -> None:
     """Retraces the train and test steps after the model's phase changed."""
     model.make_train_function(force=True)
     model.test_function = None  # rebuilt by the next evaluate
+
+
+class BackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`keras.callbacks.BackupAndRestore` with atomic files and exact mid-epoch resume.
+
+    Keras's callback writes its weights file in place (a kill during the
+    write leaves a corrupt file) and, on restore, restarts the interrupted
+    epoch from its first batch, training those batches twice. This one
+    writes each file to a temporary name and renames it (atomic on POSIX and
+    Windows), so a half-written checkpoint is never loaded, and it resumes at
+    the step after the last backup: the position comes from the restored
+    step counter (`model.optimizer.iterations`, saved with the weights, so it
+    can never disagree with them), and the batches of the interrupted epoch
+    already trained on are drawn from the data and skipped. Everything else
+    is in the weights file: both optimizers, `k`, `margin` and MAGAN's phase
+    and epoch sums, and the seed generator of the latents. With the same
+    data order (`shuffle=False`, or a dataset whose order does not depend on
+    how often it was iterated) the resumed run equals an uninterrupted one.
+    Epoch-averaged logs of the interrupted epoch cover only its resumed part.
+
+    Args:
+        backup_dir: str. Folder of the backup; created if missing.
+        save_freq: `"epoch"` or int. Back up at the end of each epoch, or
+            every `save_freq` training steps. Defaults to `"epoch"`.
+        double_checkpoint: bool. Also keep the previous backup (`.bkp`).
+            Defaults to `False`.
+        delete_checkpoint: bool. Delete the backup when training ends.
+            Defaults to `True`.
+
+    Example:
+
+    ```python
+    import ebgan_keras as ek
+
+    backup = ek.callbacks.BackupAndRestore("run/backup", save_freq=100)
+    model.fit(images, epochs=20, batch_size=64, shuffle=False, callbacks=[backup])
+    # Killed? Run the same lines again: training continues at the next step.
+    ```
+    """
+
+    def __init__(
+        self,
+        backup_dir: str,
+        save_freq="epoch",
+        double_checkpoint: bool = False,
+        delete_checkpoint: bool = True,
+    ) -> None:
+        super().__init__(
+            backup_dir,
+            save_freq=save_freq,
+            double_checkpoint=double_checkpoint,
+            delete_checkpoint=delete_checkpoint,
+        )
+        self._batches_to_skip = 0
+
+    def _load_model(self):
+        super()._load_model()
+        self._batches_to_skip = 0
+        steps = (self.params or {}).get("steps")
+        if not os.path.exists(self._weights_path) or not steps:
+            return
+        done = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        self.model._initial_epoch = done // steps
+        self._batches_to_skip = done % steps
+        self._current_epoch = done // steps
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._batches_to_skip:
+            # Installed here, after every `on_train_begin` (which may rebuild
+            # the train function), for the resumed epoch only.
+            self.model.train_function = _skip_batches(
+                self.model, self.model.train_function, self._batches_to_skip
+            )
+            self._batches_to_skip = 0
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        if self.double_checkpoint:
+            for path, previous in (
+                (self._weights_path, self._prev_weights_path),
+                (self._training_metadata_path, self._prev_training_metadata_path),
+            ):
+                if os.path.exists(path):
+                    _atomic_copy(path, previous)
+        # The temporary name keeps the `.weights.h5` suffix save_weights needs.
+        partial = os.path.join(self.backup_dir, "partial.weights.h5")
+        self.model.save_weights(partial, overwrite=True)
+        _replace(partial, self._weights_path)
+        metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
+        partial = self._training_metadata_path + ".partial"
+        with open(partial, "w") as file:
+            json.dump(metadata, file)
+        _replace(partial, self._training_metadata_path)
+
+
+def _skip_batches(model, train_function, count: int):
+    """Wraps `train_function` so that its next `count` batches are drawn, unused."""
+    remaining = [count]
+    backend = keras.backend.backend()
+
+    def skipping(*args):
+        if remaining[0] <= 0:
+            model.train_function = train_function
+            return train_function(*args)
+        remaining[0] -= model.steps_per_execution
+        iterator = args[-1]
+        if backend == "jax":
+            for _ in range(model.steps_per_execution):
+                next(iterator, None)
+            return {}, args[0]
+        if backend == "tensorflow":
+            for _ in range(model.steps_per_execution):
+                iterator.get_next()
+        # PyTorch hands over the batch itself: not training on it skips it.
+        return {}
+
+    return skipping
+
+
+def _replace(partial: str, path: str) -> None:
+    with open(partial, "rb+") as file:
+        os.fsync(file.fileno())
+    os.replace(partial, path)
+
+
+def _atomic_copy(source: str, target: str) -> None:
+    partial = target + ".partial"
+    with open(source, "rb") as read, open(partial, "wb") as write:
+        write.write(read.read())
+    _replace(partial, target)
 
 
 class HalveLearningRateOnStall(keras.callbacks.Callback):
@@ -145,6 +277,7 @@ from ebgan_keras.visual_callbacks import EnergyDiagnostics  # noqa: E402
 from ebgan_keras.visual_callbacks import SampleGrid  # noqa: E402
 
 __all__ = [
+    "BackupAndRestore",
     "EnergyDiagnostics",
     "FIDMonitor",
     "HalveLearningRateOnStall",

@@ -33,6 +33,40 @@ def value_and_grad(loss_fn: Callable, variables: Sequence) -> tuple:
     return loss, aux, gradients
 
 
+def num_replicas() -> int:
+    """Replicas that run the step in sync (`tf.distribute`); 1 without a strategy."""
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def replica_id():
+    """Index of the replica running the step (0 without a strategy)."""
+    context = tf.distribute.get_replica_context()
+    return 0 if context is None else context.replica_id_in_sync_group
+
+
+def cross_replica_mean(values: dict) -> dict:
+    """Averages a dict of scalars over the replicas, so all replicas agree.
+
+    Without a strategy (or with one replica) the values are returned as is.
+    """
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return values
+    return context.all_reduce(tf.distribute.ReduceOp.MEAN, values)
+
+
+def all_gather(tensor):
+    """Concatenates a per-replica batch over the replicas (differentiable).
+
+    The gradient flows back to each replica's own slice, summed over the
+    replicas' losses, as the optimizer's all-reduce of the gradients expects.
+    """
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return tensor
+    return context.all_gather(tensor, axis=0)
+
+
 def stateful_step(model, step_fn: Callable, data, training: bool = True):
     """Runs a stateful training step; TensorFlow variables update in place."""
     del model, training

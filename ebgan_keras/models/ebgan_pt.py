@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from ebgan_keras import backend as gradient_backend
 from ebgan_keras import losses
 from ebgan_keras.models.ebgan import EBGAN
 
@@ -60,7 +61,8 @@ class EBGANPT(EBGAN):
     def generator_loss(self, latents, training=True):
         fake = self.generator(latents, training=training)
         energy_fake, codes = self.compute_energy(fake, training=training)
-        pulling_away = losses.pulling_away_term(codes)
+        # Over the global batch under `tf.distribute`, as on one device.
+        pulling_away = losses.pulling_away_term(gradient_backend.all_gather(codes))
         loss = ops.mean(energy_fake) + self.pt_weight * pulling_away
         return loss, {"pt": pulling_away}
 

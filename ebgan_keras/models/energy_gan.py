@@ -11,6 +11,9 @@ from ebgan_keras import losses
 from ebgan_keras.models.gan_optimizer import GANOptimizer
 
 LATENT_DISTRIBUTIONS = ("normal", "uniform")
+_SEED_STATE_KEY = "seed_generator_state"
+#: Static loss scale of each optimizer under the "mixed_float16" policy.
+FLOAT16_LOSS_SCALE = 2.0**10
 
 
 @keras.saving.register_keras_serializable(package="ebgan_keras")
@@ -127,7 +130,10 @@ class EnergyGAN(keras.Model):
             run_eagerly: bool. Run the step eagerly, for debugging.
                 Defaults to `False`.
             **kwargs: other arguments of `keras.Model.compile`, except
-                `optimizer`, `loss` and `metrics`.
+                `optimizer`, `loss` and `metrics`. Under the
+                `"mixed_float16"` policy, an optimizer without a
+                `loss_scale_factor` gets `FLOAT16_LOSS_SCALE` (2**10),
+                unless `auto_scale_loss=False`.
         """
         for name in ("optimizer", "loss", "metrics"):
             if kwargs.get(name) is not None:
@@ -149,6 +155,17 @@ class EnergyGAN(keras.Model):
                 "`d_optimizer` and `g_optimizer` must be two optimizer objects; "
                 "the same object was passed for both."
             )
+        # Under mixed_float16, float16 gradients would underflow: each
+        # optimizer scales its loss by a static factor (MultiOptimizer, the
+        # container of both, rejects a LossScaleOptimizer); a step whose
+        # scaled gradients overflow is skipped (see `_zero_if_not_finite`).
+        if (
+            kwargs.pop("auto_scale_loss", True)
+            and self.dtype_policy.name == "mixed_float16"
+        ):
+            for optimizer in (self.d_optimizer, self.g_optimizer):
+                if optimizer.loss_scale_factor is None:
+                    optimizer.loss_scale_factor = FLOAT16_LOSS_SCALE
         optimizer = GANOptimizer(
             self.d_optimizer,
             self.g_optimizer,
@@ -156,6 +173,7 @@ class EnergyGAN(keras.Model):
         )
         super().compile(
             optimizer=optimizer,
+            auto_scale_loss=False,
             steps_per_execution=steps_per_execution,
             jit_compile=jit_compile,
             run_eagerly=run_eagerly,
@@ -318,23 +336,28 @@ class EnergyGAN(keras.Model):
         batch_size = ops.shape(real)[0]
 
         d_variables = self.discriminator.trainable_variables
-        d_latents = self.sample_latents(batch_size)
-        d_loss, d_aux, d_grads = gradient_backend.value_and_grad(
-            lambda: self.discriminator_loss(real, d_latents), d_variables
+        d_latents = self._training_latents(batch_size)
+        d_loss, d_aux, d_grads = _scaled_value_and_grad(
+            self.d_optimizer,
+            lambda: self.discriminator_loss(real, d_latents),
+            d_variables,
         )
         self.d_optimizer.apply(_zero_if_not_finite(d_loss, d_grads), d_variables)
         values = {"d_loss": d_loss, **d_aux}
 
         if self.trains_generator:
             g_variables = self.generator.trainable_variables
-            g_latents = self.sample_latents(batch_size)
-            g_loss, g_aux, g_grads = gradient_backend.value_and_grad(
-                lambda: self.generator_loss(g_latents), g_variables
+            g_latents = self._training_latents(batch_size)
+            g_loss, g_aux, g_grads = _scaled_value_and_grad(
+                self.g_optimizer, lambda: self.generator_loss(g_latents), g_variables
             )
             self.g_optimizer.apply(_zero_if_not_finite(g_loss, g_grads), g_variables)
             values.update({"g_loss": g_loss, **g_aux})
 
         self.optimizer.iterations.assign_add(1)
+        # Under `tf.distribute`, every replica then updates `k`, margins and
+        # logs from the same global-batch values.
+        values = gradient_backend.cross_replica_mean(values)
         values.update(self.update_state_variables(values))
         return self._update_logs(values)
 
@@ -347,6 +370,17 @@ class EnergyGAN(keras.Model):
             elif name in self.state_logs:
                 logs[name] = value
         return logs
+
+    def _training_latents(self, batch_size):
+        replicas = gradient_backend.num_replicas()
+        if replicas == 1:
+            return self.sample_latents(batch_size)
+        # Under `tf.distribute` the seed generator is mirrored: each replica
+        # takes its own slice of one global draw, so replicas never share
+        # latents and the step equals the same global batch on one device.
+        latents = self.sample_latents(batch_size * replicas)
+        start = gradient_backend.replica_id() * batch_size
+        return ops.slice(latents, (start, 0), (batch_size, self.latent_dim))
 
     def fit(self, x=None, y=None, *args, callbacks=None, **kwargs):
         """Trains the GAN; see `keras.Model.fit`.
@@ -386,6 +420,19 @@ class EnergyGAN(keras.Model):
     # ------------------------------------------------------------------
     # Saving
     # ------------------------------------------------------------------
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        # Keras leaves seed generators out of weight files; the latents of a
+        # resumed run must continue where the interrupted run stopped.
+        store[_SEED_STATE_KEY] = ops.convert_to_numpy(self.seed_generator.state)
+
+    def load_own_variables(self, store):
+        keys = [key for key in store.keys() if key != _SEED_STATE_KEY]
+        super().load_own_variables({key: store[key] for key in keys})
+        if _SEED_STATE_KEY in store.keys():
+            state = self.seed_generator.state
+            state.assign(ops.cast(np.asarray(store[_SEED_STATE_KEY]), state.dtype))
+
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(
@@ -479,9 +526,32 @@ class EnergyGAN(keras.Model):
         return np.concatenate(outputs, axis=0)
 
 
+def _scaled_value_and_grad(optimizer, loss_fn, variables):
+    """Gradients of the loss scaled for replicas and for float16 loss scaling.
+
+    Under `tf.distribute` the optimizer sums the replicas' gradients, so each
+    replica's mean loss is divided by the number of replicas (global-batch
+    mean); a `LossScaleOptimizer` (mixed_float16) multiplies it by its
+    dynamic scale and divides the gradients back in `apply`. The returned
+    loss is the unscaled one.
+    """
+    replicas = gradient_backend.num_replicas()
+
+    def scaled_loss_fn():
+        loss, aux = loss_fn()
+        scaled = loss if replicas == 1 else loss * (1.0 / replicas)
+        return optimizer.scale_loss(scaled), {**aux, "_loss": loss}
+
+    _, aux, gradients = gradient_backend.value_and_grad(scaled_loss_fn, variables)
+    loss = aux.pop("_loss")
+    return loss, aux, gradients
+
+
 def _zero_if_not_finite(loss, gradients):
-    """Keeps a non-finite loss from writing NaN into the weights."""
+    """Keeps a non-finite loss or gradient (float16 overflow) out of the weights."""
     finite = ops.isfinite(loss)
+    for gradient in gradients:
+        finite = ops.logical_and(finite, ops.all(ops.isfinite(gradient)))
     return [ops.where(finite, g, ops.zeros_like(g)) for g in gradients]
 
 
