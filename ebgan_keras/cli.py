@@ -6,9 +6,10 @@ Commands:
   the papers' defaults; the run folder holds `model.keras`, `history.json`,
   `samples.png`, `curves.png`, per-epoch grids in `samples/` and a backup that
   makes the same command resume after an interruption.
-- `ebgan-keras sample FILE.keras --sampler ddls --num 64 --out samples.png`.
-- `ebgan-keras eval FILE.keras --metrics fid,kid --num 10000 --reference mnist`.
-- `ebgan-keras zoo list|describe|build`: not available in this version.
+- `ebgan-keras sample FILE_OR_ENTRY --sampler ddls --num 64 --out samples.png`.
+- `ebgan-keras eval FILE_OR_ENTRY --metrics fid,kid --num 10000 --reference mnist`.
+- `ebgan-keras zoo list|describe NAME|build NAME`: delegates to `ebgan_keras.zoo`
+  (imported only by these commands; a clear error where it is not installed).
 
 Keras is imported only after the arguments are parsed, so that `--backend`
 chooses the Keras backend; when Keras was already imported with another
@@ -19,6 +20,7 @@ process with `KERAS_BACKEND` set.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import os
@@ -107,6 +109,7 @@ SAMPLE_EXAMPLE = """examples:
   ebgan-keras sample runs/quickstart/model.keras --out samples.png
   ebgan-keras sample runs/quickstart/model.keras --sampler ddls --num 64 \\
       --out ddls.png --npz ddls.npz --seed 1
+  ebgan-keras sample ebgan_pt_mnist --sampler ddls --out ddls.png  (a zoo entry)
 
 --npz writes `images` (N, H, W, C) in [-1, 1] and their `latents` (N, D)."""
 
@@ -114,10 +117,17 @@ EVAL_EXAMPLE = """examples:
   ebgan-keras eval runs/quickstart/model.keras --metrics fid,kid --num 10000 \\
       --reference mnist
   ebgan-keras eval runs/f/model.keras --reference fashion_mnist --json f.json
+  ebgan-keras eval ebgan_pt_mnist --num 2000 --reference mnist_subset  (zoo entry)
 
 --features auto picks mnist_classifier for mnist / mnist_subset references,
 fashion_mnist_classifier for fashion_mnist (both offline, 28x28 grey) and
 inception_v3 otherwise (needs its weights)."""
+
+ZOO_EXAMPLE = """examples:
+  ebgan-keras zoo list
+  ebgan-keras zoo describe ebgan_pt_mnist
+  ebgan-keras zoo build ebgan_pt_mnist --out untrained.keras
+  ebgan-keras sample ebgan_pt_mnist --sampler ddls --out ddls.png"""
 
 MAIN_EXAMPLE = """examples:
   ebgan-keras train ebgan_pt --data mnist_subset --epochs 5 --out runs/quickstart
@@ -264,10 +274,15 @@ def build_parser() -> argparse.ArgumentParser:
         "draw samples from a saved model into a PNG grid",
         "Load a model saved by `ebgan-keras train` or `model.save` (a .keras "
         "file) and write a grid of samples, optionally improved by a latent "
-        "sampler (ek.samplers). Names of zoo entries are not available yet.",
+        "sampler (ek.samplers). A name that is not a file is looked up in the "
+        "model zoo (`ebgan-keras zoo list`).",
         SAMPLE_EXAMPLE,
     )
-    sample.add_argument("model_file", metavar="FILE", help="a .keras model file")
+    sample.add_argument(
+        "model_file",
+        metavar="FILE_OR_ENTRY",
+        help="a .keras model file, or the name of a zoo entry",
+    )
     sample.add_argument(
         "--sampler",
         choices=SAMPLERS,
@@ -287,12 +302,16 @@ def build_parser() -> argparse.ArgumentParser:
         commands,
         "eval",
         "measure FID/KID/IS/precision-recall of a saved model",
-        "Generate --num images from a saved model and compare them with a "
-        "reference data set; prints each value with its protocol (features, "
-        "sample counts, reference split, seed).",
+        "Generate --num images from a saved model (or a zoo entry) and compare "
+        "them with a reference data set; prints each value with its protocol "
+        "(features, sample counts, reference split, seed).",
         EVAL_EXAMPLE,
     )
-    evaluate.add_argument("model_file", metavar="FILE", help="a .keras model file")
+    evaluate.add_argument(
+        "model_file",
+        metavar="FILE_OR_ENTRY",
+        help="a .keras model file, or the name of a zoo entry",
+    )
     evaluate.add_argument(
         "--metrics",
         type=_metrics,
@@ -330,13 +349,22 @@ def build_parser() -> argparse.ArgumentParser:
     zoo = _subparser(
         commands,
         "zoo",
-        "pretrained models (not available yet)",
-        "List, describe and build the pretrained models of the zoo. The zoo is "
-        "not available in this version of ebgan-keras.",
-        "example:\n  ebgan-keras zoo list",
+        "pretrained models: list, describe, build",
+        "List the entries of the model zoo (ebgan_keras.zoo), print an entry's "
+        "model card, or build an entry's architecture (untrained; save it with "
+        "--out). `sample` and `eval` take an entry's name in place of a file and "
+        "load its trained weights.",
+        ZOO_EXAMPLE,
     )
-    zoo.add_argument("action", choices=("list", "describe", "build"))
-    zoo.add_argument("name", nargs="?", help="zoo entry (describe, build)")
+    zoo.add_argument(
+        "action",
+        choices=("list", "describe", "build"),
+        help="list the entries, describe NAME, or build NAME",
+    )
+    zoo.add_argument("name", nargs="?", metavar="NAME", help="zoo entry")
+    zoo.add_argument(
+        "--out", metavar="FILE.keras", help="build: save the built model here"
+    )
     return parser
 
 
@@ -628,29 +656,66 @@ def train(args) -> int:
 # ----------------------------------------------------------------------
 # sample and eval
 # ----------------------------------------------------------------------
+ZOO_FUNCTIONS = ("list_entries", "describe", "build", "load")
+
+
+def _zoo_module(entry: str | None = None):
+    """Imports `ebgan_keras.zoo` lazily; a clear user error if it is missing."""
+    try:
+        zoo_module = importlib.import_module("ebgan_keras.zoo")
+    except ImportError as error:
+        what = f"the zoo entry {entry!r}" if entry else "the model zoo"
+        raise UsageError(
+            f"{what} is not available in this install: the module "
+            f"ebgan_keras.zoo cannot be imported ({error}). Pass a .keras file "
+            "written by `ebgan-keras train` or `model.save` instead."
+        ) from None
+    missing = [name for name in ZOO_FUNCTIONS if not hasattr(zoo_module, name)]
+    if missing:
+        raise UsageError(
+            "the model zoo of this install is incomplete: ebgan_keras.zoo lacks "
+            f"{', '.join(missing)}."
+        )
+    return zoo_module
+
+
+def _zoo_call(function, name: str, what: str):
+    """Calls a zoo function; errors about the entry become user errors."""
+    try:
+        return function(name)
+    except (KeyError, ValueError, TypeError, OSError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        raise UsageError(f"cannot {what} zoo entry {name!r}: {message}") from None
+
+
+def _check_energy_gan(model, source: str):
+    import ebgan_keras as ek
+
+    if not isinstance(model, ek.EnergyGAN):
+        raise UsageError(
+            f"{source} holds a {type(model).__name__}, not an ebgan_keras model "
+            "(EBGAN, EBGANPT, BEGAN or MAGAN)."
+        )
+    return model
+
+
 def _load_model(entry: str):
+    """A model from a `.keras` file, or a zoo entry's trained model."""
     if not os.path.isfile(entry):
         if entry.endswith(".keras") or os.sep in entry or "/" in entry:
             raise UsageError(f"no such model file. Received: {entry!r}")
-        raise UsageError(
-            f"{entry!r} is not a file, and the model zoo (named entries) is not "
-            "available yet in this version: pass a .keras file written by "
-            f"`ebgan-keras train` or `model.save`. Received: {entry!r}"
-        )
+        zoo_module = _zoo_module(entry)
+        model = _zoo_call(zoo_module.load, entry, "load")
+        return _check_energy_gan(model, f"zoo entry {entry!r}")
     import keras
 
-    import ebgan_keras as ek
+    import ebgan_keras  # noqa: F401 - registers the model classes
 
     try:
         model = keras.saving.load_model(entry)
     except Exception as error:  # noqa: BLE001 - any unreadable file is a user error
         raise UsageError(f"cannot load {entry!r} as a Keras model: {error}") from None
-    if not isinstance(model, ek.EnergyGAN):
-        raise UsageError(
-            f"{entry!r} holds a {type(model).__name__}, not an ebgan_keras model "
-            "(EBGAN, EBGANPT, BEGAN or MAGAN)."
-        )
-    return model
+    return _check_energy_gan(model, repr(entry))
 
 
 def sample(args) -> int:
@@ -749,13 +814,65 @@ def evaluate(args) -> int:
     return 0
 
 
+def _entry_line(entry) -> str:
+    if isinstance(entry, str):
+        return entry
+    if isinstance(entry, dict):
+        name = entry.get("name", "?")
+        summary = entry.get("summary") or entry.get("description") or ""
+        return f"{name}  {summary}".rstrip()
+    name = getattr(entry, "name", None)
+    return str(name) if name is not None else str(entry)
+
+
+def _print_description(description) -> None:
+    if isinstance(description, str):
+        print(description)
+    elif isinstance(description, dict):
+        print(json.dumps(description, indent=1, sort_keys=True, default=str))
+    else:
+        print(description)
+
+
 def zoo(args) -> int:
-    """Runs `ebgan-keras zoo`: not available in this version."""
-    raise UsageError(
-        f"the model zoo is not available yet in this version of ebgan-keras "
-        f"(no pretrained entries to {args.action}). Train a model with "
-        "`ebgan-keras train` and use its .keras file."
+    """Runs `ebgan-keras zoo`, delegating to `ebgan_keras.zoo`."""
+    if args.action == "list":
+        if args.name is not None:
+            raise UsageError(f"`zoo list` takes no NAME. Received: {args.name!r}")
+        if args.out is not None:
+            raise UsageError("--out is only for `zoo build`.")
+        entries = list(_zoo_module().list_entries())
+        for entry in entries:
+            print(_entry_line(entry))
+        if not entries:
+            print("(the zoo has no entries)")
+        return 0
+    if not args.name:
+        raise UsageError(
+            f"`zoo {args.action}` needs the NAME of an entry (see `ebgan-keras zoo "
+            "list`). Received: no NAME"
+        )
+    zoo_module = _zoo_module(args.name)
+    if args.action == "describe":
+        if args.out is not None:
+            raise UsageError("--out is only for `zoo build`.")
+        _print_description(_zoo_call(zoo_module.describe, args.name, "describe"))
+        return 0
+    if args.out is not None and not args.out.endswith(".keras"):
+        raise UsageError(f"--out must end in .keras. Received: {args.out!r}")
+    model = _check_energy_gan(
+        _zoo_call(zoo_module.build, args.name, "build"), f"zoo entry {args.name!r}"
     )
+    print(
+        f"Built {args.name}: {type(model).__name__}, images {model.image_shape}, "
+        f"latent_dim {model.latent_dim}, {model.count_params():,} parameters"
+    )
+    if args.out is not None:
+        if os.path.dirname(args.out):
+            os.makedirs(os.path.dirname(args.out), exist_ok=True)
+        model.save(args.out)
+        print(f"Wrote {args.out}")
+    return 0
 
 
 # ----------------------------------------------------------------------

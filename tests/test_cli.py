@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import types
 
 import keras
 import numpy as np
@@ -149,11 +150,9 @@ def test_user_error_in_subprocess_exits_2_without_traceback(tmp_path):
         (["train", "ebgan", "--data", "mnist", "--out", "x", "--config", "no.json"],
          "--config: no such file"),
         (["sample", "missing.keras"], "no such model file. Received: 'missing.keras'"),
-        (["sample", "ebgan_pt_mnist"], "model zoo (named entries) is not available"),
         (["eval", "missing.keras"], "no such model file"),
         (["eval", "m.keras", "--metrics", "fid,foo"], "comma-separated list"),
         (["sample", "m.keras", "--sampler", "magic"], "invalid choice: 'magic'"),
-        (["zoo", "list"], "model zoo is not available yet"),
         (["--backend", "numpy", "zoo", "list"], "invalid choice: 'numpy'"),
     ],
 )  # fmt: skip
@@ -163,6 +162,89 @@ def test_user_errors_exit_2_with_a_clear_message(
     monkeypatch.chdir(tmp_path)
     assert cli.main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def fake_zoo_module(saved_file):
+    """A stand-in for `ebgan_keras.zoo` with one entry, `tiny`, a saved model."""
+    module = types.ModuleType("ebgan_keras.zoo")
+
+    def check(name):
+        if name != "tiny":
+            raise ValueError(f"Unknown zoo entry. Expected one of ['tiny']. {name!r}")
+
+    def load(name):
+        check(name)
+        return keras.saving.load_model(saved_file)
+
+    def build(name):
+        check(name)
+        return ek.EBGANPT(
+            ek.networks.ebgan_mlp_generator(latent_dim=8, hidden_units=(16,)),
+            ek.networks.ebgan_mlp_discriminator(encoder_units=(16, 8)),
+            seed=0,
+        )
+
+    def describe(name):
+        check(name)
+        return "# tiny\nA tiny EBGAN-PT for tests."
+
+    module.load, module.build, module.describe = load, build, describe
+    module.list_entries = lambda: ["tiny"]
+    return module
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["zoo", "list"], "the model zoo is not available in this install"),
+        (["zoo", "build", "tiny"], "zoo entry 'tiny' is not available in this"),
+        (["sample", "ebgan_pt_mnist"], "zoo entry 'ebgan_pt_mnist' is not available"),
+        (["eval", "ebgan_pt_mnist"], "zoo entry 'ebgan_pt_mnist' is not available"),
+    ],
+)
+def test_without_the_zoo_module_zoo_names_are_a_clear_error(
+    argv, message, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "ebgan_keras.zoo", None)  # import fails
+    assert cli.main(argv) == 2
+    error = capsys.readouterr().err
+    assert message in error and "Pass a .keras file" in error
+
+
+def test_zoo_commands_and_zoo_entries_delegate_to_the_zoo(
+    run_dir, tmp_path, capsys, monkeypatch
+):
+    zoo = fake_zoo_module(run_dir["out"] / "model.keras")
+    monkeypatch.setitem(sys.modules, "ebgan_keras.zoo", zoo)
+    assert cli.main(["zoo", "list"]) == 0
+    assert capsys.readouterr().out.split() == ["tiny"]
+    assert cli.main(["zoo", "describe", "tiny"]) == 0
+    assert "A tiny EBGAN-PT for tests." in capsys.readouterr().out
+    built = tmp_path / "built.keras"
+    assert cli.main(["zoo", "build", "tiny", "--out", str(built)]) == 0
+    assert "Built tiny: EBGANPT, images (28, 28, 1), latent_dim 8" in (
+        capsys.readouterr().out
+    )
+    assert keras.saving.load_model(built).latent_dim == 8
+    # `sample` loads the entry's trained model through `zoo.load`.
+    npz = tmp_path / "zoo.npz"
+    argv = ["sample", "tiny", "--num", "4", "--out", str(tmp_path / "z.png")]
+    assert cli.main([*argv, "--npz", str(npz)]) == 0
+    expected = keras.saving.load_model(run_dir["out"] / "model.keras")
+    latents = np.load(npz)["latents"]
+    np.testing.assert_allclose(
+        np.load(npz)["images"], expected.generate(latents), atol=1e-5
+    )
+    capsys.readouterr()
+    for bad, message in (
+        (["zoo", "describe", "huge"], "cannot describe zoo entry 'huge': Unknown"),
+        (["zoo", "build"], "`zoo build` needs the NAME of an entry"),
+        (["sample", "huge"], "cannot load zoo entry 'huge'"),
+        (["zoo", "build", "tiny", "--out", "x.h5"], "--out must end in .keras"),
+    ):
+        assert cli.main(bad) == 2
+        assert message in capsys.readouterr().err
 
 
 def test_bad_config_and_changed_settings_are_user_errors(run_dir, tmp_path, capsys):
@@ -204,8 +286,8 @@ def test_recipes_follow_the_papers():
     )
     assert magan["model"]["pretrain_epochs"] == 1  # one adversarial epoch left
     began["generator"]["filters"] = began["discriminator"]["filters"] = 4
-    model = cli._build_model(began, (32, 32, 1))
-    assert isinstance(model, ek.BEGAN) and model.image_shape == (32, 32, 1)
+    model = cli._build_model(began, (8, 8, 1))
+    assert isinstance(model, ek.BEGAN) and model.image_shape == (8, 8, 1)
     assert model.latent_distribution == "uniform"
 
 
