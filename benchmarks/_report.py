@@ -9,11 +9,12 @@ scalar fields, so no row is ever dropped.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 BENCHMARKS = Path(__file__).resolve().parent
-RESULTS_DIR = BENCHMARKS / "results"
-REPORT = BENCHMARKS / "RESULTS.md"
+RESULTS_DIR = Path(os.environ.get("EK_BENCH_RESULTS_DIR", BENCHMARKS / "results"))
+REPORT = RESULTS_DIR.parent / "RESULTS.md"
 
 
 def _fmt(value) -> str:
