@@ -45,7 +45,9 @@ class _Builder:
         return key
 
     def dense(self, name, fan_in, fan_out, bias=True):
-        self.params[name] = {"w": _glorot(self._next(), (fan_in, fan_out), fan_in, fan_out)}
+        self.params[name] = {
+            "w": _glorot(self._next(), (fan_in, fan_out), fan_in, fan_out)
+        }
         if bias:
             self.params[name]["b"] = jnp.zeros((fan_out,))
 
@@ -58,7 +60,10 @@ class _Builder:
 
     def batch_norm(self, name, channels):
         self.params[name] = {"g": jnp.ones((channels,)), "b": jnp.zeros((channels,))}
-        self.state[name] = {"mean": jnp.zeros((channels,)), "var": jnp.ones((channels,))}
+        self.state[name] = {
+            "mean": jnp.zeros((channels,)),
+            "var": jnp.ones((channels,)),
+        }
 
 
 def _dense(p, x):
@@ -67,7 +72,9 @@ def _dense(p, x):
 
 
 def _conv(p, x):
-    y = jax.lax.conv_general_dilated(x, p["w"], (2, 2), ((1, 1), (1, 1)), dimension_numbers=_DIMS)
+    y = jax.lax.conv_general_dilated(
+        x, p["w"], (2, 2), ((1, 1), (1, 1)), dimension_numbers=_DIMS
+    )
     return y + p["b"] if "b" in p else y
 
 
@@ -239,7 +246,12 @@ def make_step(spec: dict, seed: int = 0):
         key, d_key, g_key = jax.random.split(key, 3)
         new_state = dict(state)
         fake = jax.lax.stop_gradient(
-            generate(g_params, state, jax.random.normal(d_key, (batch, latent_dim)), new_state)
+            generate(
+                g_params,
+                state,
+                jax.random.normal(d_key, (batch, latent_dim)),
+                new_state,
+            )
         )
 
         def d_loss_fn(d_params):
@@ -249,17 +261,23 @@ def make_step(spec: dict, seed: int = 0):
             loss = energy_real.mean() + jax.nn.relu(MARGIN - energy_fake).mean()
             return loss, inner
 
-        (d_loss, d_state), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(d_params)
+        (d_loss, d_state), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
+            d_params
+        )
         d_params, d_opt = adam_update(d_params, d_grads, d_opt)
         new_state.update(d_state)
 
         def g_loss_fn(g_params):
             inner = {}
-            fake = generate(g_params, state, jax.random.normal(g_key, (batch, latent_dim)), inner)
+            fake = generate(
+                g_params, state, jax.random.normal(g_key, (batch, latent_dim)), inner
+            )
             energy_fake, code = energy(discriminate, d_params, state, fake, {})
             return energy_fake.mean() + PT_WEIGHT * pulling_away_term(code), inner
 
-        (g_loss, g_state), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(g_params)
+        (g_loss, g_state), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
+            g_params
+        )
         g_params, g_opt = adam_update(g_params, g_grads, g_opt)
         new_state.update(g_state)
         carry = (g_params, d_params, new_state, g_opt, d_opt, key)

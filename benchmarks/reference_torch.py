@@ -203,7 +203,9 @@ def measure(spec: dict, steps: int, warmup: int, repeats: int) -> list[float]:
     """
     step = make_step(spec)
     generator = torch.Generator().manual_seed(1)
-    real = torch.rand((spec["batch_size"], *_nchw(spec["image_shape"])), generator=generator)
+    real = torch.rand(
+        (spec["batch_size"], *_nchw(spec["image_shape"])), generator=generator
+    )
     real = real * 2 - 1
     for _ in range(warmup):
         step(real)

@@ -55,7 +55,9 @@ def fastest_backend() -> str:
 def sweep_points(args) -> list[tuple[str, str, dict]]:
     """`(sweep, config, overrides)` for every point of both sweeps."""
     points = [
-        ("batch_size", "A", {"batch_size": int(b)}) for b in args.batch_sizes.split(",") if b
+        ("batch_size", "A", {"batch_size": int(b)})
+        for b in args.batch_sizes.split(",")
+        if b
     ]
     points += [
         ("image_size", "C", {"image_shape": [int(s), int(s), 1]})
@@ -84,7 +86,9 @@ def plot(rows: list[dict], path: Path) -> None:
         )
         if points:
             xs = [x for x, _ in points]
-            axis.plot(xs, [r["images_per_s"] for _, r in points], "o-", label="images/s")
+            axis.plot(
+                xs, [r["images_per_s"] for _, r in points], "o-", label="images/s"
+            )
             axis.set_xscale("log", base=2)
             axis.set_yscale("log")
             axis.set_xticks(xs, [str(x) for x in xs])
@@ -112,7 +116,8 @@ def main(argv=None) -> list[dict]:
     backend = args.backend or fastest_backend()
     if backend not in ("tensorflow", "jax", "torch"):
         raise ValueError(
-            f"`--backend` must be 'tensorflow', 'jax' or 'torch'. Received: backend={backend!r}"
+            "`--backend` must be 'tensorflow', 'jax' or 'torch'. "
+            f"Received: backend={backend!r}"
         )
     worker_args = train_throughput.parse_args(
         ["--repeats", str(args.repeats), "--torch-threads", str(args.torch_threads)]

@@ -118,7 +118,8 @@ def variants(backend: str, config: str, quick: bool) -> list[dict]:
         pairs = [(False, 1)]  # torch eager; torch.compile: see --torch-compile
     else:
         raise ValueError(
-            f"`backend` must be 'tensorflow', 'jax' or 'torch'. Received: backend={backend!r}"
+            "`backend` must be 'tensorflow', 'jax' or 'torch'. "
+            f"Received: backend={backend!r}"
         )
     return [{"jit_compile": j, "steps_per_execution": s} for j, s in pairs]
 
@@ -159,7 +160,9 @@ def build_model(spec: dict, seed: int = 0):
             filters=spec["generator_filters"],
         )
         discriminator = ek.networks.ebgan_conv_discriminator(
-            image_size=size, channels=channels, filters=tuple(spec["discriminator_filters"])
+            image_size=size,
+            channels=channels,
+            filters=tuple(spec["discriminator_filters"]),
         )
     else:
         generator = ek.networks.began_generator(
@@ -285,7 +288,9 @@ def set_torch_threads(threads: int) -> int | None:
     return torch.get_num_threads()
 
 
-def keras_worker(spec: dict, config: str, quick: bool, repeats: int, variant_list) -> list:
+def keras_worker(
+    spec: dict, config: str, quick: bool, repeats: int, variant_list
+) -> list:
     """Measures `fit` for every compile variant on the current backend.
 
     Args:
@@ -315,9 +320,11 @@ def keras_worker(spec: dict, config: str, quick: bool, repeats: int, variant_lis
         model = build_model(spec)
         model.compile(**variant)
         batch = spec["batch_size"]
-        data = np.random.default_rng(0).uniform(
-            -1, 1, ((w + n) * batch, *spec["image_shape"])
-        ).astype("float32")
+        data = (
+            np.random.default_rng(0)
+            .uniform(-1, 1, ((w + n) * batch, *spec["image_shape"]))
+            .astype("float32")
+        )
         rates = []
         for _ in range(repeats):
             timer = StepTimer(w)
@@ -364,10 +371,14 @@ def reference_worker(library: str, spec: dict, config: str, quick: bool, repeats
 # ----------------------------------------------------------------------
 # Parent side
 # ----------------------------------------------------------------------
-def run_worker(worker: str, config: str, args, overrides: dict, variant_list=None) -> list:
+def run_worker(
+    worker: str, config: str, args, overrides: dict, variant_list=None
+) -> list:
     """Runs one worker subprocess and returns its rows (empty on failure)."""
     backend = worker.split(":")[1]
-    env = dict(os.environ, KERAS_BACKEND=backend if worker.startswith("keras") else "jax")
+    env = dict(
+        os.environ, KERAS_BACKEND=backend if worker.startswith("keras") else "jax"
+    )
     env["EK_BENCH_TORCH_THREADS"] = str(args.torch_threads)
     env["PYTHONPATH"] = os.pathsep.join(
         [str(HERE.parent), str(HERE), env.get("PYTHONPATH", "")]
@@ -389,11 +400,19 @@ def run_worker(worker: str, config: str, args, overrides: dict, variant_list=Non
     if args.quick:
         command.append("--quick")
     start = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    result = subprocess.run(
+        command, capture_output=True, text=True, env=env, check=False
+    )
     lines = [line for line in result.stdout.splitlines() if line.startswith("ROWS ")]
     if result.returncode != 0 or not lines:
         print(f"  {worker} {config} failed:\n{result.stderr[-3000:]}", file=sys.stderr)
-        return [{"implementation": worker, "backend": backend, "error": result.stderr[-500:]}]
+        return [
+            {
+                "implementation": worker,
+                "backend": backend,
+                "error": result.stderr[-500:],
+            }
+        ]
     rows = json.loads(lines[-1][5:])
     print(f"  {worker} {config}: {time.perf_counter() - start:.0f} s", file=sys.stderr)
     return rows
@@ -405,10 +424,15 @@ def add_ratios(rows: list[dict], peak_gflops: float) -> None:
     for row in rows:
         by_config.setdefault(row["config"], []).append(row)
     for config_rows in by_config.values():
-        flops = next((r["flops_per_step"] for r in config_rows if "flops_per_step" in r), None)
+        flops = next(
+            (r["flops_per_step"] for r in config_rows if "flops_per_step" in r), None
+        )
         baselines = {}
         for row in config_rows:
-            if row.get("implementation", "").startswith("plain") and "steps_per_s" in row:
+            if (
+                row.get("implementation", "").startswith("plain")
+                and "steps_per_s" in row
+            ):
                 baselines[row["backend"]] = row["steps_per_s"]["median"]
         for row in config_rows:
             if "steps_per_s" not in row:
@@ -480,10 +504,17 @@ def parse_args(argv=None):
     parser.add_argument("--configs", default="A,B,C,D")
     parser.add_argument("--references", default="torch,jax", help="plain loops to run")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--torch-compile", action="store_true", help="also torch.compile")
-    parser.add_argument("--overrides", default="{}", help="JSON overrides of the config")
     parser.add_argument(
-        "--torch-threads", type=int, default=0, help="torch intra-op threads (0: default)"
+        "--torch-compile", action="store_true", help="also torch.compile"
+    )
+    parser.add_argument(
+        "--overrides", default="{}", help="JSON overrides of the config"
+    )
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=0,
+        help="torch intra-op threads (0: default)",
     )
     parser.add_argument("--no-save", action="store_true", help="print rows only")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -499,7 +530,8 @@ def main(argv=None) -> list[dict]:
     unknown = [c for c in args.configs.split(",") if c not in CONFIGS]
     if unknown:
         raise ValueError(
-            f"`--configs` must be among {sorted(CONFIGS)}. Received: configs={args.configs!r}"
+            f"`--configs` must be among {sorted(CONFIGS)}. "
+            f"Received: configs={args.configs!r}"
         )
     if args.worker:
         config = args.configs

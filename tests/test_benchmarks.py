@@ -25,7 +25,9 @@ import train_throughput  # noqa: E402
 TINY_MLP = {"hidden_units": [32], "encoder_units": [32, 16], "batch_size": 8}
 
 
-def _run(script: str, args: list[str], results_dir: Path) -> subprocess.CompletedProcess:
+def _run(
+    script: str, args: list[str], results_dir: Path
+) -> subprocess.CompletedProcess:
     env = dict(
         os.environ,
         EK_BENCH_RESULTS_DIR=str(results_dir),
