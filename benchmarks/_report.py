@@ -83,6 +83,7 @@ def _machine(rows: list[dict]) -> str:
         )
         if facts not in seen:
             seen.append(facts)
+    seen = [facts for facts in seen if facts[0] is not None]
     return "\n".join(
         f"- machine `{m}`: {cpu}, {n} cores, flags {flags or '?'}, GPU: {gpu or 'none'}"
         for m, cpu, n, flags, gpu in seen
@@ -126,6 +127,7 @@ def render_train(rows: list[dict]) -> str:
                     ("MFU", "mfu"),
                     ("x plain torch", "ratio_to_plain_torch"),
                     ("x plain JAX", "ratio_to_plain_jax"),
+                    ("torch threads", "torch_threads"),
                     ("quick", "quick"),
                     ("load", _load),
                     ("date", "date"),

@@ -39,14 +39,18 @@ def layer_functions(layer, inputs):
     import keras
 
     backend = keras.backend.backend()
-    kwargs = {"training": True} if isinstance(layer, keras.layers.BatchNormalization) else {}
+    kwargs = (
+        {"training": True} if isinstance(layer, keras.layers.BatchNormalization) else {}
+    )
     weights = [v.value for v in layer.trainable_variables]
     if backend == "jax":
         import jax
         import jax.numpy as jnp
 
         def loss(weights, x):
-            values = [w for w in weights] + [v.value for v in layer.non_trainable_variables]
+            values = [w for w in weights] + [
+                v.value for v in layer.non_trainable_variables
+            ]
             out, _ = layer.stateless_call(
                 values[: len(weights)], values[len(weights) :], x, **kwargs
             )
@@ -85,7 +89,9 @@ def layer_functions(layer, inputs):
 
     def backward():
         value = torch.sum(layer(x, **kwargs) ** 2)
-        return torch.autograd.grad(value, [x] + [v.value for v in layer.trainable_variables])
+        return torch.autograd.grad(
+            value, [x] + [v.value for v in layer.trainable_variables]
+        )
 
     return forward, backward
 
@@ -96,7 +102,9 @@ def main(argv=None) -> list[dict]:
     import numpy as np
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="C", choices=sorted(train_throughput.CONFIGS))
+    parser.add_argument(
+        "--config", default="C", choices=sorted(train_throughput.CONFIGS)
+    )
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     spec = train_throughput.CONFIGS[args.config]
