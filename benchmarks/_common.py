@@ -1,0 +1,218 @@
+"""Shared helpers of the benchmark scripts: machine facts, FLOPs, peak, rows.
+
+Every benchmark row carries the same machine description (`machine_info`),
+so that rows measured on different machines or days can sit in one table.
+Nothing here imports a Keras backend at module level: the parent process of
+`train_throughput.py` only spawns workers and must stay light.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+BENCHMARKS = Path(__file__).resolve().parent
+# Tests point this elsewhere, so that they never touch the stored results.
+RESULTS_DIR = Path(os.environ.get("EK_BENCH_RESULTS_DIR", BENCHMARKS / "results"))
+
+# CPU flags that matter for dense linear algebra; the full list is long.
+_INTERESTING_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_bf16", "amx_tile")
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (or `platform.processor()`).
+
+    Returns:
+        str. For example `"Intel(R) Xeon(R) Processor"`.
+    """
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> list[str]:
+    """The vector-math CPU flags present on this machine.
+
+    Returns:
+        list of str, a subset of `("avx", "avx2", "fma", "avx512f", ...)`.
+    """
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                present = set(line.split(":", 1)[1].split())
+                return [f for f in _INTERESTING_FLAGS if f in present]
+    except OSError:
+        pass
+    return []
+
+
+def gpu_name() -> str | None:
+    """The first NVIDIA GPU's name from `nvidia-smi`, or None without one.
+
+    Returns:
+        str or None.
+    """
+    import shutil
+    import subprocess
+
+    if shutil.which("nvidia-smi") is None:
+        return None
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.splitlines()[0] if out else None
+
+
+def machine_info() -> dict:
+    """Machine, CPU, versions, date and load average, for every result row.
+
+    Returns:
+        dict with keys `machine`, `cpu_model`, `cpu_flags`, `cpu_count`,
+        `gpu`, `platform`, `python`, `numpy`, `date`, `load_average`.
+
+    Example:
+
+    >>> sorted(machine_info())[:3]
+    ['cpu_count', 'cpu_flags', 'cpu_model']
+    """
+    return {
+        "machine": platform.node() or platform.machine(),
+        "cpu_model": cpu_model(),
+        "cpu_flags": cpu_flags(),
+        "cpu_count": os.cpu_count(),
+        "gpu": gpu_name(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        # Other jobs share this CPU; the load says how noisy a row is.
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def library_versions() -> dict:
+    """Installed versions of keras, tensorflow, jax and torch (None if absent).
+
+    Uses package metadata, so nothing heavy is imported.
+
+    Returns:
+        dict from package name to version string or None.
+    """
+    from importlib import metadata
+
+    versions = {}
+    for name in ("keras", "tensorflow", "tensorflow-cpu", "jax", "jaxlib", "torch"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def summarize(values: list[float]) -> dict:
+    """Median, min and max of repeated measurements.
+
+    Args:
+        values: list of float. One measurement per repeat.
+
+    Returns:
+        dict with `median`, `min`, `max` and `runs`.
+
+    Example:
+
+    >>> summarize([3.0, 1.0, 2.0])["median"]
+    2.0
+    """
+    if not values:
+        raise ValueError(f"`values` must not be empty. Received: values={values!r}")
+    return {
+        "median": float(statistics.median(values)),
+        "min": float(min(values)),
+        "max": float(max(values)),
+        "runs": [float(v) for v in values],
+    }
+
+
+def matmul_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
+    """Measured FP32 matmul peak of this machine in GFLOP/s (numpy BLAS).
+
+    A large square matmul is the best case of dense linear algebra; model
+    FLOP utilisation (MFU) is measured against it.
+
+    Args:
+        size: int. Side of the square matrices. Defaults to `2048`.
+        repeats: int. Timed products; the best is kept. Defaults to `5`.
+
+    Returns:
+        float. GFLOP/s of the fastest product.
+
+    Example:
+
+    >>> matmul_peak_gflops(size=128, repeats=2) > 0
+    True
+    """
+    if size < 1 or repeats < 1:
+        raise ValueError(
+            f"`size` and `repeats` must be positive. Received: size={size}, "
+            f"repeats={repeats}"
+        )
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size), dtype=np.float32)
+    b = rng.standard_normal((size, size), dtype=np.float32)
+    a @ b  # warm-up: thread pool start
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2.0 * size**3 / best / 1e9
+
+
+def write_rows(name: str, rows: list[dict], key_fields: tuple[str, ...]) -> Path:
+    """Merges rows into `benchmarks/results/<name>.json` and re-renders RESULTS.md.
+
+    A stored row with the same values in `key_fields` (and the same
+    `machine`) is replaced, so the file holds the latest measurement of each
+    configuration per machine.
+
+    Args:
+        name: str. Result file stem, e.g. `"train_throughput"`.
+        rows: list of dict. New rows.
+        key_fields: tuple of str. Fields that identify a row.
+
+    Returns:
+        The path of the JSON file.
+    """
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    stored = json.loads(path.read_text()) if path.exists() else []
+    keys = key_fields + ("machine",)
+
+    def key(row):
+        return tuple(json.dumps(row.get(k), sort_keys=True) for k in keys)
+
+    new_keys = {key(r) for r in rows}
+    merged = [r for r in stored if key(r) not in new_keys] + list(rows)
+    path.write_text(json.dumps(merged, indent=2) + "\n")
+    from _report import write_report  # noqa: PLC0415 (benchmarks is not a package)
+
+    write_report()
+    return path

@@ -1,0 +1,225 @@
+"""Renders every `benchmarks/results/*.json` into `benchmarks/RESULTS.md`.
+
+Each benchmark script calls `write_report()` after saving its rows; it can
+also be run alone: `python benchmarks/_report.py`. Known result files get a
+table with chosen columns; any other file gets a generic table of its
+scalar fields, so no row is ever dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parent
+RESULTS_DIR = Path(os.environ.get("EK_BENCH_RESULTS_DIR", BENCHMARKS / "results"))
+REPORT = RESULTS_DIR.parent / "RESULTS.md"
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, dict) and "median" in value:
+        return f"{value['median']:.3g} [{value['min']:.3g}, {value['max']:.3g}]"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return str(value).replace("|", "/")
+
+
+def table(rows: list[dict], columns: list[tuple[str, object]]) -> str:
+    """A Markdown table of `rows`.
+
+    Args:
+        rows: list of dict. The result rows.
+        columns: list of `(header, key_or_function)`: a key of the row or a
+            function of the row.
+
+    Returns:
+        str. The table, one line per row.
+
+    Example:
+
+    >>> table([{"a": 1}], [("A", "a")]).splitlines()[2]
+    '| 1 |'
+    """
+    lines = ["| " + " | ".join(h for h, _ in columns) + " |"]
+    lines.append("|" + "---|" * len(columns))
+    for row in rows:
+        cells = [_fmt(c(row) if callable(c) else row.get(c)) for _, c in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _variant(row: dict) -> str:
+    if row.get("implementation", "").startswith("plain"):
+        return "jit" if row["backend"] == "jax" else "eager"
+    jit = row.get("jit_compile")
+    if row.get("backend") == "torch":
+        name = "torch.compile" if jit else "eager"
+    elif row.get("backend") == "tensorflow":
+        name = "XLA" if jit else "tf.function"
+    else:
+        name = "jit" if jit else "eager"
+    return f"{name}, spe={row.get('steps_per_execution')}"
+
+
+def _load(row: dict) -> str:
+    load = row.get("load_average")
+    return f"{load[0]:.2f}" if load else ""
+
+
+def _machine(rows: list[dict]) -> str:
+    seen = []
+    for row in rows:
+        facts = (
+            row.get("machine"),
+            row.get("cpu_model"),
+            row.get("cpu_count"),
+            ",".join(row.get("cpu_flags") or []),
+            row.get("gpu"),
+        )
+        if facts not in seen:
+            seen.append(facts)
+    seen = [facts for facts in seen if facts[0] is not None]
+    return "\n".join(
+        f"- machine `{m}`: {cpu}, {n} cores, flags {flags or '?'}, GPU: {gpu or 'none'}"
+        for m, cpu, n, flags, gpu in seen
+    )
+
+
+def render_train(rows: list[dict]) -> str:
+    """The section of `train_throughput.json`."""
+    ok = [r for r in rows if "steps_per_s" in r]
+    failed = [r for r in rows if "error" in r]
+    parts = ["## Training throughput (`train_throughput.py`)", "", _machine(rows), ""]
+    peaks = sorted({r["peak_gflops"] for r in ok if r.get("peak_gflops")})
+    if peaks:
+        parts += [f"Measured FP32 matmul peak (numpy, 2048^2): {peaks} GFLOP/s.", ""]
+    parts.append(
+        "Steps/s: median [min, max] of the repeats, compilation and warm-up left out. "
+        "Ratios are medians over the plain PyTorch / plain JAX loop of the same run. "
+        "MFU = FLOPs per step (analytic, backward = 2x forward) x steps/s / peak."
+    )
+    for config in sorted({r["config"] for r in rows}):
+        config_rows = [r for r in ok if r["config"] == config]
+        if not config_rows:
+            continue
+        first = config_rows[0]
+        parts += [
+            "",
+            f"### Config {config}: {first.get('description', '')}",
+            "",
+            f"Batch {first.get('batch_size')}, image {first.get('image_shape')}, "
+            f"{(first.get('flops_per_step') or 0) / 1e9:.3g} GFLOP per step.",
+            "",
+            table(
+                sorted(config_rows, key=lambda r: -r["steps_per_s"]["median"]),
+                [
+                    ("implementation", "implementation"),
+                    ("backend", "backend"),
+                    ("mode", _variant),
+                    ("steps/s", "steps_per_s"),
+                    ("images/s", "images_per_s"),
+                    ("GFLOP/s", "achieved_gflops"),
+                    ("MFU", "mfu"),
+                    ("x plain torch", "ratio_to_plain_torch"),
+                    ("x plain JAX", "ratio_to_plain_jax"),
+                    ("torch threads", "torch_threads"),
+                    ("quick", "quick"),
+                    ("load", _load),
+                    ("date", "date"),
+                ],
+            ),
+        ]
+    if failed:
+        parts += ["", "Runs that failed (kept, not dropped):", ""]
+        parts.append(
+            table(
+                failed,
+                [
+                    ("config", "config"),
+                    ("worker", "implementation"),
+                    ("error", "error"),
+                ],
+            )
+        )
+    return "\n".join(parts)
+
+
+def render_generic(name: str, rows: list[dict]) -> str:
+    """A table of the scalar fields of any other result file."""
+    columns = []
+    for row in rows:
+        for key, value in row.items():
+            if key not in columns and not isinstance(value, (list, dict)):
+                columns.append(key)
+    skip = {"platform", "machine", "cpu_model", "python", "pipeline"}
+    columns = [c for c in columns if c not in skip]
+    return "\n".join(
+        [
+            f"## {name} (`{name}.py`)",
+            "",
+            _machine(rows),
+            "",
+            table(rows, [(c, c) for c in columns]),
+        ]
+    )
+
+
+def render_scaling(rows: list[dict]) -> str:
+    """The section of `scaling.json`."""
+    parts = ["## Scaling (`scaling.py`)", "", _machine(rows), ""]
+    plot = RESULTS_DIR / "scaling.png"
+    if plot.exists():
+        parts += ["![scaling](results/scaling.png)", ""]
+    parts.append(
+        table(
+            rows,
+            [
+                ("sweep", "sweep"),
+                ("backend", "backend"),
+                ("batch", "batch_size"),
+                ("image", "image_shape"),
+                ("steps/s", "steps_per_s"),
+                ("images/s", "images_per_s"),
+                ("MFU", "mfu"),
+                ("load", _load),
+                ("date", "date"),
+            ],
+        )
+    )
+    return "\n".join(parts)
+
+
+def write_report() -> Path:
+    """Regenerates `benchmarks/RESULTS.md` from all result files.
+
+    Returns:
+        The path of RESULTS.md.
+    """
+    sections = [
+        "# Benchmark results",
+        "",
+        "Generated by `benchmarks/_report.py` from `benchmarks/results/*.json`; "
+        "do not edit by hand. Numbers on a shared 2-core CPU are noisy: each row "
+        "records the 1-minute load average at measurement time.",
+    ]
+    notes = BENCHMARKS / "NOTES.md"
+    if notes.exists():
+        sections += ["", notes.read_text().strip()]
+    renderers = {"train_throughput": render_train, "scaling": render_scaling}
+    for path in sorted(RESULTS_DIR.glob("*.json")):
+        rows = json.loads(path.read_text())
+        if not isinstance(rows, list):
+            rows = [rows]
+        render = renderers.get(path.stem)
+        sections += ["", render(rows) if render else render_generic(path.stem, rows)]
+    REPORT.write_text("\n".join(sections) + "\n")
+    return REPORT
+
+
+if __name__ == "__main__":
+    print(write_report())

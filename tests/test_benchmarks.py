@@ -1,0 +1,139 @@
+"""Tests of the benchmark scripts: tiny `--quick` runs write rows and RESULTS.md.
+
+The scripts run as subprocesses on the current Keras backend only, with tiny
+networks, and write into a temporary results folder (`EK_BENCH_RESULTS_DIR`),
+never into `benchmarks/results`. No timing is asserted: only that the rows
+exist with the expected fields and consistent values.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import _report  # noqa: E402
+import train_throughput  # noqa: E402
+
+TINY_MLP = {"hidden_units": [32], "encoder_units": [32, 16], "batch_size": 8}
+
+
+def _run(
+    script: str, args: list[str], results_dir: Path
+) -> subprocess.CompletedProcess:
+    env = dict(
+        os.environ,
+        EK_BENCH_RESULTS_DIR=str(results_dir),
+        PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    )
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_forward_flops_counts_dense_and_conv_layers():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, strides=2, padding="same")(inputs)  # -> 4x4x4
+    x = keras.layers.Flatten()(x)
+    outputs = keras.layers.Dense(5)(x)
+    model = keras.Model(inputs, outputs)
+    expected = 2 * (4 * 4 * 3 * 3 * 3 * 4) + 2 * (64 * 5)
+    assert train_throughput.forward_flops(model) == expected
+
+
+def test_step_flops_of_config_a_matches_hand_count():
+    model = train_throughput.build_model(train_throughput.CONFIGS["A"])
+    f_g = 2 * (64 * 1024 + 1024 * 1024 + 1024 * 784)
+    f_d = 2 * (784 * 1024 + 1024 * 512 + 512 * 784)
+    assert train_throughput.step_flops(model, 64) == 64 * (4 * f_g + 9 * f_d)
+
+
+def test_report_renders_other_scripts_rows(tmp_path, monkeypatch):
+    monkeypatch.setattr(_report, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr(_report, "REPORT", tmp_path / "RESULTS.md")
+    (tmp_path / "results").mkdir()
+    row = {"benchmark": "data_throughput", "numpy_images_per_s": 287109, "cpu_count": 2}
+    (tmp_path / "results" / "data_throughput.json").write_text(json.dumps([row]))
+    text = _report.write_report().read_text()
+    assert "## data_throughput" in text
+    assert "287,109" in text or "287109" in text
+
+
+def test_train_throughput_quick_writes_rows_and_report(tmp_path):
+    backend = keras.backend.backend()
+    results = tmp_path / "results"
+    _run(
+        "train_throughput.py",
+        [
+            "--quick",
+            "--configs",
+            "A",
+            "--backends",
+            backend,
+            "--references",
+            "torch",
+            "--repeats",
+            "1",
+            "--overrides",
+            json.dumps(TINY_MLP),
+        ],
+        results,
+    )
+    rows = json.loads((results / "train_throughput.json").read_text())
+    ours = [r for r in rows if r["implementation"] == "ek.EBGANPT"]
+    plain = [r for r in rows if r["implementation"] == "plain PyTorch loop"]
+    assert ours and len(plain) == 1
+    assert {r["backend"] for r in ours} == {backend}
+    for row in rows:
+        for field in ("machine", "cpu_model", "cpu_flags", "date", "load_average"):
+            assert field in row
+        assert row["config"] == "A" and row["batch_size"] == 8
+        stats = row["steps_per_s"]
+        assert 0 < stats["min"] <= stats["median"] <= stats["max"]
+        assert row["images_per_s"] == pytest.approx(stats["median"] * 8, rel=1e-3)
+        assert row["ratio_to_plain_torch"] == pytest.approx(
+            stats["median"] / plain[0]["steps_per_s"]["median"], rel=1e-2
+        )
+        assert 0 < row["mfu"] and row["peak_gflops"] > 0
+    assert plain[0]["ratio_to_plain_torch"] == 1.0
+    report = (tmp_path / "RESULTS.md").read_text()
+    assert "### Config A" in report and "plain PyTorch loop" in report
+
+
+def test_scaling_quick_writes_rows_plot_and_report(tmp_path):
+    backend = keras.backend.backend()
+    results = tmp_path / "results"
+    _run(
+        "scaling.py",
+        [
+            "--quick",
+            "--backend",
+            backend,
+            "--batch-sizes",
+            "8,16",
+            "--image-sizes",
+            "",
+            "--repeats",
+            "1",
+        ],
+        results,
+    )
+    rows = json.loads((results / "scaling.json").read_text())
+    assert sorted(r["batch_size"] for r in rows) == [8, 16]
+    assert all(r["sweep"] == "batch_size" and r["images_per_s"] > 0 for r in rows)
+    assert (results / "scaling.png").stat().st_size > 1000
+    assert "## Scaling" in (tmp_path / "RESULTS.md").read_text()
