@@ -24,6 +24,13 @@ import train_throughput  # noqa: E402
 
 TINY_MLP = {"hidden_units": [32], "encoder_units": [32, 16], "batch_size": 8}
 
+# The scripts are plain Python around `fit`; checking their output once, in
+# the TensorFlow session of the suite, keeps the three-backend run short.
+pytestmark = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="benchmark scripts are checked once, from the TF session",
+)
+
 
 def _run(
     script: str, args: list[str], results_dir: Path
