@@ -20,12 +20,14 @@ def test_fast_conv_transpose_equals_keras_conv_transpose(rng):
     np.testing.assert_allclose(ops.convert_to_numpy(fast(x)), expected, atol=1e-5)
 
 
-def test_fast_conv_transpose_phase_path_equals_keras_on_every_backend(rng):
-    # The phase decomposition runs on JAX; check its maths on this backend too.
+@pytest.mark.parametrize("filters", [1, 6, 32, 40])
+def test_fast_conv_transpose_phase_path_equals_keras_on_every_backend(rng, filters):
+    # The phase decomposition runs on JAX (one fused convolution below 32
+    # filters, four phase convolutions from 32); check its maths everywhere.
     x = rng.normal(size=(2, 3, 4, 5)).astype("float32")
-    reference = keras.layers.Conv2DTranspose(6, 4, strides=2, padding="same")
+    reference = keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same")
     expected = ops.convert_to_numpy(reference(x))
-    fast = ek.networks.FastConv2DTranspose(6, use_bias=False)
+    fast = ek.networks.FastConv2DTranspose(filters, use_bias=False)
     fast.build(x.shape)
     fast.set_weights(reference.get_weights()[:1])
     bias = ops.convert_to_numpy(reference.bias)
