@@ -10,6 +10,7 @@ from ebgan_keras import samplers
 from ebgan_keras.models import BEGAN
 from ebgan_keras.models import EBGAN
 from ebgan_keras.models import EBGANPT
+from ebgan_keras.models import GAN
 from ebgan_keras.models import MAGAN
 from ebgan_keras.models import EnergyGAN
 
@@ -20,6 +21,7 @@ __all__ = [
     "EBGAN",
     "EBGANPT",
     "MAGAN",
+    "GAN",
     "EnergyGAN",
     "callbacks",
     "data",

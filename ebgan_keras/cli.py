@@ -126,8 +126,13 @@ inception_v3 otherwise (needs its weights)."""
 ZOO_EXAMPLE = """examples:
   ebgan-keras zoo list
   ebgan-keras zoo describe ebgan_pt_mnist
-  ebgan-keras zoo build ebgan_pt_mnist --out untrained.keras
-  ebgan-keras sample ebgan_pt_mnist --sampler ddls --out ddls.png"""
+  ebgan-keras zoo build ebgan_pt_mnist --out my_zoo/ebgan_pt_mnist
+  ebgan-keras zoo build ebgan_pt_mnist --out /tmp/e --epochs 1 \\
+      --steps-per-epoch 20 --data mnist_subset --num-samples 500 \\
+      --reference mnist_subset          (a shrunk smoke run)
+  ebgan-keras sample ebgan_pt_mnist --sampler ddls --out ddls.png
+
+Rerun the same build command after an interruption to resume it."""
 
 MAIN_EXAMPLE = """examples:
   ebgan-keras train ebgan_pt --data mnist_subset --epochs 5 --out runs/quickstart
@@ -326,8 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument(
         "--reference",
-        default="mnist",
-        help="reference data set name for ek.data.load (default: mnist)",
+        help="reference data set name for ek.data.load (default: a zoo entry's "
+        "own reference, else mnist)",
     )
     evaluate.add_argument(
         "--reference-split", default="test", help="reference split (default: test)"
@@ -351,9 +356,10 @@ def build_parser() -> argparse.ArgumentParser:
         "zoo",
         "pretrained models: list, describe, build",
         "List the entries of the model zoo (ebgan_keras.zoo), print an entry's "
-        "model card, or build an entry's architecture (untrained; save it with "
-        "--out). `sample` and `eval` take an entry's name in place of a file and "
-        "load its trained weights.",
+        "model card, or build an entry from its recipe: data, training, "
+        "evaluation and model card, resumable from --run-dir. `sample` and "
+        "`eval` take an entry's name in place of a file and load its trained "
+        "weights (checked by sha256).",
         ZOO_EXAMPLE,
     )
     zoo.add_argument(
@@ -363,7 +369,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     zoo.add_argument("name", nargs="?", metavar="NAME", help="zoo entry")
     zoo.add_argument(
-        "--out", metavar="FILE.keras", help="build: save the built model here"
+        "--out",
+        metavar="ENTRY_DIR",
+        help="build: the entry folder to write (default: zoo_builds/NAME)",
+    )
+    zoo.add_argument(
+        "--run-dir",
+        metavar="RUN_DIR",
+        help="build: checkpoints and logs; rerun to resume "
+        "(default: zoo_builds/NAME_run)",
+    )
+    zoo.add_argument(
+        "--epochs", type=_positive_int, help="build: override the recipe's epochs"
+    )
+    zoo.add_argument(
+        "--steps-per-epoch",
+        type=_positive_int,
+        help="build: override the steps per epoch (one pass over the data)",
+    )
+    zoo.add_argument("--data", help="build: override the training data set")
+    zoo.add_argument(
+        "--num-samples",
+        type=_positive_int,
+        help="build: generated images per metric (default: the recipe's 10000)",
+    )
+    zoo.add_argument("--reference", help="build: override the reference data set")
+    zoo.add_argument(
+        "--json", action="store_true", help="describe: print the card as JSON"
     )
     return parser
 
@@ -767,20 +799,28 @@ def evaluate(args) -> int:
     if args.num < 2:
         raise UsageError(f"--num must be at least 2. Received: {args.num}")
     model = _load_model(args.model_file)
+    import numpy as np
+
     import ebgan_keras as ek
     from ebgan_keras.metrics import evaluate as evaluate_model
 
-    features = _features_for(args.reference, args.features)
+    reference_name = args.reference
+    if reference_name is None:
+        entry = getattr(model, "zoo_entry", None)
+        reference_name = "mnist"
+        if entry is not None:
+            recipe = _zoo_module(entry).describe(entry)["recipe"]
+            reference_name = recipe["evaluation"]["reference"]
+    features = _features_for(reference_name, args.features)
+    square = model.image_shape[0] == model.image_shape[1]
     try:
         reference = ek.data.load(
-            args.reference,
+            reference_name,
             split=args.reference_split,
             batch_size=256,
             shuffle=False,
             drop_remainder=False,
-            image_size=model.image_shape[0]
-            if model.image_shape[0] == model.image_shape[1]
-            else None,
+            image_size=model.image_shape[0] if square else None,
             channels=model.image_shape[2],
         )
     except (
@@ -789,17 +829,26 @@ def evaluate(args) -> int:
         ek.data.DatasetUnavailableError,
         ek.data.OfflineDataError,
     ) as error:
-        raise UsageError(f"--reference {args.reference!r}: {error}") from None
+        raise UsageError(f"--reference {reference_name!r}: {error}") from None
+    generated = model
+    if features.endswith("_classifier") and model.image_shape[:2] != (28, 28):
+        # The domain classifiers read 28x28: both sides are resized the same way.
+        from ebgan_keras.zoo.recipe import to_feature_size
+
+        limit = args.num_reference
+        real = np.concatenate([np.asarray(batch) for batch in reference], axis=0)
+        reference = to_feature_size(real[:limit] if limit else real, (28, 28))
+        generated = to_feature_size(model.generate(args.num, seed=args.seed), (28, 28))
     try:
         report = evaluate_model(
-            model,
+            generated,
             reference=reference,
             metrics=args.metrics,
             num_samples=args.num,
             features=features,
             seed=args.seed,
             num_reference=args.num_reference,
-            reference_name=args.reference,
+            reference_name=reference_name,
             reference_split=args.reference_split,
             kid_subset_size=min(1000, args.num),
         )
@@ -814,34 +863,30 @@ def evaluate(args) -> int:
     return 0
 
 
-def _entry_line(entry) -> str:
-    if isinstance(entry, str):
-        return entry
-    if isinstance(entry, dict):
-        name = entry.get("name", "?")
-        summary = entry.get("summary") or entry.get("description") or ""
-        return f"{name}  {summary}".rstrip()
-    name = getattr(entry, "name", None)
-    return str(name) if name is not None else str(entry)
-
-
-def _print_description(description) -> None:
-    if isinstance(description, str):
-        print(description)
-    elif isinstance(description, dict):
-        print(json.dumps(description, indent=1, sort_keys=True, default=str))
-    else:
-        print(description)
+def _entry_line(entry: dict) -> str:
+    fid = entry.get("fid")
+    quality = f"FID {fid['value']:.2f} ({fid['sampler']})" if fid else "-"
+    shape = "x".join(str(d) for d in entry.get("image_shape") or ())
+    return (
+        f"{entry['name']:<24} {entry.get('class') or '?':<8} {shape:<8} "
+        f"{entry.get('weights', '?'):<8} {quality}"
+    )
 
 
 def zoo(args) -> int:
     """Runs `ebgan-keras zoo`, delegating to `ebgan_keras.zoo`."""
+    build_options = ("out", "run_dir", "epochs", "steps_per_epoch", "data")
+    build_options += ("num_samples", "reference")
+    if args.action != "build":
+        given = [name for name in build_options if getattr(args, name) is not None]
+        if given:
+            flag = "--" + given[0].replace("_", "-")
+            raise UsageError(f"{flag} is only for `zoo build`. Received: {flag}")
     if args.action == "list":
         if args.name is not None:
             raise UsageError(f"`zoo list` takes no NAME. Received: {args.name!r}")
-        if args.out is not None:
-            raise UsageError("--out is only for `zoo build`.")
         entries = list(_zoo_module().list_entries())
+        print(f"{'name':<24} {'class':<8} {'images':<8} {'weights':<8} quality")
         for entry in entries:
             print(_entry_line(entry))
         if not entries:
@@ -854,24 +899,34 @@ def zoo(args) -> int:
         )
     zoo_module = _zoo_module(args.name)
     if args.action == "describe":
-        if args.out is not None:
-            raise UsageError("--out is only for `zoo build`.")
-        _print_description(_zoo_call(zoo_module.describe, args.name, "describe"))
+        description = _zoo_call(zoo_module.describe, args.name, "describe")
+        if args.json or not description.get("card"):
+            print(json.dumps(description, indent=1, sort_keys=True, default=str))
+        else:
+            print(description["card"])
+            print(f"(entry folder: {description['path']})")
         return 0
-    if args.out is not None and not args.out.endswith(".keras"):
-        raise UsageError(f"--out must end in .keras. Received: {args.out!r}")
-    model = _check_energy_gan(
-        _zoo_call(zoo_module.build, args.name, "build"), f"zoo entry {args.name!r}"
+    overrides = {
+        name: getattr(args, name)
+        for name in ("epochs", "steps_per_epoch", "data", "num_samples", "reference")
+        if getattr(args, name) is not None
+    }
+    metadata = _zoo_call(
+        lambda name: zoo_module.build(
+            name, out_dir=args.out, run_dir=args.run_dir, **overrides
+        ),
+        args.name,
+        "build",
     )
+    measured = ", ".join(
+        f"{sampler}: FID {result['fid']:.2f}"
+        for sampler, result in metadata["metrics"].items()
+    )
+    out = args.out or os.path.join("zoo_builds", args.name)
     print(
-        f"Built {args.name}: {type(model).__name__}, images {model.image_shape}, "
-        f"latent_dim {model.latent_dim}, {model.count_params():,} parameters"
+        f"Built {args.name} in {metadata['training']['wall_time_s'] / 60:.1f} min "
+        f"of training ({metadata['training']['steps']} steps) -> {out} ({measured})"
     )
-    if args.out is not None:
-        if os.path.dirname(args.out):
-            os.makedirs(os.path.dirname(args.out), exist_ok=True)
-        model.save(args.out)
-        print(f"Wrote {args.out}")
     return 0
 
 

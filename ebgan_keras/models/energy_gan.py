@@ -52,6 +52,9 @@ class EnergyGAN(keras.Model):
     tracked_logs = ("d_loss", "g_loss", "energy_real", "energy_fake")
     #: Model state logged as its value after the step (e.g. BEGAN's `k`).
     state_logs = ()
+    #: What the discriminator returns: `"autoencoder"` (a pair
+    #: `(reconstruction, code)`) or `"logit"` (one logit per image).
+    discriminator_output = "autoencoder"
 
     def __init__(
         self,
@@ -85,7 +88,11 @@ class EnergyGAN(keras.Model):
             )
         losses.max_energy((1,), self.energy_reduction, self.energy_power)
         self.latent_dim, self.image_shape = _check_networks(
-            generator, discriminator, latent_dim, type(self).__name__
+            generator,
+            discriminator,
+            latent_dim,
+            type(self).__name__,
+            self.discriminator_output,
         )
         self.seed_generator = keras.random.SeedGenerator(seed, name="seed_generator")
         self._trackers = {
@@ -555,7 +562,9 @@ def _zero_if_not_finite(loss, gradients):
     return [ops.where(finite, g, ops.zeros_like(g)) for g in gradients]
 
 
-def _check_networks(generator, discriminator, latent_dim, owner: str):
+def _check_networks(
+    generator, discriminator, latent_dim, owner: str, output: str = "autoencoder"
+):
     """Validates the two networks; returns `(latent_dim, image_shape)`."""
     for name, network in (("generator", generator), ("discriminator", discriminator)):
         if not isinstance(network, keras.Layer):
@@ -595,6 +604,17 @@ def _check_networks(generator, discriminator, latent_dim, owner: str):
         )
     image_shape = tuple(int(d) for d in images.shape[1:])
     outputs = _symbolic_call(discriminator, (None, *image_shape), "discriminator")
+    if output == "logit":
+        if isinstance(outputs, (list, tuple)) or tuple(outputs.shape[1:]) not in (
+            (),
+            (1,),
+        ):
+            raise ValueError(
+                f"{owner}'s `discriminator` must return one logit per image, of "
+                f"shape (N, 1) or (N,). Received: discriminator output "
+                f"{_describe(outputs)}"
+            )
+        return latent_dim, image_shape
     if not isinstance(outputs, (list, tuple)) or len(outputs) != 2:
         raise ValueError(
             "`discriminator` must return a pair (reconstruction, code). "

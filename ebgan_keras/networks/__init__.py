@@ -7,6 +7,7 @@ from ebgan_keras.networks.conv import ebgan_conv_discriminator
 from ebgan_keras.networks.layers import FastConv2DTranspose
 from ebgan_keras.networks.mlp import ebgan_mlp_discriminator
 from ebgan_keras.networks.mlp import ebgan_mlp_generator
+from ebgan_keras.networks.mlp import gan_mlp_discriminator
 
 __all__ = [
     "FastConv2DTranspose",
@@ -16,4 +17,5 @@ __all__ = [
     "ebgan_conv_discriminator",
     "ebgan_mlp_discriminator",
     "ebgan_mlp_generator",
+    "gan_mlp_discriminator",
 ]

@@ -108,3 +108,41 @@ def _check_shape(image_shape: Sequence[int]) -> tuple[int, ...]:
             f"Received: image_shape={tuple(image_shape)}"
         )
     return shape
+
+
+def gan_mlp_discriminator(
+    image_shape: Sequence[int] = (28, 28, 1),
+    hidden_units: Sequence[int] = (1024, 512),
+    name: str = "gan_mlp_discriminator",
+) -> keras.Model:
+    """Fully connected GAN discriminator: the EBGAN encoder with one logit.
+
+    `prod(image_shape) -> hidden_units...` with leaky ReLU (0.2), then a
+    dense layer to one logit: the same body as `ebgan_mlp_discriminator`'s
+    encoder, so that `ek.GAN` and the energy-based models compare on equal
+    networks.
+
+    Args:
+        image_shape: tuple of int. Input image shape. Defaults to
+            `(28, 28, 1)`.
+        hidden_units: tuple of int. Width of each hidden layer. Defaults to
+            `(1024, 512)`.
+        name: str. Model name.
+
+    Returns:
+        A functional `keras.Model` from images to logits `(N, 1)`.
+
+    Example:
+
+    >>> d = gan_mlp_discriminator(hidden_units=(256,))
+    >>> d.output_shape
+    (None, 1)
+    """
+    image_shape = _check_shape(image_shape)
+    images = keras.Input(image_shape, name="images")
+    x = layers.Flatten(name="flatten")(images)
+    for i, units in enumerate(hidden_units):
+        x = layers.Dense(units, name=f"hidden_{i}")(x)
+        x = layers.LeakyReLU(0.2, name=f"hidden_{i}_leaky_relu")(x)
+    logits = layers.Dense(1, name="logit")(x)
+    return keras.Model(images, logits, name=name)

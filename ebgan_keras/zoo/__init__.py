@@ -1,0 +1,47 @@
+"""The model zoo: pretrained entries by name, checked by sha256, with model cards.
+
+An entry is a folder of data with fixed file names (see `ebgan_keras.zoo.recipe`):
+`config.json` (the recipe: architecture, data, training, evaluation),
+`metadata.json` (provenance, parameter counts, sha256 of every file, metrics
+with their protocol), `generator.weights.h5`, `discriminator.weights.h5`,
+`golden.npz` (fixed latents and the outputs they must give), and the model
+card `README.md` with `samples.png` and `curves.png`. The shipped entries are
+installed with the package; any entry folder on disk loads as well.
+
+Example:
+
+```python
+import ebgan_keras as ek
+
+ek.zoo.list_entries()
+card = ek.zoo.describe("began_mnist")
+model = ek.zoo.load("ebgan_pt_mnist")
+images = model.generate(16, seed=0)
+```
+"""
+
+from __future__ import annotations
+
+from ebgan_keras.zoo.entries import EntryFormatError
+from ebgan_keras.zoo.entries import IntegrityError
+from ebgan_keras.zoo.entries import WeightsUnavailableError
+from ebgan_keras.zoo.entries import build
+from ebgan_keras.zoo.entries import check_golden
+from ebgan_keras.zoo.entries import create_model
+from ebgan_keras.zoo.entries import describe
+from ebgan_keras.zoo.entries import entry_dir
+from ebgan_keras.zoo.entries import list_entries
+from ebgan_keras.zoo.entries import load
+
+__all__ = [
+    "EntryFormatError",
+    "IntegrityError",
+    "WeightsUnavailableError",
+    "build",
+    "check_golden",
+    "create_model",
+    "describe",
+    "entry_dir",
+    "list_entries",
+    "load",
+]

@@ -1,0 +1,502 @@
+"""Finding, describing, verifying and loading zoo entries."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ebgan_keras.zoo import recipe as _recipe
+from ebgan_keras.zoo.recipe import CONFIG_FILE
+from ebgan_keras.zoo.recipe import FORMAT_VERSION
+from ebgan_keras.zoo.recipe import GOLDEN_FILE
+from ebgan_keras.zoo.recipe import METADATA_FILE
+from ebgan_keras.zoo.recipe import WEIGHT_FILES
+
+
+class IntegrityError(ValueError):
+    """A zoo file does not match its sha256 (tampered, truncated or corrupt)."""
+
+
+class EntryFormatError(ValueError):
+    """An entry folder that this version cannot read (newer format, bad shape)."""
+
+
+class WeightsUnavailableError(FileNotFoundError):
+    """A declared entry whose weights are neither shipped nor downloadable."""
+
+
+# ----------------------------------------------------------------------
+# Where entries are
+# ----------------------------------------------------------------------
+def _shipped_root() -> Path | None:
+    """The folder of the shipped entries: installed, or the repo's `zoo/`."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "zoo_entries"  # where the wheel puts `zoo/`
+    if installed.is_dir():
+        return installed
+    repo = package.parent / "zoo"  # a source checkout or an editable install
+    return repo if repo.is_dir() else None
+
+
+def _shipped_names() -> list[str]:
+    root = _shipped_root()
+    if root is None:
+        return []
+    return sorted(
+        path.name for path in root.iterdir() if (path / CONFIG_FILE).is_file()
+    )
+
+
+def entry_dir(name: str) -> Path:
+    """The folder of an entry: a shipped entry's name, or a path to a folder.
+
+    Args:
+        name: str. A name from `list_entries()`, or the path of an entry
+            folder (one holding `config.json` and `metadata.json`).
+
+    Returns:
+        A `pathlib.Path`.
+
+    Example:
+
+    >>> from ebgan_keras import zoo
+    >>> zoo.entry_dir("ebgan_pt_mnist").name
+    'ebgan_pt_mnist'
+    """
+    if not isinstance(name, (str, os.PathLike)) or not str(name):
+        raise TypeError(
+            "`name` must be the name of a zoo entry or the path of an entry "
+            f"folder. Received: name={name!r}"
+        )
+    text = os.fspath(name)
+    names = _shipped_names()
+    if text in names:
+        return _shipped_root() / text
+    path = Path(text).expanduser()
+    if path.is_dir():
+        if not (path / CONFIG_FILE).is_file():
+            raise FileNotFoundError(
+                f"{str(path)!r} is a folder but not a zoo entry: it has no "
+                f"{CONFIG_FILE}. Received: name={text!r}"
+            )
+        return path
+    close = difflib.get_close_matches(text, names, n=3, cutoff=0.5)
+    hint = f"Did you mean {', '.join(repr(c) for c in close)}? " if close else ""
+    raise ValueError(
+        f"Unknown zoo entry. {hint}Known entries: {', '.join(names) or '(none)'}; "
+        f"a path to an entry folder also works. Received: name={text!r}"
+    )
+
+
+def _read_json(path: Path, what: str) -> dict:
+    if not path.is_file():
+        raise FileNotFoundError(f"The zoo entry lacks {what}: {str(path)!r}")
+    try:
+        with open(path) as handle:
+            value = json.load(handle)
+    except ValueError as error:
+        raise EntryFormatError(f"{str(path)!r} is not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise EntryFormatError(f"{str(path)!r} must hold a JSON object.")
+    version = value.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        raise EntryFormatError(
+            f"{str(path)!r} has no valid `format_version`. Received: "
+            f"format_version={version!r}"
+        )
+    if version > FORMAT_VERSION:
+        raise EntryFormatError(
+            f"{str(path)!r} has format_version {version}, newer than this "
+            f"ebgan-keras reads ({FORMAT_VERSION}): upgrade ebgan-keras to load it. "
+            f"Received: format_version={version}"
+        )
+    return value
+
+
+def _metadata(folder: Path) -> dict:
+    return _read_json(folder / METADATA_FILE, METADATA_FILE)
+
+
+def _weights_status(metadata: dict) -> str:
+    return metadata.get("weights", {}).get("status", "absent")
+
+
+# ----------------------------------------------------------------------
+# Listing and describing
+# ----------------------------------------------------------------------
+def list_entries() -> list[dict]:
+    """The shipped entries: name, summary, model class, data, weights status.
+
+    Returns:
+        A list of dicts with `name`, `summary`, `class`, `image_shape`,
+        `weights` (`"shipped"`, `"url"` or `"absent"`) and `fid` (the best
+        measured FID and its sampler, or `None`), sorted by name.
+
+    Example:
+
+    >>> from ebgan_keras import zoo
+    >>> "ebgan_pt_mnist" in [entry["name"] for entry in zoo.list_entries()]
+    True
+    """
+    entries = []
+    for name in _shipped_names():
+        metadata = _metadata(_shipped_root() / name)
+        measured = metadata.get("metrics", {})
+        best = min(measured, key=lambda s: measured[s]["fid"], default=None)
+        entries.append(
+            {
+                "name": name,
+                "summary": metadata.get("summary", ""),
+                "class": metadata.get("class"),
+                "image_shape": metadata.get("image_shape"),
+                "weights": _weights_status(metadata),
+                "fid": None
+                if best is None
+                else {"sampler": best, "value": measured[best]["fid"]},
+            }
+        )
+    return entries
+
+
+def describe(name: str) -> dict:
+    """The model card of an entry as a dict.
+
+    Args:
+        name: str. Entry name or entry folder.
+
+    Returns:
+        The entry's metadata (class, paper, dataset, licence, image shape,
+        latent size, parameter counts, sha256 of every file, training
+        provenance, recipe command, metrics with protocol per sampler) with
+        the recipe under `"recipe"`, the card's text under `"card"` and the
+        folder under `"path"`.
+
+    Example:
+
+    >>> from ebgan_keras import zoo
+    >>> zoo.describe("began_mnist")["class"]
+    'BEGAN'
+    """
+    folder = entry_dir(name)
+    metadata = _metadata(folder)
+    card = folder / _recipe.CARD_FILE
+    return {
+        **metadata,
+        "recipe": _read_json(folder / CONFIG_FILE, CONFIG_FILE),
+        "card": card.read_text() if card.is_file() else "",
+        "path": str(folder),
+    }
+
+
+# ----------------------------------------------------------------------
+# Integrity
+# ----------------------------------------------------------------------
+def sha256(path) -> str:
+    """The hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _verify(path: Path, expected: str | None, entry: str) -> None:
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"Zoo entry {entry!r}: the file {path.name} is missing "
+            f"(expected at {str(path)!r})."
+        )
+    if expected is None:
+        return
+    actual = sha256(path)
+    if actual != expected:
+        raise IntegrityError(
+            f"Zoo entry {entry!r}: {path.name} does not match its sha256 (tampered, "
+            f"truncated or corrupt); refusing to load it. Expected {expected}, "
+            f"received {actual} for {str(path)!r}"
+        )
+
+
+def _cache_root(cache_dir) -> Path:
+    if cache_dir is not None:
+        return Path(cache_dir)
+    home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
+    return Path(home) / "ebgan_keras" / "zoo"
+
+
+def _fetch(url: str, expected: str, entry: str, filename: str, cache_dir) -> Path:
+    """Downloads `url` into the cache; only a verified file ever enters it."""
+    import keras
+
+    folder = _cache_root(cache_dir) / entry
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / filename
+    if final.is_file() and sha256(final) == expected:
+        return final
+    staging = Path(tempfile.mkdtemp(prefix=".download-", dir=folder))
+    try:
+        try:
+            downloaded = keras.utils.get_file(
+                filename, origin=url, cache_dir=str(staging), cache_subdir="."
+            )
+        except Exception as error:  # noqa: BLE001 - any download failure
+            raise OSError(
+                f"Zoo entry {entry!r}: cannot download {filename} from {url!r}: {error}"
+            ) from None
+        _verify(Path(downloaded), expected, entry)
+        os.replace(downloaded, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return final
+
+
+def _absent_message(entry: str, metadata: dict) -> str:
+    reason = metadata.get("weights", {}).get("reason", "no weights were published")
+    return (
+        f"Zoo entry {entry!r} exists (its recipe and architecture are declared) "
+        f"but has no weights: {reason}. Two ways forward: (1) build it from its "
+        f"recipe on a machine with a GPU and the data: `ebgan-keras zoo build "
+        f"{entry} --out ENTRY_DIR`, then `ek.zoo.load('ENTRY_DIR')`; (2) point to "
+        f"trained weights: `ek.zoo.load({entry!r}, weights={{'generator': PATH_OR_URL, "
+        f"'discriminator': PATH_OR_URL}}, sha256={{'generator': HEX, "
+        f"'discriminator': HEX}})`."
+    )
+
+
+def _weight_paths(folder, metadata, entry, weights, hashes, cache_dir) -> dict:
+    files = metadata.get("files", {})
+    if weights is not None:
+        if not isinstance(weights, dict) or set(weights) != set(WEIGHT_FILES):
+            raise ValueError(
+                "`weights` must be a dict with the keys 'generator' and "
+                f"'discriminator' (paths or URLs). Received: weights={weights!r}"
+            )
+        hashes = dict(hashes or {})
+        paths = {}
+        for part, source in weights.items():
+            source = os.fspath(source)
+            if "://" in source:
+                if not hashes.get(part):
+                    raise ValueError(
+                        f"A weights URL needs its sha256: pass sha256={{{part!r}: "
+                        f"HEX, ...}}. Received: sha256={hashes or None!r}"
+                    )
+                paths[part] = _fetch(
+                    source, hashes[part], entry, WEIGHT_FILES[part], cache_dir
+                )
+            else:
+                paths[part] = Path(source).expanduser()
+                _verify(paths[part], hashes.get(part), entry)
+        return paths
+    status = _weights_status(metadata)
+    if status == "shipped":
+        paths = {part: folder / name for part, name in WEIGHT_FILES.items()}
+        for path in paths.values():
+            expected = files.get(path.name)
+            if expected is None:
+                raise IntegrityError(
+                    f"Zoo entry {entry!r}: metadata.json records no sha256 for "
+                    f"{path.name}; refusing to load unverified weights."
+                )
+            _verify(path, expected, entry)
+        return paths
+    if status == "url":
+        sources = metadata["weights"]
+        return {
+            part: _fetch(
+                sources[part]["url"],
+                sources[part]["sha256"],
+                entry,
+                WEIGHT_FILES[part],
+                cache_dir,
+            )
+            for part in WEIGHT_FILES
+        }
+    raise WeightsUnavailableError(_absent_message(entry, metadata))
+
+
+# ----------------------------------------------------------------------
+# Building and loading
+# ----------------------------------------------------------------------
+def _config(folder: Path, metadata: dict, entry: str) -> dict:
+    path = folder / CONFIG_FILE
+    _verify(path, metadata.get("files", {}).get(CONFIG_FILE), entry)
+    return _read_json(path, CONFIG_FILE)
+
+
+def create_model(name: str, seed: int | None = None):
+    """An entry's architecture with fresh (untrained) weights.
+
+    Args:
+        name: str. Entry name or entry folder.
+        seed: int. Seed of the model's latents. Defaults to the recipe's.
+
+    Returns:
+        An uncompiled model of the entry's class.
+
+    Example:
+
+    ```python
+    model = ek.zoo.create_model("ebgan_pt_celeba")  # fine-tune or train it
+    ```
+    """
+    folder = entry_dir(name)
+    return _recipe.create_model(_read_json(folder / CONFIG_FILE, CONFIG_FILE), seed)
+
+
+def load(
+    name: str,
+    weights: dict | None = None,
+    sha256: dict | None = None,
+    compile: bool = True,
+    cache_dir=None,
+):
+    """Loads a zoo entry: its model with trained generator and discriminator.
+
+    Every file read is checked against the sha256 recorded in the entry's
+    `metadata.json` first; a file that does not match is refused and named.
+    Weights that come from a URL are downloaded with `keras.utils.get_file`
+    into a temporary folder and enter the cache only once verified, so a
+    failed load never overwrites a good cached file.
+
+    Args:
+        name: str. A name from `list_entries()` or the path of an entry
+            folder.
+        weights: dict. Optional `{"generator": path_or_url,
+            "discriminator": path_or_url}` to use instead of the entry's own
+            weights (e.g. for an entry declared without weights).
+        sha256: dict. The sha256 of each of `weights` (required for URLs).
+        compile: bool. Compile with the recipe's optimizers, ready for `fit`
+            (fine-tuning). Defaults to `True`.
+        cache_dir: str. Folder of downloaded weights. Defaults to
+            `$KERAS_HOME/ebgan_keras/zoo`.
+
+    Returns:
+        The model (an `ek.EnergyGAN` subclass), weights loaded.
+
+    Example:
+
+    ```python
+    import ebgan_keras as ek
+
+    model = ek.zoo.load("ebgan_pt_mnist")
+    images, z = ek.samplers.get("ddls").sample(model, 64)
+    ```
+    """
+    folder = entry_dir(name)
+    entry = folder.name
+    metadata = _metadata(folder)
+    paths = _weight_paths(folder, metadata, entry, weights, sha256, cache_dir)
+    config = _config(folder, metadata, entry)
+    model = _recipe.create_model(config)
+    expected_shape = tuple(metadata.get("image_shape") or config["image_shape"])
+    if tuple(model.image_shape) != expected_shape:
+        raise EntryFormatError(
+            f"Zoo entry {entry!r}: its recipe builds images of shape "
+            f"{model.image_shape} but the entry was built for {expected_shape}. "
+            f"Received: image_shape={list(expected_shape)} in metadata.json"
+        )
+    for part, path in paths.items():
+        network = getattr(model, part)
+        try:
+            network.load_weights(str(path))
+        except Exception as error:  # noqa: BLE001 - re-raised with the file named
+            raise EntryFormatError(
+                f"Zoo entry {entry!r}: cannot load {part} weights from "
+                f"{str(path)!r} into the architecture of its recipe (built for "
+                f"images {model.image_shape}): {error}"
+            ) from None
+    if compile:
+        _recipe.compile_model(model, config)
+    model.zoo_entry = entry
+    return model
+
+
+def check_golden(model, name: str) -> dict:
+    """Checks that `model` reproduces the entry's golden outputs.
+
+    Args:
+        model: the loaded model.
+        name: str. Entry name or entry folder.
+
+    Returns:
+        A dict with the largest absolute image difference and the largest
+        relative energy difference.
+
+    Example:
+
+    ```python
+    ek.zoo.check_golden(ek.zoo.load("ebgan_pt_mnist"), "ebgan_pt_mnist")
+    ```
+    """
+    folder = entry_dir(name)
+    metadata = _metadata(folder)
+    path = folder / GOLDEN_FILE
+    _verify(path, metadata.get("files", {}).get(GOLDEN_FILE), folder.name)
+    with np.load(path) as golden:
+        latents, images, energies = (
+            golden["latents"],
+            golden["images"],
+            golden["energies"],
+        )
+    got_images = model.generate(latents)
+    got_energies = model.energy(got_images)
+    tolerance = metadata.get("golden_tolerance", _recipe.GOLDEN_ATOL)
+    image_error = float(np.max(np.abs(got_images - images)))
+    energy_error = float(
+        np.max(np.abs(got_energies - energies) / np.maximum(np.abs(energies), 1e-6))
+    )
+    if image_error > tolerance["images"] or energy_error > tolerance["energies_rtol"]:
+        raise IntegrityError(
+            f"Zoo entry {folder.name!r}: the loaded model does not reproduce its "
+            f"golden outputs (largest image difference {image_error:.3g}, "
+            f"tolerance {tolerance['images']}; largest relative energy "
+            f"difference {energy_error:.3g}, tolerance "
+            f"{tolerance['energies_rtol']})."
+        )
+    return {"image_error": image_error, "energy_rtol": energy_error}
+
+
+def build(
+    name: str,
+    out_dir: str | None = None,
+    run_dir: str | None = None,
+    **overrides,
+) -> dict:
+    """Runs an entry's recipe end to end: data, training, evaluation, card.
+
+    Resumes from `run_dir` when interrupted (run the same call again).
+
+    Args:
+        name: str. Entry name or entry folder (its `config.json` is the
+            recipe).
+        out_dir: str. Entry folder to write. Defaults to
+            `zoo_builds/<name>`.
+        run_dir: str. Run folder of checkpoints and logs. Defaults to
+            `zoo_builds/<name>_run`.
+        **overrides: keyword arguments of `ebgan_keras.zoo.recipe.run_recipe`
+            that shrink the recipe (`epochs`, `steps_per_epoch`, `data`,
+            `num_samples`, `reference`, `num_reference`, `sampler_names`).
+
+    Returns:
+        The metadata of the built entry.
+
+    Example:
+
+    ```python
+    ek.zoo.build("ebgan_pt_mnist", out_dir="my_zoo/ebgan_pt_mnist")
+    ```
+    """
+    folder = entry_dir(name)
+    config = _read_json(folder / CONFIG_FILE, CONFIG_FILE)
+    entry = config.get("name", folder.name)
+    out_dir = out_dir or os.path.join("zoo_builds", entry)
+    run_dir = run_dir or os.path.join("zoo_builds", f"{entry}_run")
+    return _recipe.run_recipe(config, out_dir, run_dir, **overrides)

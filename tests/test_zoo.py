@@ -1,0 +1,326 @@
+"""The model zoo: shipped entries, golden outputs, integrity, recipes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import keras
+import numpy as np
+import pytest
+
+import ebgan_keras as ek
+from ebgan_keras import cli
+from ebgan_keras import zoo
+from ebgan_keras.zoo import recipe
+
+TRAINED = (
+    "began_fashion_mnist",
+    "began_mnist",
+    "ebgan_mnist",
+    "ebgan_pt_fashion_mnist",
+    "ebgan_pt_mnist",
+    "gan_mnist",
+    "magan_mnist",
+)
+DECLARED = ("began_celeba", "ebgan_pt_celeba")
+#: Every recipe runs shrunk on JAX (the backend that built the zoo); these two
+#: also run on the other backends.
+RECIPES_ON_EVERY_BACKEND = ("ebgan_pt_mnist", "began_mnist")
+
+
+def tiny_config() -> dict:
+    config = recipe.read_config("ebgan_pt_mnist")
+    config["name"] = "tiny_ebgan_pt"
+    config["generator"]["kwargs"]["hidden_units"] = [32]
+    config["discriminator"]["kwargs"]["encoder_units"] = [32, 16]
+    config["training"].update({"data": "mnist_subset", "epochs": 1})
+    config["evaluation"].update(
+        {"reference": "mnist_subset", "num_samples": 40, "samplers": {"prior": {}}}
+    )
+    return config
+
+
+@pytest.fixture(scope="module")
+def tiny_entry(tmp_path_factory):
+    """A tiny entry built by the real recipe code (2 steps, 40 samples)."""
+    root = tmp_path_factory.mktemp("zoo")
+    config_dir = root / "config"
+    config_dir.mkdir()
+    (config_dir / "config.json").write_text(json.dumps(tiny_config()))
+    out = root / "tiny_ebgan_pt"
+    zoo.build(
+        str(config_dir),
+        out_dir=str(out),
+        run_dir=str(root / "run"),
+        verbose=0,
+        steps_per_epoch=2,
+    )
+    return out
+
+
+@pytest.fixture
+def entry_copy(tiny_entry, tmp_path):
+    path = tmp_path / "tiny_ebgan_pt"
+    shutil.copytree(tiny_entry, path)
+    return path
+
+
+def test_list_entries_names_classes_and_weights():
+    entries = {entry["name"]: entry for entry in zoo.list_entries()}
+    assert set(TRAINED) | set(DECLARED) <= set(entries)
+    for name in TRAINED:
+        assert entries[name]["weights"] == "shipped", name
+        assert entries[name]["fid"]["value"] > 0
+    for name in DECLARED:
+        assert entries[name]["weights"] == "absent" and entries[name]["fid"] is None
+    assert entries["gan_mnist"]["class"] == "GAN"
+    assert entries["began_fashion_mnist"]["image_shape"] == [32, 32, 1]
+
+
+@pytest.mark.parametrize("name", TRAINED)
+def test_describe_is_a_full_model_card(name):
+    card = zoo.describe(name)
+    for key in ("class", "paper", "dataset", "licence", "image_shape", "latent_dim"):
+        assert card[key], key
+    assert card["parameters"]["generator"] > 0 and card["parameters"]["discriminator"]
+    assert set(card["files"]) >= {
+        "config.json",
+        "generator.weights.h5",
+        "discriminator.weights.h5",
+        "golden.npz",
+        "README.md",
+        "samples.png",
+    }
+    training = card["training"]
+    assert training["steps"] > 0 and training["wall_time_s"] > 0
+    assert training["backend"] in ("tensorflow", "jax", "torch")
+    assert card["recipe_command"] == f"ebgan-keras zoo build {name}"
+    assert "prior" in card["metrics"]
+    for result in card["metrics"].values():
+        protocol = result["protocol"]
+        assert protocol["num_generated"] == 10000 and protocol["reference_split"]
+        assert result["fid"] > 0 and np.isfinite(result["kid"])
+    assert "![samples](samples.png)" in card["card"]
+    assert card["recipe"]["name"] == name
+
+
+@pytest.mark.parametrize("name", TRAINED)
+def test_shipped_entry_loads_and_reproduces_its_golden_outputs(name):
+    model = zoo.load(name)
+    assert isinstance(model, ek.EnergyGAN) and model.zoo_entry == name
+    assert model.optimizer is not None  # compiled, ready to fine-tune
+    errors = zoo.check_golden(model, name)
+    assert errors["image_error"] <= 1e-3 and errors["energy_rtol"] <= 1e-3
+
+
+def test_golden_check_fails_on_other_weights(tiny_entry):
+    model = zoo.load(tiny_entry)
+    model.generator.weights[0].assign(model.generator.weights[0] * 0.5)
+    with pytest.raises(zoo.IntegrityError, match="golden outputs"):
+        zoo.check_golden(model, tiny_entry)
+
+
+def test_unknown_name_lists_close_matches_and_all_names():
+    with pytest.raises(ValueError) as info:
+        zoo.load("ebgan_pt_mnst")
+    message = str(info.value)
+    assert "Did you mean 'ebgan_pt_mnist'" in message
+    assert "began_celeba" in message and message.endswith("name='ebgan_pt_mnst'")
+
+
+@pytest.mark.parametrize("name", DECLARED)
+def test_declared_entry_fails_fast_and_says_what_to_do(name):
+    start = time.perf_counter()
+    with pytest.raises(zoo.WeightsUnavailableError) as info:
+        zoo.load(name)
+    assert time.perf_counter() - start < 1.0
+    message = str(info.value)
+    assert f"Zoo entry {name!r} exists" in message
+    assert "GPU" in message and f"zoo build {name}" in message and "sha256=" in message
+    # The recipe and the card are there, and the architecture builds.
+    assert zoo.describe(name)["recipe"]["training"]["data"] == "celeb_a"
+    assert zoo.create_model(name).image_shape == (64, 64, 3)
+
+
+def test_tiny_entry_from_the_recipe_loads_from_a_folder(tiny_entry):
+    model = zoo.load(str(tiny_entry))
+    zoo.check_golden(model, tiny_entry)
+    metadata = json.loads((tiny_entry / "metadata.json").read_text())
+    assert metadata["training"]["steps"] == 2
+    assert metadata["metrics"]["prior"]["num_samples"] == 40
+    for name, digest in metadata["files"].items():
+        assert zoo.entries.sha256(tiny_entry / name) == digest
+
+
+@pytest.mark.parametrize("part", ["generator", "discriminator"])
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_tampered_or_truncated_weights_are_refused(entry_copy, part, damage):
+    path = entry_copy / f"{part}.weights.h5"
+    data = bytearray(path.read_bytes())
+    if damage == "flip":
+        data[len(data) // 2] ^= 0xFF
+    else:
+        data = data[: len(data) // 2]
+    path.write_bytes(bytes(data))
+    with pytest.raises(zoo.IntegrityError, match=f"{part}.weights.h5 does not match"):
+        zoo.load(str(entry_copy))
+
+
+def test_missing_file_is_named(entry_copy):
+    (entry_copy / "discriminator.weights.h5").unlink()
+    with pytest.raises(FileNotFoundError, match="discriminator.weights.h5 is missing"):
+        zoo.load(str(entry_copy))
+
+
+def test_tampered_config_is_refused(entry_copy):
+    path = entry_copy / "config.json"
+    config = json.loads(path.read_text())
+    config["model"]["margin"] = 1.0
+    path.write_text(json.dumps(config))
+    with pytest.raises(zoo.IntegrityError, match="config.json does not match"):
+        zoo.load(str(entry_copy))
+
+
+def _edit_metadata(folder, **changes):
+    path = folder / "metadata.json"
+    metadata = json.loads(path.read_text())
+    metadata.update(changes)
+    path.write_text(json.dumps(metadata))
+
+
+def test_metadata_of_a_newer_format_is_refused(entry_copy):
+    _edit_metadata(entry_copy, format_version=recipe.FORMAT_VERSION + 1)
+    with pytest.raises(zoo.EntryFormatError, match="upgrade ebgan-keras"):
+        zoo.load(str(entry_copy))
+
+
+def test_entry_built_for_another_image_shape_is_refused(entry_copy):
+    _edit_metadata(entry_copy, image_shape=[32, 32, 1])
+    with pytest.raises(zoo.EntryFormatError, match="built for \\(32, 32, 1\\)"):
+        zoo.load(str(entry_copy))
+
+
+def test_weights_of_another_architecture_are_a_clear_error(entry_copy, tmp_path):
+    other = ek.networks.ebgan_mlp_generator(latent_dim=64, hidden_units=[16])
+    path = tmp_path / "other.weights.h5"
+    other.save_weights(path)
+    with pytest.raises(zoo.EntryFormatError, match="cannot load generator weights"):
+        zoo.load(
+            str(entry_copy),
+            weights={
+                "generator": path,
+                "discriminator": entry_copy / "discriminator.weights.h5",
+            },
+        )
+
+
+def test_absent_weights_then_weights_from_urls_with_sha256(entry_copy, tmp_path):
+    source = tmp_path / "published"
+    source.mkdir()
+    for part in ("generator", "discriminator"):
+        shutil.move(entry_copy / f"{part}.weights.h5", source / f"{part}.weights.h5")
+    _edit_metadata(entry_copy, weights={"status": "absent", "reason": "too large"})
+    with pytest.raises(zoo.WeightsUnavailableError, match="too large"):
+        zoo.load(str(entry_copy))
+    urls = {part: (source / f"{part}.weights.h5").as_uri() for part in zoo_parts()}
+    hashes = {part: zoo.entries.sha256(source / f"{part}.weights.h5") for part in urls}
+    with pytest.raises(ValueError, match="needs its sha256"):
+        zoo.load(str(entry_copy), weights=urls, cache_dir=tmp_path / "cache")
+    model = zoo.load(
+        str(entry_copy), weights=urls, sha256=hashes, cache_dir=tmp_path / "cache"
+    )
+    zoo.check_golden(model, entry_copy)
+    cached = tmp_path / "cache" / entry_copy.name / "generator.weights.h5"
+    assert zoo.entries.sha256(cached) == hashes["generator"]
+
+
+def zoo_parts():
+    return ("generator", "discriminator")
+
+
+def test_failed_download_never_overwrites_the_cache(entry_copy, tmp_path):
+    cache = tmp_path / "cache"
+    good = entry_copy / "generator.weights.h5"
+    cached = cache / entry_copy.name / "generator.weights.h5"
+    cached.parent.mkdir(parents=True)
+    shutil.copy(good, cached)
+    bad = tmp_path / "bad.weights.h5"
+    bad.write_bytes(good.read_bytes()[:1000])
+    _edit_metadata(
+        entry_copy,
+        weights={
+            "status": "url",
+            # A newer file is published (other sha256), but the download is bad.
+            "generator": {"url": bad.as_uri(), "sha256": "0" * 64},
+            "discriminator": {
+                "url": (entry_copy / "discriminator.weights.h5").as_uri(),
+                "sha256": zoo.entries.sha256(entry_copy / "discriminator.weights.h5"),
+            },
+        },
+    )
+    with pytest.raises(zoo.IntegrityError, match="generator.weights.h5 does not match"):
+        zoo.load(str(entry_copy), cache_dir=cache)
+    assert cached.read_bytes() == good.read_bytes()
+    assert sorted(p.name for p in cached.parent.iterdir()) == ["generator.weights.h5"]
+
+
+@pytest.mark.parametrize("name", TRAINED)
+def test_each_recipe_runs_end_to_end_shrunk(name, tmp_path):
+    if keras.backend.backend() != "jax" and name not in RECIPES_ON_EVERY_BACKEND:
+        pytest.skip("every recipe runs shrunk on JAX; two on every backend")
+    metadata = zoo.build(
+        name,
+        out_dir=str(tmp_path / "entry"),
+        run_dir=str(tmp_path / "run"),
+        epochs=1,
+        steps_per_epoch=2,
+        data="mnist_subset",
+        num_samples=30,
+        reference="mnist_subset",
+        num_reference=60,
+        verbose=0,
+    )
+    assert metadata["training"]["steps"] == 2
+    assert set(metadata["metrics"]) == set(
+        recipe.read_config(name)["evaluation"]["samplers"]
+    )
+    model = zoo.load(str(tmp_path / "entry"))
+    zoo.check_golden(model, tmp_path / "entry")
+    assert (tmp_path / "entry" / "README.md").read_text().startswith(f"# {name}")
+
+
+def test_recipe_resumes_from_its_run_folder(tmp_path):
+    config_dir = tmp_path / "config"
+    config_dir.mkdir()
+    config = tiny_config()
+    config["training"]["epochs"] = 2
+    (config_dir / "config.json").write_text(json.dumps(config))
+    run = tmp_path / "run"
+    recipe.train(config, str(run), epochs=1, steps_per_epoch=2, verbose=0)
+    info = json.loads((run / "train_info.json").read_text())
+    assert info["steps_done"] == 2 and info["segments"] == 1
+    # A second call with more epochs continues from the backup, not from zero.
+    recipe.train(config, str(run), epochs=2, steps_per_epoch=2, verbose=0)
+    info = json.loads((run / "train_info.json").read_text())
+    assert info["steps_done"] == 4 and info["segments"] == 2
+    history = json.loads((run / "history.json").read_text())
+    assert len(history["d_loss"]) == 2
+
+
+def test_cli_zoo_list_describe_and_sample(tmp_path, capsys):
+    assert cli.main(["zoo", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "ebgan_pt_mnist" in out and "absent" in out and "FID" in out
+    assert cli.main(["zoo", "describe", "began_celeba"]) == 0
+    assert "No weights are shipped" in capsys.readouterr().out
+    png = tmp_path / "s.png"
+    assert cli.main(["sample", "ebgan_pt_mnist", "--num", "4", "--out", str(png)]) == 0
+    assert png.stat().st_size > 0
+    assert cli.main(["sample", "began_celeba", "--out", str(png)]) == 2
+    assert "has no weights" in capsys.readouterr().err
+    assert cli.main(["zoo", "describe", "nope"]) == 2
+    assert "Unknown zoo entry" in capsys.readouterr().err
+    assert cli.main(["zoo", "list", "--epochs", "2"]) == 2
+    assert "--epochs is only for `zoo build`" in capsys.readouterr().err
