@@ -194,6 +194,39 @@ def render_scaling(rows: list[dict]) -> str:
     return "\n".join(parts)
 
 
+def render_sampler_quality(rows: list[dict]) -> str:
+    """The FID/KID/time table of every sampler on every zoo entry."""
+    rows = sorted(rows, key=lambda r: (r["entry"], r["fid"]))
+    protocol = rows[0].get("protocol", {}) if rows else {}
+    return "\n".join(
+        [
+            "## Sampler quality on the zoo entries (`sampler_quality.py`)",
+            "",
+            _machine(rows),
+            "",
+            f"FID/KID: {protocol.get('features')} features, "
+            f"{protocol.get('num_generated')} samples vs "
+            f"{protocol.get('num_reference')} {protocol.get('reference')}/"
+            f"{protocol.get('reference_split')} images; change of FID against "
+            "plain sampling (`prior`) in %. Sorted by FID within each entry.",
+            "",
+            table(
+                rows,
+                [
+                    ("entry", "entry"),
+                    ("sampler", "sampler"),
+                    ("FID", "fid"),
+                    ("vs prior %", "fid_change_vs_prior_%"),
+                    ("KID", "kid"),
+                    ("s / 1000 samples", "seconds_per_1000"),
+                    ("settings", "settings"),
+                    ("backend", "backend"),
+                ],
+            ),
+        ]
+    )
+
+
 def write_report() -> Path:
     """Regenerates `benchmarks/RESULTS.md` from all result files.
 
@@ -210,7 +243,11 @@ def write_report() -> Path:
     notes = BENCHMARKS / "NOTES.md"
     if notes.exists():
         sections += ["", notes.read_text().strip()]
-    renderers = {"train_throughput": render_train, "scaling": render_scaling}
+    renderers = {
+        "train_throughput": render_train,
+        "scaling": render_scaling,
+        "sampler_quality": render_sampler_quality,
+    }
     for path in sorted(RESULTS_DIR.glob("*.json")):
         rows = json.loads(path.read_text())
         if not isinstance(rows, list):

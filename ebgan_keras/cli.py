@@ -770,6 +770,15 @@ def sample(args) -> int:
                 f"installation lacks ({error}). Use --sampler none."
             ) from None
         sampler = samplers.get(args.sampler)
+        entry = getattr(model, "zoo_entry", None)
+        if entry is not None:
+            # A zoo entry's card records the sampler settings it measured
+            # (for DDLS, the step size chosen for that entry).
+            measured = _zoo_module(entry).describe(entry).get("metrics", {})
+            if args.sampler in measured:
+                settings = dict(measured[args.sampler]["sampler"])
+                settings.pop("name", None)
+                sampler = samplers.get({"class_name": args.sampler, "config": settings})
         images, latents = sampler.sample(model, args.num, seed=args.seed)
     for path in (args.out, args.npz):
         if path and os.path.dirname(path):

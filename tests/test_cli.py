@@ -167,6 +167,8 @@ def test_user_errors_exit_2_with_a_clear_message(
 def fake_zoo_module(saved_file):
     """A stand-in for `ebgan_keras.zoo` with one entry, `tiny`, a saved model."""
     module = types.ModuleType("ebgan_keras.zoo")
+    calls = []
+    module.build_calls = calls
 
     def check(name):
         if name != "tiny":
@@ -176,20 +178,28 @@ def fake_zoo_module(saved_file):
         check(name)
         return keras.saving.load_model(saved_file)
 
-    def build(name):
+    def build(name, out_dir=None, run_dir=None, **overrides):
         check(name)
-        return ek.EBGANPT(
-            ek.networks.ebgan_mlp_generator(latent_dim=8, hidden_units=(16,)),
-            ek.networks.ebgan_mlp_discriminator(encoder_units=(16, 8)),
-            seed=0,
-        )
+        calls.append({"out_dir": out_dir, "run_dir": run_dir, **overrides})
+        return {
+            "training": {"wall_time_s": 60.0, "steps": 2},
+            "metrics": {"prior": {"fid": 12.5}},
+        }
 
     def describe(name):
         check(name)
-        return "# tiny\nA tiny EBGAN-PT for tests."
+        return {"card": "# tiny\nA tiny EBGAN-PT for tests.", "path": "/zoo/tiny"}
 
     module.load, module.build, module.describe = load, build, describe
-    module.list_entries = lambda: ["tiny"]
+    module.list_entries = lambda: [
+        {
+            "name": "tiny",
+            "class": "EBGANPT",
+            "image_shape": [28, 28, 1],
+            "weights": "shipped",
+            "fid": {"sampler": "prior", "value": 12.5},
+        }
+    ]
     return module
 
 
@@ -218,15 +228,17 @@ def test_zoo_commands_and_zoo_entries_delegate_to_the_zoo(
     zoo = fake_zoo_module(run_dir["out"] / "model.keras")
     monkeypatch.setitem(sys.modules, "ebgan_keras.zoo", zoo)
     assert cli.main(["zoo", "list"]) == 0
-    assert capsys.readouterr().out.split() == ["tiny"]
+    assert "tiny" in capsys.readouterr().out.splitlines()[1]
     assert cli.main(["zoo", "describe", "tiny"]) == 0
     assert "A tiny EBGAN-PT for tests." in capsys.readouterr().out
-    built = tmp_path / "built.keras"
-    assert cli.main(["zoo", "build", "tiny", "--out", str(built)]) == 0
-    assert "Built tiny: EBGANPT, images (28, 28, 1), latent_dim 8" in (
+    argv = ["zoo", "build", "tiny", "--out", "o", "--epochs", "1", "--data", "d"]
+    assert cli.main(argv) == 0
+    assert "Built tiny in 1.0 min of training (2 steps) -> o (prior: FID 12.50)" in (
         capsys.readouterr().out
     )
-    assert keras.saving.load_model(built).latent_dim == 8
+    assert zoo.build_calls == [
+        {"out_dir": "o", "run_dir": None, "epochs": 1, "data": "d"}
+    ]
     # `sample` loads the entry's trained model through `zoo.load`.
     npz = tmp_path / "zoo.npz"
     argv = ["sample", "tiny", "--num", "4", "--out", str(tmp_path / "z.png")]
@@ -241,7 +253,7 @@ def test_zoo_commands_and_zoo_entries_delegate_to_the_zoo(
         (["zoo", "describe", "huge"], "cannot describe zoo entry 'huge': Unknown"),
         (["zoo", "build"], "`zoo build` needs the NAME of an entry"),
         (["sample", "huge"], "cannot load zoo entry 'huge'"),
-        (["zoo", "build", "tiny", "--out", "x.h5"], "--out must end in .keras"),
+        (["zoo", "describe", "tiny", "--out", "x"], "--out is only for `zoo build`"),
     ):
         assert cli.main(bad) == 2
         assert message in capsys.readouterr().err

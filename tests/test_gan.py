@@ -67,7 +67,8 @@ def test_one_step_moves_both_networks_like_the_formula():
     history = model.fit(tiny_images(8), batch_size=8, epochs=1, verbose=0)
     assert {"d_loss", "g_loss", "energy_real", "energy_fake"} <= set(history.history)
     assert all(
-        not np.allclose(a, b) for a, b in zip(before, numpy_weights(model.discriminator))
+        not np.allclose(a, b)
+        for a, b in zip(before, numpy_weights(model.discriminator))
     )
     assert any(
         not np.allclose(a, b) for a, b in zip(g_before, numpy_weights(model.generator))

@@ -32,6 +32,7 @@ from ebgan_keras.zoo.entries import describe
 from ebgan_keras.zoo.entries import entry_dir
 from ebgan_keras.zoo.entries import list_entries
 from ebgan_keras.zoo.entries import load
+from ebgan_keras.zoo.entries import markdown_table
 
 __all__ = [
     "EntryFormatError",
@@ -44,4 +45,5 @@ __all__ = [
     "entry_dir",
     "list_entries",
     "load",
+    "markdown_table",
 ]

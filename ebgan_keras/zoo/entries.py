@@ -500,3 +500,53 @@ def build(
     out_dir = out_dir or os.path.join("zoo_builds", entry)
     run_dir = run_dir or os.path.join("zoo_builds", f"{entry}_run")
     return _recipe.run_recipe(config, out_dir, run_dir, **overrides)
+
+
+def markdown_table() -> str:
+    """The table of all shipped entries side by side, as Markdown.
+
+    Returns:
+        str. One row per entry: class, data, images, parameters, training
+        steps and time, FID/KID of plain sampling and of the best sampler.
+
+    Example:
+
+    >>> from ebgan_keras import zoo
+    >>> zoo.markdown_table().splitlines()[0].startswith("| entry |")
+    True
+    """
+    lines = [
+        "| entry | class | data | images | parameters (G + D) | training "
+        "| FID prior | KID prior | best sampler | FID best |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name in _shipped_names():
+        metadata = _metadata(_shipped_root() / name)
+        measured = metadata.get("metrics", {})
+        params = metadata.get("parameters", {})
+        size = sum(params.values()) if params else 0
+        shape = "x".join(str(d) for d in metadata.get("image_shape", []))
+        data = metadata.get("dataset", "").split(" (")[0].split(":")[0]
+        training = metadata.get("training")
+        trained = (
+            f"{training['steps']:,} steps, {training['wall_time_s'] / 60:.0f} min "
+            f"({training['backend']})"
+            if training
+            else "no weights"
+        )
+        prior = measured.get("prior")
+        best = min(measured, key=lambda s: measured[s]["fid"], default=None)
+        cells = [
+            f"[{name}]({name}/README.md)",
+            metadata.get("class", "?"),
+            data,
+            shape,
+            f"{size / 1e6:.2f} M",
+            trained,
+            f"{prior['fid']:.2f}" if prior else "-",
+            f"{prior['kid']:.3f}" if prior else "-",
+            best or "-",
+            f"{measured[best]['fid']:.2f}" if best else "-",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
