@@ -33,6 +33,7 @@ from ebgan_keras.zoo.entries import entry_dir
 from ebgan_keras.zoo.entries import list_entries
 from ebgan_keras.zoo.entries import load
 from ebgan_keras.zoo.entries import markdown_table
+from ebgan_keras.zoo.entries import write_index
 
 __all__ = [
     "EntryFormatError",
@@ -46,4 +47,5 @@ __all__ = [
     "list_entries",
     "load",
     "markdown_table",
+    "write_index",
 ]

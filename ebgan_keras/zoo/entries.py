@@ -550,3 +550,41 @@ def markdown_table() -> str:
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+INDEX_HEADER = """# The ebgan-keras model zoo
+
+Every entry is a folder of data: its recipe (`config.json`), the generator's
+and the discriminator's weights (`.weights.h5`), `metadata.json` (sha256 of
+every file, what trained it, metrics with their protocol), `golden.npz` (fixed
+latents and the outputs they must give on every backend) and a model card
+(`README.md`, with `samples.png` and `curves.png`). Load one with
+`ek.zoo.load("NAME")`; rebuild one from its recipe with
+`ebgan-keras zoo build NAME` (resumable). This file is generated from the
+entries' metadata by `ek.zoo.write_index()`.
+
+FID and KID: 10,000 samples against the 10,000 test images, on the features of
+the offline domain classifiers shipped with `ek.metrics` (`mnist_classifier`,
+`fashion_mnist_classifier`; 32x32 images are resized to 28x28 on both sides);
+KID is the unscaled polynomial-kernel MMD on those features. They compare
+entries of one data set, not with published Inception-feature numbers. "Best
+sampler" is the latent sampler with the lowest FID (each card lists all of
+them: truncation, DDLS, rejection, Metropolis-Hastings).
+"""
+
+
+def write_index(path=None) -> str:
+    """Writes `zoo/README.md`: the header and `markdown_table()`.
+
+    Args:
+        path: str. Where to write. Defaults to the shipped zoo folder's
+            `README.md`.
+
+    Returns:
+        The text written.
+    """
+    text = INDEX_HEADER + "\n" + markdown_table() + "\n"
+    path = path or (_shipped_root() / "README.md")
+    with open(path, "w") as handle:
+        handle.write(text)
+    return text

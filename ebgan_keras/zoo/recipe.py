@@ -353,6 +353,7 @@ def evaluate(
     reference: str | None = None,
     num_reference: int | None = None,
     sampler_names: Sequence[str] | None = None,
+    sampler_settings: dict | None = None,
 ) -> dict:
     """Stage 3: FID/KID of every sampler of the recipe, kept in `run_dir/eval.json`.
 
@@ -364,6 +365,9 @@ def evaluate(
         reference: str. Overrides the reference data set name.
         num_reference: int. Use only this many reference images.
         sampler_names: sequence of str. Overrides which samplers are measured.
+        sampler_settings: dict. Overrides of sampler settings by sampler name
+            (e.g. `{"ddls": {"num_steps": 2}}`), and `"ddls_sweep"` overrides
+            of the step-size sweep (to shrink a recipe).
 
     Returns:
         A dict `{sampler: {"fid", "kid", "kid_std", "seconds_per_1000",
@@ -371,7 +375,7 @@ def evaluate(
     """
     from ebgan_keras import metrics
 
-    evaluation = config["evaluation"]
+    evaluation = _with_overrides(config["evaluation"], sampler_settings or {})
     num_samples = num_samples or evaluation["num_samples"]
     features = evaluation["features"]
     path = os.path.join(run_dir, "eval.json")
@@ -445,6 +449,16 @@ def evaluate(
     return measured
 
 
+def _with_overrides(evaluation: dict, overrides: dict) -> dict:
+    evaluation = json.loads(json.dumps(evaluation))
+    for name, settings in overrides.items():
+        if name == "ddls_sweep":
+            evaluation["ddls_sweep"] = {**evaluation.get("ddls_sweep", {}), **settings}
+        elif name in evaluation["samplers"]:
+            evaluation["samplers"][name].update(settings)
+    return evaluation
+
+
 def ddls_sweep(model, settings: dict, sweep: dict, score, num_samples: int) -> dict:
     """Chooses DDLS's step size on a small sample with its own seed.
 
@@ -516,12 +530,9 @@ def _machine() -> str:
     return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()}"
 
 
-def write_card(model, config: dict, run_dir: str, out_dir: str, results: dict) -> dict:
-    """Stage 4: writes `README.md` and `metadata.json`; returns the metadata."""
-    info = _read_json(os.path.join(run_dir, "train_info.json"), {})
-    history = _read_json(os.path.join(run_dir, "history.json"), {})
-    training = config["training"]
-    metadata = {
+def _base_metadata(model, config: dict) -> dict:
+    """What every entry's metadata holds, trained or declared."""
+    return {
         "format_version": FORMAT_VERSION,
         "name": config["name"],
         "summary": config["summary"],
@@ -536,6 +547,31 @@ def write_card(model, config: dict, run_dir: str, out_dir: str, results: dict) -
             "generator": int(model.generator.count_params()),
             "discriminator": int(model.discriminator.count_params()),
         },
+    }
+
+
+def _model_lines(config: dict, metadata: dict) -> list[str]:
+    return [
+        f"- Class: `ek.{config['class']}` ({config['paper']})",
+        f"- Images {tuple(metadata['image_shape'])}, latent "
+        f"{metadata['latent_dim']} ({metadata['latent_distribution']})",
+        f"- Parameters: generator {metadata['parameters']['generator']:,}, "
+        f"discriminator {metadata['parameters']['discriminator']:,}",
+        f"- Settings: `{json.dumps(config.get('model', {}))}`",
+        f"- Generator: `{config['generator']['builder']}"
+        f"({_kwargs(config['generator'])})`",
+        f"- Discriminator: `{config['discriminator']['builder']}"
+        f"({_kwargs(config['discriminator'])})`",
+    ]
+
+
+def write_card(model, config: dict, run_dir: str, out_dir: str, results: dict) -> dict:
+    """Stage 4: writes `README.md` and `metadata.json`; returns the metadata."""
+    info = _read_json(os.path.join(run_dir, "train_info.json"), {})
+    history = _read_json(os.path.join(run_dir, "history.json"), {})
+    training = config["training"]
+    metadata = {
+        **_base_metadata(model, config),
         "training": {
             "backend": info.get("backend", keras.backend.backend()),
             "versions": info.get("versions", _versions()),
@@ -667,16 +703,7 @@ def _card_text(config: dict, metadata: dict) -> str:
         "",
         "## Model",
         "",
-        f"- Class: `ek.{config['class']}` ({config['paper']})",
-        f"- Images {tuple(metadata['image_shape'])}, latent "
-        f"{metadata['latent_dim']} ({metadata['latent_distribution']})",
-        f"- Parameters: generator {metadata['parameters']['generator']:,}, "
-        f"discriminator {metadata['parameters']['discriminator']:,}",
-        f"- Settings: `{json.dumps(config.get('model', {}))}`",
-        f"- Generator: `{config['generator']['builder']}"
-        f"({_kwargs(config['generator'])})`",
-        f"- Discriminator: `{config['discriminator']['builder']}"
-        f"({_kwargs(config['discriminator'])})`",
+        *_model_lines(config, metadata),
         "",
         "## Training",
         "",
@@ -716,6 +743,7 @@ def run_recipe(
     reference: str | None = None,
     num_reference: int | None = None,
     sampler_names: Sequence[str] | None = None,
+    sampler_settings: dict | None = None,
     verbose: int = 2,
 ) -> dict:
     """Runs a recipe end to end: train, export, evaluate, card.
@@ -735,6 +763,7 @@ def run_recipe(
         reference: str. Overrides the reference data set.
         num_reference: int. Uses only this many reference images.
         sampler_names: sequence of str. Overrides which samplers are measured.
+        sampler_settings: dict. Overrides of sampler settings, see `evaluate`.
         verbose: int. Keras `fit` verbosity. Defaults to `2`.
 
     Returns:
@@ -743,7 +772,14 @@ def run_recipe(
     model = train(config, run_dir, epochs, steps_per_epoch, data, verbose)
     export(model, config, run_dir, out_dir)
     results = evaluate(
-        model, config, run_dir, num_samples, reference, num_reference, sampler_names
+        model,
+        config,
+        run_dir,
+        num_samples,
+        reference,
+        num_reference,
+        sampler_names,
+        sampler_settings,
     )
     return write_card(model, config, run_dir, out_dir, results)
 
@@ -791,20 +827,7 @@ def write_declared_card(config: dict, out_dir: str, reason: str) -> dict:
     model = create_model(config)
     training = config["training"]
     metadata = {
-        "format_version": FORMAT_VERSION,
-        "name": config["name"],
-        "summary": config["summary"],
-        "class": config["class"],
-        "paper": config["paper"],
-        "dataset": config["dataset"],
-        "licence": config["licence"],
-        "image_shape": list(model.image_shape),
-        "latent_dim": int(model.latent_dim),
-        "latent_distribution": model.latent_distribution,
-        "parameters": {
-            "generator": int(model.generator.count_params()),
-            "discriminator": int(model.discriminator.count_params()),
-        },
+        **_base_metadata(model, config),
         "weights": {"status": "absent", "reason": reason},
         "recipe_command": f"ebgan-keras zoo build {config['name']}",
         "metrics": {},
@@ -835,16 +858,7 @@ def write_declared_card(config: dict, out_dir: str, reason: str) -> dict:
         "",
         "## Model",
         "",
-        f"- Class: `ek.{config['class']}` ({config['paper']})",
-        f"- Images {tuple(metadata['image_shape'])}, latent "
-        f"{metadata['latent_dim']} ({metadata['latent_distribution']})",
-        f"- Parameters: generator {metadata['parameters']['generator']:,}, "
-        f"discriminator {metadata['parameters']['discriminator']:,}",
-        f"- Settings: {json.dumps(config.get('model', {}))}",
-        f"- Generator: `{config['generator']['builder']}"
-        f"({_kwargs(config['generator'])})`",
-        f"- Discriminator: `{config['discriminator']['builder']}"
-        f"({_kwargs(config['discriminator'])})`",
+        *_model_lines(config, metadata),
         f"- Training: {training['epochs']} epochs of batch {training['batch_size']} "
         f"on {training['data']} (crop {training.get('crop')}, size "
         f"{training.get('image_size')})",
