@@ -7,6 +7,7 @@ from ebgan_keras import metrics
 from ebgan_keras import networks
 from ebgan_keras import plot
 from ebgan_keras import samplers
+from ebgan_keras import zoo
 from ebgan_keras.models import BEGAN
 from ebgan_keras.models import EBGAN
 from ebgan_keras.models import EBGANPT
@@ -30,4 +31,5 @@ __all__ = [
     "networks",
     "plot",
     "samplers",
+    "zoo",
 ]

@@ -136,7 +136,8 @@ def list_entries() -> list[dict]:
 
     Returns:
         A list of dicts with `name`, `summary`, `class`, `image_shape`,
-        `weights` (`"shipped"`, `"url"` or `"absent"`) and `fid` (the best
+        `weights` (`"shipped"`, `"url"`, `"absent"`, or `"unbuilt"` for a
+        recipe not built yet) and `fid` (the best
         measured FID and its sampler, or `None`), sorted by name.
 
     Example:
@@ -147,7 +148,13 @@ def list_entries() -> list[dict]:
     """
     entries = []
     for name in _shipped_names():
-        metadata = _metadata(_shipped_root() / name)
+        folder = _shipped_root() / name
+        if not (folder / METADATA_FILE).is_file():
+            # A recipe whose build has not finished: listed, not loadable.
+            config = _read_json(folder / CONFIG_FILE, CONFIG_FILE)
+            metadata = {**config, "weights": {"status": "unbuilt"}}
+        else:
+            metadata = _metadata(folder)
         measured = metadata.get("metrics", {})
         best = min(measured, key=lambda s: measured[s]["fid"], default=None)
         entries.append(
@@ -521,6 +528,8 @@ def markdown_table() -> str:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in _shipped_names():
+        if not (_shipped_root() / name / METADATA_FILE).is_file():
+            continue
         metadata = _metadata(_shipped_root() / name)
         measured = metadata.get("metrics", {})
         params = metadata.get("parameters", {})
