@@ -5,15 +5,15 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from helpers import IMAGE_SHAPE
+from helpers import LATENT_DIM
+from helpers import fixed_latent_class
+from helpers import numpy_weights
+from helpers import tiny_generator
+from helpers import tiny_images
 from keras import ops
 
 import ebgan_keras as ek
-from tests.helpers import IMAGE_SHAPE
-from tests.helpers import LATENT_DIM
-from tests.helpers import fixed_latent_class
-from tests.helpers import numpy_weights
-from tests.helpers import tiny_generator
-from tests.helpers import tiny_images
 
 
 def tiny_gan(cls=ek.GAN, **kwargs):

@@ -413,3 +413,15 @@ def test_steps_per_epoch_must_divide_into_executions():
         model.fit(dataset, epochs=1, steps_per_epoch=3, verbose=0)
     model.fit(dataset, epochs=2, steps_per_epoch=8, verbose=0)
     assert int(value(model.g_optimizer.iterations)) == 16
+
+
+def test_energy_takes_generator_outputs_outside_the_data_range():
+    # BEGAN's generator has no tanh: its samples may leave [-1, 1] and their
+    # energy is what the samplers use; `fit` still refuses such data.
+    model = tiny_model(ek.BEGAN)
+    images = tiny_images(4) * 1.5
+    energies = model.energy(images)
+    assert energies.shape == (4,) and np.all(np.isfinite(energies))
+    model.compile()
+    with pytest.raises(ValueError, match="must hold values in \\[-1, 1\\]"):
+        model.fit(images, batch_size=4, epochs=1, verbose=0)

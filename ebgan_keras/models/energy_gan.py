@@ -248,13 +248,16 @@ class EnergyGAN(keras.Model):
         """Per-sample energy of images under the discriminator (low = real).
 
         Args:
-            images: array `(N, H, W, C)` of float images in `[-1, 1]`.
+            images: array `(N, H, W, C)` of float images: data in `[-1, 1]`
+                or the generator's outputs (not range-checked).
             batch_size: int. Images per forward pass. Defaults to `256`.
 
         Returns:
             A float32 numpy array of shape `(N,)`.
         """
-        images = self._check_image_array(images, "images")
+        # No range check: generator outputs (BEGAN's have no tanh) may leave
+        # [-1, 1] slightly, and their energy is what samplers use.
+        images = self._check_image_array(images, "images", check_range=False)
         return self._predict_in_batches(
             lambda x: self.compute_energy(x, training=False)[0], images, batch_size
         )
@@ -495,7 +498,7 @@ class EnergyGAN(keras.Model):
             )
         return ops.cast(real, "float32")
 
-    def _check_image_array(self, images, name: str):
+    def _check_image_array(self, images, name: str, check_range: bool = True):
         shape = tuple(ops.shape(images))
         if len(shape) != 4 or tuple(shape[1:]) != self.image_shape:
             raise ValueError(
@@ -517,7 +520,7 @@ class EnergyGAN(keras.Model):
                     f"{np.size(images)}). Received: {name} with NaN/Inf"
                 )
             low, high = float(images.min()), float(images.max())
-            if low < -1.0 - 1e-3 or high > 1.0 + 1e-3:
+            if check_range and (low < -1.0 - 1e-3 or high > 1.0 + 1e-3):
                 raise ValueError(
                     f"`{name}` must hold values in [-1, 1]. Received: values "
                     f"in [{low:g}, {high:g}]"

@@ -658,6 +658,13 @@ def _quality_lines(metadata: dict) -> list[str]:
         "sampling and Metropolis-Hastings calibrate the energy on 2,000 "
         "training images.",
     ]
+    size = list(protocol.get("image_size", [])[:2])
+    if size and size != list(metadata["image_shape"][:2]):
+        lines[-1] += (
+            f" Generated and reference images ({metadata['image_shape'][0]}x"
+            f"{metadata['image_shape'][1]}) are resized bilinearly with "
+            f"antialiasing to {size[0]}x{size[1]} for the classifier."
+        )
     sweep = metadata.get("ddls_sweep")
     if sweep:
         cells = ", ".join(f"{k}: {v:.2f}" for k, v in sweep["fid"].items())
