@@ -724,6 +724,7 @@ def _card_text(config: dict, metadata: dict) -> str:
         "",
         "![curves](curves.png)",
         "",
+        *(["## Notes", "", *config["notes"], ""] if config.get("notes") else []),
         "## Licence",
         "",
         config["licence"],
