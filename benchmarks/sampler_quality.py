@@ -47,6 +47,11 @@ def measure(entry: str, run_root: str, num_samples: int | None) -> list[dict]:
         model, config, os.path.join(run_root, entry), num_samples=num_samples
     )
     sweep = results.pop("_ddls_sweep", None)
+    # Results reused from a zoo build were measured on the build's backend.
+    backend = keras.backend.backend()
+    card = zoo.describe(entry)
+    if card.get("metrics", {}).get("prior", {}).get("fid") == results["prior"]["fid"]:
+        backend = card.get("evaluation", {}).get("backend", backend)
     prior = results["prior"]["fid"]
     base = {**machine_info(), "versions": library_versions()}
     rows = []
@@ -61,7 +66,7 @@ def measure(entry: str, run_root: str, num_samples: int | None) -> list[dict]:
                 **base,
                 "entry": entry,
                 "sampler": sampler,
-                "backend": keras.backend.backend(),
+                "backend": backend,
                 "fid": round(result["fid"], 3),
                 "kid": round(result["kid"], 4),
                 "fid_change_vs_prior_%": round(
