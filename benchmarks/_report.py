@@ -197,18 +197,25 @@ def render_scaling(rows: list[dict]) -> str:
 def render_sampler_quality(rows: list[dict]) -> str:
     """The FID/KID/time table of every sampler on every zoo entry."""
     rows = sorted(rows, key=lambda r: (r["entry"], r["fid"]))
-    protocol = rows[0].get("protocol", {}) if rows else {}
     return "\n".join(
         [
             "## Sampler quality on the zoo entries (`sampler_quality.py`)",
             "",
             _machine(rows),
             "",
-            f"FID/KID: {protocol.get('features')} features, "
-            f"{protocol.get('num_generated')} samples vs "
-            f"{protocol.get('num_reference')} {protocol.get('reference')}/"
-            f"{protocol.get('reference_split')} images; change of FID against "
-            "plain sampling (`prior`) in %. Sorted by FID within each entry.",
+            "FID/KID: "
+            + "; ".join(
+                sorted(
+                    {
+                        f"{p.get('features')} features, {p.get('num_generated')} "
+                        f"samples vs {p.get('num_reference')} {p.get('reference')}/"
+                        f"{p.get('reference_split')} images"
+                        for p in (r.get("protocol", {}) for r in rows)
+                    }
+                )
+            )
+            + "; change of FID against plain sampling (`prior`) in %. Sorted "
+            "by FID within each entry.",
             "",
             table(
                 rows,
