@@ -272,6 +272,46 @@ class HalveLearningRateOnStall(keras.callbacks.Callback):
             )
 
 
+class JSONHistory(keras.callbacks.Callback):
+    """Keeps a `history.json` of the epoch logs up to date, across resumes.
+
+    After every epoch the file holds one list per log name, one value per
+    epoch so far (a resumed run continues the lists of the interrupted one;
+    a log that starts later, such as MAGAN's `g_loss` after pre-training,
+    has `null` for the epochs before). Written atomically.
+
+    Args:
+        path: str. The JSON file.
+
+    Example:
+
+    ```python
+    model.fit(data, epochs=10, callbacks=[ek.callbacks.JSONHistory("run/history.json")])
+    ```
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+
+    def on_train_begin(self, logs=None):
+        self.history = {}
+        if os.path.isfile(self.path):
+            with open(self.path) as handle:
+                self.history = json.load(handle)
+
+    def on_epoch_end(self, epoch, logs=None):
+        for name, value in (logs or {}).items():
+            values = self.history.setdefault(name, [])[:epoch]
+            values += [None] * (epoch - len(values))
+            self.history[name] = [*values, float(value)]
+        for name in self.history:
+            self.history[name] = self.history[name][: epoch + 1]
+        with open(self.path + ".tmp", "w") as handle:
+            json.dump(self.history, handle, indent=1)
+        os.replace(self.path + ".tmp", self.path)
+
+
 from ebgan_keras.metrics.callbacks import FIDMonitor  # noqa: E402
 from ebgan_keras.visual_callbacks import EnergyDiagnostics  # noqa: E402
 from ebgan_keras.visual_callbacks import SampleGrid  # noqa: E402
@@ -281,6 +321,7 @@ __all__ = [
     "EnergyDiagnostics",
     "FIDMonitor",
     "HalveLearningRateOnStall",
+    "JSONHistory",
     "MAGANMarginUpdate",
     "SampleGrid",
     "TerminateOnNonFinite",

@@ -568,36 +568,6 @@ def _check_run_dir(out: str, settings: dict) -> None:
         )
 
 
-def _history_writer(path: str):
-    import keras
-
-    class HistoryWriter(keras.callbacks.Callback):
-        """Keeps `history.json` up to date after every epoch, across resumes.
-
-        A log that starts after the first epoch (MAGAN's `g_loss` after
-        pre-training) has `null` for the epochs before.
-        """
-
-        def on_train_begin(self, logs=None):
-            self.history = {}
-            if os.path.isfile(path):
-                with open(path) as handle:
-                    self.history = json.load(handle)
-
-        def on_epoch_end(self, epoch, logs=None):
-            for name, value in (logs or {}).items():
-                values = self.history.setdefault(name, [])[:epoch]
-                values += [None] * (epoch - len(values))
-                self.history[name] = [*values, float(value)]
-            for name in self.history:
-                self.history[name] = self.history[name][: epoch + 1]
-            with open(path + ".tmp", "w") as handle:
-                json.dump(self.history, handle, indent=1)
-            os.replace(path + ".tmp", path)
-
-    return HistoryWriter()
-
-
 def train(args) -> int:
     """Runs `ebgan-keras train`; see `ebgan-keras train --help`."""
     settings = resolve_train_settings(args)
@@ -609,6 +579,7 @@ def train(args) -> int:
     import keras
 
     from ebgan_keras import plot
+    from ebgan_keras.callbacks import JSONHistory
     from ebgan_keras.visual_callbacks import SampleGrid
 
     dataset = _load_data(settings)
@@ -640,7 +611,7 @@ def train(args) -> int:
         keras.callbacks.BackupAndRestore(
             os.path.join(out, "backup"), delete_checkpoint=False
         ),
-        _history_writer(os.path.join(out, "history.json")),
+        JSONHistory(os.path.join(out, "history.json")),
         SampleGrid(os.path.join(out, "samples"), num=64, seed=settings["seed"]),
     ]
     print(

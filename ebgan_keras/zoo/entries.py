@@ -205,13 +205,7 @@ def describe(name: str) -> dict:
 # ----------------------------------------------------------------------
 # Integrity
 # ----------------------------------------------------------------------
-def sha256(path) -> str:
-    """The hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+sha256 = _recipe.file_sha256
 
 
 def _verify(path: Path, expected: str | None, entry: str) -> None:

@@ -165,11 +165,17 @@ class _RunLog(keras.callbacks.Callback):
 
     def __init__(self, run_dir: str) -> None:
         super().__init__()
-        self.history_path = os.path.join(run_dir, "history.json")
+        from ebgan_keras.callbacks import JSONHistory
+
+        self.history = JSONHistory(os.path.join(run_dir, "history.json"))
         self.info_path = os.path.join(run_dir, "train_info.json")
 
+    def set_model(self, model):
+        super().set_model(model)
+        self.history.set_model(model)
+
     def on_train_begin(self, logs=None):
-        self.history = _read_json(self.history_path, {})
+        self.history.on_train_begin(logs)
         self.info = _read_json(self.info_path, {"wall_time_s": 0.0, "segments": 0})
         self.info["segments"] += 1
         self.info["backend"] = keras.backend.backend()
@@ -179,19 +185,13 @@ class _RunLog(keras.callbacks.Callback):
         self.base_seconds = self.info["wall_time_s"]
 
     def on_epoch_end(self, epoch, logs=None):
-        for name, value in (logs or {}).items():
-            values = self.history.setdefault(name, [])[:epoch]
-            values += [None] * (epoch - len(values))
-            self.history[name] = [*values, float(value)]
-        for name in self.history:
-            self.history[name] = self.history[name][: epoch + 1]
+        self.history.on_epoch_end(epoch, logs)
         self.info["wall_time_s"] = self.base_seconds + time.perf_counter() - self.start
         self.info["date"] = datetime.date.today().isoformat()
         self.info["epochs_done"] = epoch + 1
         self.info["steps_done"] = int(
             keras.ops.convert_to_numpy(self.model.optimizer.iterations)
         )
-        _write_json(self.history_path, self.history)
         _write_json(self.info_path, self.info)
 
 
@@ -496,7 +496,8 @@ def ddls_sweep(model, settings: dict, sweep: dict, score, num_samples: int) -> d
 # ----------------------------------------------------------------------
 # Stage 4: metadata and model card
 # ----------------------------------------------------------------------
-def _sha256(path: str) -> str:
+def file_sha256(path) -> str:
+    """The hex sha256 of a file, read in 1 MiB blocks."""
     import hashlib
 
     digest = hashlib.sha256()
@@ -609,7 +610,7 @@ def write_card(model, config: dict, run_dir: str, out_dir: str, results: dict) -
         handle.write(card)
     names = [CONFIG_FILE, GENERATOR_FILE, DISCRIMINATOR_FILE, GOLDEN_FILE, CARD_FILE]
     names += [n for n in (GRID_FILE, CURVES_FILE) if os.path.isfile(_join(out_dir, n))]
-    metadata["files"] = {name: _sha256(os.path.join(out_dir, name)) for name in names}
+    metadata["files"] = {name: file_sha256(os.path.join(out_dir, name)) for name in names}
     _write_json(os.path.join(out_dir, METADATA_FILE), metadata)
     return metadata
 
@@ -882,7 +883,7 @@ def write_declared_card(config: dict, out_dir: str, reason: str) -> dict:
     with open(os.path.join(out_dir, CARD_FILE), "w") as handle:
         handle.write("\n".join(lines))
     metadata["files"] = {
-        name: _sha256(os.path.join(out_dir, name)) for name in (CONFIG_FILE, CARD_FILE)
+        name: file_sha256(os.path.join(out_dir, name)) for name in (CONFIG_FILE, CARD_FILE)
     }
     _write_json(os.path.join(out_dir, METADATA_FILE), metadata)
     return metadata
