@@ -126,21 +126,22 @@ def create_model(config: dict, seed: int | None = None):
 
 def has_convolutions(model) -> bool:
     """Whether the generator or discriminator has convolution layers."""
-    networks = (model.generator, model.discriminator)
     return any(
         "Conv" in type(layer).__name__
-        for network in networks
+        for network in (model.generator, model.discriminator)
         for layer in network._flatten_layers(include_self=False)
     )
 
 
 def compile_options(model) -> dict:
-    """`jit_compile` for this backend: no XLA for conv nets on TensorFlow.
+    """DDLS options for this backend: no XLA for conv nets on TensorFlow.
 
-    XLA on CPU computes convolution gradients on a slow path (measured on the
-    BEGAN 32x32 nets: a DDLS step 8x slower than TensorFlow without XLA), so
-    convolutional models on TensorFlow run as `tf.function` graphs without
-    XLA; everything else keeps Keras's default.
+    The samplers compile with XLA by default; XLA on CPU computes convolution
+    gradients on a slow path (measured on the BEGAN 32x32 nets: a DDLS step 8x
+    slower than TensorFlow without XLA), so the recipes sample convolutional
+    models on TensorFlow as `tf.function` graphs without XLA. (Training needs
+    nothing: Keras resolves `jit_compile="auto"` to `False` on CPU-only
+    TensorFlow.)
     """
     if keras.backend.backend() == "tensorflow" and has_convolutions(model):
         return {"jit_compile": False}
@@ -154,7 +155,7 @@ def compile_model(model, config: dict) -> None:
     if rates is not None:
         d_optimizer.learning_rate = rates["discriminator"]
         g_optimizer.learning_rate = rates["generator"]
-    model.compile(d_optimizer, g_optimizer, **compile_options(model))
+    model.compile(d_optimizer, g_optimizer)
 
 
 # ----------------------------------------------------------------------
