@@ -41,6 +41,8 @@ WEIGHT_FILES = {"generator": GENERATOR_FILE, "discriminator": DISCRIMINATOR_FILE
 #: Golden outputs must be reproduced within these tolerances on every backend.
 GOLDEN_ATOL = {"images": 1e-3, "energies_rtol": 1e-3}
 GOLDEN_SAMPLES = 8
+#: Relative FID change below which a card calls a sampler's effect noise.
+FID_NOISE = 0.01
 
 
 def read_config(name: str) -> dict:
@@ -611,7 +613,9 @@ def write_card(model, config: dict, run_dir: str, out_dir: str, results: dict) -
         handle.write(card)
     names = [CONFIG_FILE, GENERATOR_FILE, DISCRIMINATOR_FILE, GOLDEN_FILE, CARD_FILE]
     names += [n for n in (GRID_FILE, CURVES_FILE) if os.path.isfile(_join(out_dir, n))]
-    metadata["files"] = {name: file_sha256(os.path.join(out_dir, name)) for name in names}
+    metadata["files"] = {
+        name: file_sha256(os.path.join(out_dir, name)) for name in names
+    }
     _write_json(os.path.join(out_dir, METADATA_FILE), metadata)
     return metadata
 
@@ -677,12 +681,19 @@ def _quality_lines(metadata: dict) -> list[str]:
             f"{sweep['best_step_size']:g}.",
         ]
     if prior is not None:
-        helped = [n for n, r in measured.items() if n != "prior" and r["fid"] < prior]
-        hurt = [n for n, r in measured.items() if n != "prior" and r["fid"] >= prior]
+        verdicts = {"helped": [], "hurt": [], "noise": []}
+        for name, result in measured.items():
+            if name != "prior":
+                change = (result["fid"] - prior) / prior
+                verdict = "noise" if abs(change) <= FID_NOISE else None
+                verdict = verdict or ("helped" if change < 0 else "hurt")
+                verdicts[verdict].append(name)
         lines += [
             "",
-            f"Improve FID over plain sampling here: {', '.join(helped) or 'none'}; "
-            f"do not: {', '.join(hurt) or 'none'}.",
+            f"Improve FID over plain sampling by more than {FID_NOISE:.0%} here: "
+            f"{', '.join(verdicts['helped']) or 'none'}; make it worse: "
+            f"{', '.join(verdicts['hurt']) or 'none'}; within {FID_NOISE:.0%} "
+            f"(no measurable change): {', '.join(verdicts['noise']) or 'none'}.",
         ]
     return lines
 
@@ -884,7 +895,8 @@ def write_declared_card(config: dict, out_dir: str, reason: str) -> dict:
     with open(os.path.join(out_dir, CARD_FILE), "w") as handle:
         handle.write("\n".join(lines))
     metadata["files"] = {
-        name: file_sha256(os.path.join(out_dir, name)) for name in (CONFIG_FILE, CARD_FILE)
+        name: file_sha256(os.path.join(out_dir, name))
+        for name in (CONFIG_FILE, CARD_FILE)
     }
     _write_json(os.path.join(out_dir, METADATA_FILE), metadata)
     return metadata
