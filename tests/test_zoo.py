@@ -339,3 +339,26 @@ def test_cli_zoo_list_describe_and_sample(tmp_path, capsys):
 def test_zoo_readme_table_is_up_to_date():
     readme = zoo.entries._shipped_root() / "README.md"
     assert zoo.markdown_table() in readme.read_text()
+
+
+def test_card_calls_fid_changes_within_one_percent_noise():
+    def result(fid):
+        return {"fid": fid, "kid": 0.1, "seconds_per_1000": 1.0, "sampler": {}}
+
+    prior = result(100.0) | {"protocol": {"num_generated": 10}}
+    metadata = {
+        "image_shape": [28, 28, 1],
+        "metrics": {
+            "prior": prior,
+            "ddls": result(90.0),  # -10%: helps
+            "rejection": result(99.5),  # -0.5%: noise
+            "metropolis_hastings": result(100.9),  # +0.9%: noise
+            "truncation": result(102.0),  # +2%: hurts
+        },
+    }
+    verdict = recipe._quality_lines(metadata)[-1]
+    assert verdict == (
+        "Improve FID over plain sampling by more than 1% here: ddls; make it "
+        "worse: truncation; within 1% (no measurable change): rejection, "
+        "metropolis_hastings."
+    )

@@ -685,9 +685,10 @@ def _quality_lines(metadata: dict) -> list[str]:
         for name, result in measured.items():
             if name != "prior":
                 change = (result["fid"] - prior) / prior
-                verdict = "noise" if abs(change) <= FID_NOISE else None
-                verdict = verdict or ("helped" if change < 0 else "hurt")
-                verdicts[verdict].append(name)
+                if abs(change) <= FID_NOISE:
+                    verdicts["noise"].append(name)
+                else:
+                    verdicts["helped" if change < 0 else "hurt"].append(name)
         lines += [
             "",
             f"Improve FID over plain sampling by more than {FID_NOISE:.0%} here: "
