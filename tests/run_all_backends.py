@@ -2,6 +2,12 @@
 
 Usage: `python tests/run_all_backends.py [pytest arguments]`. Exits non-zero
 if any backend fails.
+
+Each backend's suite runs on `min(4, CPU count)` pytest-xdist workers, one test
+file per worker (`--dist loadfile`, so module fixtures are built once); most
+tests are single-threaded Python (tracing, compiling), so two workers on this
+2-core machine took the suite from 433 / 552 s to 267 / 359 s on TensorFlow /
+JAX. Pass `-n 0` (or your own `-n`) to choose otherwise.
 """
 
 from __future__ import annotations
@@ -14,8 +20,17 @@ import time
 BACKENDS = ("tensorflow", "jax", "torch")
 
 
+def _worker_args(argv: list[str]) -> list[str]:
+    """xdist arguments to add, unless the caller chose a worker count."""
+    if any(arg == "-n" or arg.startswith(("-n", "--numprocesses")) for arg in argv):
+        return []
+    workers = min(4, os.cpu_count() or 1)
+    return ["-n", str(workers), "--dist", "loadfile"] if workers > 1 else []
+
+
 def main(argv: list[str]) -> int:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    argv = [*_worker_args(argv), *argv]
     failed = []
     for backend in BACKENDS:
         start = time.time()
