@@ -12,6 +12,11 @@ _PHASE_TAPS = ((3, 1), (2, 0))
 # Below this many output channels, the JAX path runs the four phases as one
 # convolution (see `FastConv2DTranspose._phase_conv_transpose`).
 _SINGLE_CONV_MAX_FILTERS = 32
+# Up to this many output channels (images: 1 or 3), XLA's own transposed
+# convolution is the fastest on JAX. fwd+bwd ms at batch 64 on the 2-core CPU
+# (native / one 3x3 conv / four phases): 16x16x32 -> 1: 3.8 / 9.6 / 18.6;
+# 32x32x64 -> 3: 112 / 192 / 404; -> 4: 19.7 / 12.6 / 18.6 (so not above 3).
+_NATIVE_MAX_FILTERS_JAX = 3
 
 
 @keras.saving.register_keras_serializable(package="ebgan_keras")
@@ -27,9 +32,10 @@ class FastConv2DTranspose(keras.layers.Layer):
     (depth-to-space). XLA on CPU runs the kernel gradient of a transposed
     convolution through a naive loop; measured fwd+bwd for 16x16x256 ->
     32x32x128 at batch 64 on this 2-core CPU: 50 s/step transposed vs 1.8
-    s/step phased. TensorFlow and PyTorch run their native transposed
-    convolution, which was faster there (0.34 vs 0.52 s on TF, 0.62 vs 1.19 s
-    on torch).
+    s/step phased. For 1 to 3 output channels (the last layer, to pixels)
+    XLA's transposed convolution is the fastest and is used. TensorFlow and
+    PyTorch run their native transposed convolution, which was faster there
+    (0.34 vs 0.52 s on TF, 0.62 vs 1.19 s on torch).
 
     Args:
         filters: int. Number of output channels.
@@ -81,7 +87,7 @@ class FastConv2DTranspose(keras.layers.Layer):
         )
 
     def call(self, inputs):
-        if keras.backend.backend() != "jax":
+        if keras.backend.backend() != "jax" or self.filters <= _NATIVE_MAX_FILTERS_JAX:
             outputs = ops.conv_transpose(inputs, self.kernel, strides=2, padding="same")
         else:
             outputs = self._phase_conv_transpose(inputs)
