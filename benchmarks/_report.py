@@ -234,6 +234,64 @@ def render_sampler_quality(rows: list[dict]) -> str:
     )
 
 
+def render_sampler_throughput(rows: list[dict]) -> str:
+    """The DDLS throughput table and the cost of the calibrated samplers."""
+    ddls = [r for r in rows if r.get("benchmark", "ddls") == "ddls"]
+    calibrated = [r for r in rows if r.get("benchmark") == "calibrated"]
+    parts = ["## Sampler throughput (`sampler_throughput.py`)", "", _machine(rows)]
+    peaks = sorted({r["peak_gflops"] for r in ddls if r.get("peak_gflops")})
+    if peaks:
+        parts += ["", f"Measured FP32 matmul peak (numpy, 2048^2): {peaks} GFLOP/s."]
+    parts += [
+        "",
+        "DDLS on the MNIST MLP networks (config A's), chains of `num_steps` "
+        "Langevin steps; one step is a forward pass of G and D and the gradient "
+        "with respect to z (`2 x batch x (F_G + F_D)` FLOPs). Sorted by speed.",
+        "",
+        table(
+            sorted(ddls, key=lambda r: -r["steps_per_second"]),
+            [
+                ("implementation", "implementation"),
+                ("Keras backend", "keras_backend"),
+                ("device", "device"),
+                ("batch", "batch_size"),
+                ("steps", "num_steps"),
+                ("steps/s", "steps_per_second"),
+                ("latent steps/s", "latent_steps_per_second"),
+                ("GFLOP/s", "achieved_gflops"),
+                ("MFU", "mfu"),
+                ("x plain torch", "ratio_to_plain_torch"),
+                ("x plain JAX", "ratio_to_plain_jax"),
+                ("quick", "quick"),
+                ("load", _load),
+                ("date", "date"),
+            ],
+        ),
+    ]
+    if calibrated:
+        parts += [
+            "",
+            "Calibrated samplers on the zoo entry `ebgan_pt_mnist` (calibration "
+            "untimed): seconds per 1,000 accepted samples.",
+            "",
+            table(
+                calibrated,
+                [
+                    ("sampler", "implementation"),
+                    ("Keras backend", "keras_backend"),
+                    ("device", "device"),
+                    ("s / 1000 accepted", "seconds_per_1000_accepted"),
+                    ("acceptance rate", "acceptance_rate"),
+                    ("chain length", "chain_length"),
+                    ("quick", "quick"),
+                    ("load", _load),
+                    ("date", "date"),
+                ],
+            ),
+        ]
+    return "\n".join(parts)
+
+
 def write_report() -> Path:
     """Regenerates `benchmarks/RESULTS.md` from all result files.
 
@@ -254,6 +312,7 @@ def write_report() -> Path:
         "train_throughput": render_train,
         "scaling": render_scaling,
         "sampler_quality": render_sampler_quality,
+        "sampler_throughput": render_sampler_throughput,
     }
     for path in sorted(RESULTS_DIR.glob("*.json")):
         rows = json.loads(path.read_text())

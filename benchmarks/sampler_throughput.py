@@ -1,6 +1,6 @@
 """DDLS throughput: latent Langevin steps per second, Keras samplers vs plain loops.
 
-Measures `ek.samplers.DDLS` on the current Keras backend (KERAS_BACKEND) with
+Measures `ek.samplers.DDLS` on each Keras backend (each in its own process) with
 the MNIST MLP networks of the EBGAN paper (`ebgan_mlp_generator(latent_dim=64)`,
 `ebgan_mlp_discriminator()`, untrained: timing does not depend on the weights),
 batch 256 and 100 steps per chain, next to two hand-written baselines on the
@@ -11,25 +11,38 @@ same weights and the same maths:
 
 The latent energy is `U(z) = |z|^2 / 2 + E(G(z)) / T` with the EBGAN "l2"
 energy; the script checks that both baselines compute the same `U` as the
-library before timing. Each implementation runs in its own
-process (thread pools of different libraries in one process interfere on a
-few cores). Compilation is left out (one warm-up run first); each
+library before timing. Each implementation and backend runs in
+its own process (thread pools of different libraries in one process
+interfere on a few cores). Compilation is left out (one warm-up run first); each
 timed run is a full `sample` call (numpy noise for 100 steps, the chain, and
 the final forward pass to images). Rows are merged into
-`benchmarks/results/sampler_throughput.json`, keyed by implementation and
-Keras backend.
+`benchmarks/results/sampler_throughput.json`.
+
+FLOPs of one DDLS step are counted from the layers (`forward_flops` of
+`train_throughput.py`): a forward pass of G and D and the gradient with
+respect to the input (about one more forward), `2 x batch x (F_G + F_D)`,
+3.7 GFLOP at batch 256; the machine's matmul peak is probed in the same run
+and every row carries its MFU and its ratios to the plain loops.
+
+The cost of the calibrated samplers is measured on the shipped zoo entry
+`ebgan_pt_mnist` (the same MLP networks, trained; calibrated once, untimed,
+on the 500 shipped MNIST test digits): seconds per 1,000 *accepted* samples
+of `RejectionSampler` (default settings) and `MetropolisHastings` (the
+entry's chain length), with the acceptance rate.
 
 Usage:
-    KERAS_BACKEND=jax python benchmarks/sampler_throughput.py --quick
+    python benchmarks/sampler_throughput.py --quick
+    python benchmarks/sampler_throughput.py --backends jax --no-baselines
+
+Rows are merged into `benchmarks/results/sampler_throughput.json` and
+`benchmarks/RESULTS.md` is regenerated.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -37,13 +50,17 @@ import time
 import warnings
 from pathlib import Path
 
-import keras
-import numpy as np
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 
-import ebgan_keras as ek
-from ebgan_keras import samplers
+import _common  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from train_throughput import forward_flops  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results" / "sampler_throughput.json"
+import ebgan_keras as ek  # noqa: E402
+from ebgan_keras import samplers  # noqa: E402
+
 STEP_SIZE = 1e-2
 TEMPERATURE = 1.0
 BN_EPSILON = 1e-3  # keras.layers.BatchNormalization's default.
@@ -183,9 +200,28 @@ def torch_baseline(weights, z0, num_steps, repeats):
 # ----------------------------------------------------------------------
 # Main
 # ----------------------------------------------------------------------
-def row(implementation, seconds, batch, num_steps, device, quick):
+def ddls_step_flops(model, batch: int) -> int:
+    """Analytic FLOPs of one DDLS step: forward of G and D plus the input gradient.
+
+    Args:
+        model: an `ek.EnergyGAN`.
+        batch: int. Chains run together.
+
+    Returns:
+        int. `2 * batch * (F_G + F_D)` (the gradient with respect to the
+        input of every layer costs about one more forward pass).
+    """
+    return (
+        2
+        * batch
+        * (forward_flops(model.generator) + forward_flops(model.discriminator))
+    )
+
+
+def row(implementation, seconds, batch, num_steps, device, quick, flops):
     median = statistics.median(seconds)
     return {
+        "benchmark": "ddls",
         "implementation": implementation,
         "keras_backend": keras.backend.backend(),
         "device": device,
@@ -194,13 +230,13 @@ def row(implementation, seconds, batch, num_steps, device, quick):
         "repeats": len(seconds),
         "seconds_per_chain_median": round(median, 4),
         "seconds_per_chain_min": round(min(seconds), 4),
+        "seconds_per_chain_max": round(max(seconds), 4),
         "steps_per_second": round(num_steps / median, 2),
         "latent_steps_per_second": round(batch * num_steps / median, 1),
+        "flops_per_step": flops,
+        "achieved_gflops": round(flops * num_steps / median / 1e9, 1),
         "quick": quick,
-        "cpu_count": os.cpu_count(),
-        "machine": platform.machine(),
         "keras": keras.__version__,
-        "date": datetime.date.today().isoformat(),
     }
 
 
@@ -208,12 +244,23 @@ IMPLEMENTATIONS = {
     "library": "ek.samplers.DDLS",
     "jax": "plain JAX jit loop",
     "torch": "plain PyTorch autograd loop",
+    "calibrated": "ek.samplers.RejectionSampler / MetropolisHastings",
 }
 
 
-def measure(which: str, batch: int, num_steps: int, repeats: int, quick: bool):
-    """Times one implementation in this process; returns its row."""
+def measure(
+    which: str,
+    batch: int,
+    num_steps: int,
+    repeats: int,
+    quick: bool,
+    accepted: int = 1000,
+):
+    """Times one implementation in this process; returns its rows."""
+    if which == "calibrated":
+        return measure_calibrated(repeats, quick, accepted)
     model = build_model(seed=0)
+    flops = ddls_step_flops(model, batch)
     if which == "library":
         sampler = samplers.DDLS(
             step_size=STEP_SIZE,
@@ -232,60 +279,163 @@ def measure(which: str, batch: int, num_steps: int, repeats: int, quick: bool):
         seconds, energy_check, device = baseline(weights, z0, num_steps, repeats)
         # Same maths as the library, or the timing compares nothing.
         np.testing.assert_allclose(energy_check, reference, rtol=1e-4, atol=1e-4)
-    return row(IMPLEMENTATIONS[which], seconds, batch, num_steps, device, quick)
+    return [
+        row(IMPLEMENTATIONS[which], seconds, batch, num_steps, device, quick, flops)
+    ]
+
+
+def measure_calibrated(repeats: int, quick: bool, count: int = 1000) -> list:
+    """Seconds per 1,000 accepted samples of rejection and MH on `ebgan_pt_mnist`."""
+    model = ek.zoo.load("ebgan_pt_mnist")
+    real = np.concatenate(
+        [
+            np.asarray(b)
+            for b in ek.data.load(
+                "mnist_subset", split="test", batch_size=500, shuffle=False
+            )
+        ]
+    )
+    from ebgan_keras.zoo import recipe
+
+    samplers_config = recipe.read_config("ebgan_pt_mnist")["evaluation"]["samplers"]
+    chain_length = samplers_config["metropolis_hastings"]["chain_length"]
+    built = {
+        "ek.samplers.RejectionSampler": samplers.RejectionSampler.calibrate(
+            model, real, seed=0
+        ),
+        "ek.samplers.MetropolisHastings": samplers.MetropolisHastings.calibrate(
+            model, real, chain_length=chain_length, seed=0
+        ),
+    }
+    rows = []
+    for name, sampler in built.items():
+        seconds = timed(lambda s=sampler: s.sample(model, count), repeats)
+        median = statistics.median(seconds) * 1000 / count
+        rows.append(
+            {
+                "benchmark": "calibrated",
+                "implementation": name,
+                "keras_backend": keras.backend.backend(),
+                "device": _keras_device(),
+                "model": "zoo ebgan_pt_mnist",
+                "accepted_samples": count,
+                "repeats": len(seconds),
+                "seconds_per_1000_accepted": round(median, 3),
+                "seconds_per_1000_accepted_min": round(min(seconds) * 1000 / count, 3),
+                "acceptance_rate": round(float(sampler.acceptance_rate), 4),
+                "chain_length": getattr(sampler, "chain_length", None),
+                "quick": quick,
+                "keras": keras.__version__,
+            }
+        )
+    return rows
+
+
+KEY_FIELDS = ("benchmark", "implementation", "keras_backend", "device", "quick")
+
+
+def add_ratios(rows: list[dict], peak_gflops: float) -> None:
+    """Adds MFU and the ratios to the plain loops to the DDLS rows, in place."""
+    ddls = [r for r in rows if r["benchmark"] == "ddls"]
+    baselines = {
+        lib: r["steps_per_second"]
+        for r in ddls
+        for lib in ("jax", "torch")
+        if r["implementation"] == IMPLEMENTATIONS[lib]
+    }
+    for r in ddls:
+        r["peak_gflops"] = round(peak_gflops, 1)
+        r["mfu"] = round(r["achieved_gflops"] / peak_gflops, 4)
+        for lib, steps in baselines.items():
+            r[f"ratio_to_plain_{lib}"] = round(r["steps_per_second"] / steps, 3)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 timed runs")
+    parser.add_argument("--backends", default="tensorflow,jax,torch")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--num-steps", type=int, default=100)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="timed runs (default 5, quick 3)"
+    )
+    parser.add_argument(
+        "--accepted",
+        type=int,
+        default=None,
+        help="accepted samples per timed rejection/MH run (default 1000, quick 200)",
+    )
     parser.add_argument(
         "--only",
         choices=sorted(IMPLEMENTATIONS),
-        help="time one implementation in this process and print its row as JSON",
+        help="time one implementation in this process and print its rows as JSON",
     )
     parser.add_argument(
         "--no-baselines", action="store_true", help="time only the library"
     )
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--no-calibrated", action="store_true", help="skip rejection and MH"
+    )
+    parser.add_argument("--no-save", action="store_true", help="print rows only")
     args = parser.parse_args()
-    repeats = 3 if args.quick else args.repeats
+    repeats = args.repeats or (3 if args.quick else 5)
+    accepted = args.accepted or (200 if args.quick else 1000)
     if args.only:
         result = measure(
-            args.only, args.batch_size, args.num_steps, repeats, args.quick
+            args.only, args.batch_size, args.num_steps, repeats, args.quick, accepted
         )
-        print("ROW " + json.dumps(result))
+        print("ROWS " + json.dumps(result))
         return
 
     # Each implementation runs in its own process: on a few CPU cores, the
     # thread pools of JAX/XLA and PyTorch's OpenMP, left in one process,
     # slow each other down by up to 20x (measured).
-    which_all = ["library"] if args.no_baselines else list(IMPLEMENTATIONS)
+    peak = _common.matmul_peak_gflops()
+    jobs = [(b, "library") for b in args.backends.split(",") if b]
+    if not args.no_calibrated:
+        jobs += [(b, "calibrated") for b in args.backends.split(",") if b]
+    if not args.no_baselines:
+        # The plain loops copy the weights of the same model (built on the
+        # first backend) and do not depend on Keras's backend: they run once.
+        jobs += [(jobs[0][0], "jax"), (jobs[0][0], "torch")]
     rows = []
-    for which in which_all:
+    for backend, which in jobs:
         command = [sys.executable, __file__, "--only", which]
         command += ["--batch-size", str(args.batch_size)]
         command += ["--num-steps", str(args.num_steps), "--repeats", str(repeats)]
+        command += ["--accepted", str(accepted)]
         command += ["--quick"] if args.quick else []
-        output = subprocess.run(
-            command, check=True, capture_output=True, text=True
-        ).stdout
-        rows.extend(
-            json.loads(line[4:])
-            for line in output.splitlines()
-            if line.startswith("ROW ")
-        )
+        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+        done = subprocess.run(command, capture_output=True, text=True, env=env)
+        if done.returncode != 0:
+            raise RuntimeError(f"{which} on {backend} failed:\n{done.stderr[-3000:]}")
+        output = done.stdout
+        for line in output.splitlines():
+            if line.startswith("ROWS "):
+                for r in json.loads(line[5:]):
+                    r.update(
+                        **_common.machine_info(), versions=_common.library_versions()
+                    )
+                    rows.append(r)
+    add_ratios(rows, peak)
     for r in rows:
-        print(
-            f"{r['implementation']:<30} keras={r['keras_backend']:<10} "
-            f"{r['steps_per_second']:>8.2f} steps/s  "
-            f"{r['latent_steps_per_second']:>10.1f} latent-steps/s  "
-            f"({r['seconds_per_chain_median']:.3f} s per "
-            f"{args.num_steps}-step chain)"
-        )
-    _merge(args.output, rows)
+        if r["benchmark"] == "ddls":
+            print(
+                f"{r['implementation']:<30} keras={r['keras_backend']:<10} "
+                f"{r['steps_per_second']:>8.2f} steps/s  "
+                f"{r['achieved_gflops']:>7.1f} GFLOP/s  mfu={r['mfu']}  "
+                f"vs torch={r.get('ratio_to_plain_torch')} "
+                f"vs jax={r.get('ratio_to_plain_jax')}"
+            )
+        else:
+            print(
+                f"{r['implementation']:<30} keras={r['keras_backend']:<10} "
+                f"{r['seconds_per_1000_accepted']:>8.3f} s per 1000 accepted "
+                f"(acceptance {r['acceptance_rate']})"
+            )
+    if not args.no_save:
+        _common.write_rows("sampler_throughput", rows, KEY_FIELDS)
+    return rows
 
 
 def _keras_device() -> str:
@@ -301,19 +451,6 @@ def _keras_device() -> str:
     import tensorflow as tf
 
     return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
-
-
-def _merge(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    existing = json.loads(path.read_text()) if path.exists() else []
-    keys = {(r["implementation"], r["keras_backend"], r["device"]) for r in rows}
-    kept = [
-        r
-        for r in existing
-        if (r["implementation"], r["keras_backend"], r["device"]) not in keys
-    ]
-    path.write_text(json.dumps(kept + rows, indent=2) + "\n")
-    print(f"wrote {len(rows)} rows to {path}")
 
 
 if __name__ == "__main__":

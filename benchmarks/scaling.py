@@ -79,19 +79,27 @@ def plot(rows: list[dict], path: Path) -> None:
         (axes[0], "batch_size", "batch size (config A, MLP)"),
         (axes[1], "image_size", "image size (conv EBGAN-PT, config C)"),
     ):
-        points = sorted(
-            (r["batch_size"] if sweep == "batch_size" else r["image_shape"][0], r)
-            for r in rows
-            if r.get("sweep") == sweep and "images_per_s" in r
-        )
-        if points:
-            xs = [x for x, _ in points]
-            axis.plot(
-                xs, [r["images_per_s"] for _, r in points], "o-", label="images/s"
-            )
+        ticks = set()
+        for backend in sorted({r["backend"] for r in rows if r.get("backend")}):
+            by_x = {
+                (r["batch_size"] if sweep == "batch_size" else r["image_shape"][0]): r
+                for r in sorted(rows, key=lambda r: r.get("date", ""))
+                if r.get("sweep") == sweep
+                and "images_per_s" in r
+                and r.get("backend") == backend
+            }  # the latest row of each point
+            xs = sorted(by_x)
+            if not xs:
+                continue
+            ticks.update(xs)
+            dates = sorted({by_x[x].get("date", "")[:10] for x in xs})
+            line_label = f"{backend} ({', '.join(dates)})"
+            axis.plot(xs, [by_x[x]["images_per_s"] for x in xs], "o-", label=line_label)
+        if ticks:
             axis.set_xscale("log", base=2)
             axis.set_yscale("log")
-            axis.set_xticks(xs, [str(x) for x in xs])
+            axis.set_xticks(sorted(ticks), [str(x) for x in sorted(ticks)])
+            axis.legend()
         axis.set_xlabel(label)
         axis.set_ylabel("images/s")
         axis.grid(True, alpha=0.3)

@@ -20,6 +20,7 @@ BENCHMARKS = ROOT / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
 import _report  # noqa: E402
+import sampler_throughput  # noqa: E402
 import train_throughput  # noqa: E402
 
 TINY_MLP = {"hidden_units": [32], "encoder_units": [32, 16], "batch_size": 8}
@@ -144,3 +145,54 @@ def test_scaling_quick_writes_rows_plot_and_report(tmp_path):
     assert all(r["sweep"] == "batch_size" and r["images_per_s"] > 0 for r in rows)
     assert (results / "scaling.png").stat().st_size > 1000
     assert "## Scaling" in (tmp_path / "RESULTS.md").read_text()
+
+
+def test_ddls_step_flops_of_config_a_networks_matches_hand_count():
+    model = sampler_throughput.build_model(seed=0)
+    f_g = 2 * (64 * 1024 + 1024 * 1024 + 1024 * 784)
+    f_d = 2 * (784 * 1024 + 1024 * 512 + 512 * 784)
+    flops = sampler_throughput.ddls_step_flops(model, 256)
+    assert flops == 2 * 256 * (f_g + f_d)
+    assert flops == pytest.approx(3.7e9, rel=0.02)  # the figure
+
+
+def test_sampler_throughput_quick_writes_rows_and_report(tmp_path):
+    backend = keras.backend.backend()
+    results = tmp_path / "results"
+    args = ["--quick", "--backends", backend, "--batch-size", "8", "--num-steps", "3"]
+    _run(
+        "sampler_throughput.py", [*args, "--repeats", "1", "--accepted", "20"], results
+    )
+    rows = json.loads((results / "sampler_throughput.json").read_text())
+    ddls = {r["implementation"]: r for r in rows if r["benchmark"] == "ddls"}
+    assert set(ddls) == {
+        "ek.samplers.DDLS",
+        "plain JAX jit loop",
+        "plain PyTorch autograd loop",
+    }
+    plain_torch = ddls["plain PyTorch autograd loop"]["steps_per_second"]
+    for row in ddls.values():
+        assert row["batch_size"] == 8 and row["num_steps"] == 3
+        assert row["flops_per_step"] == sampler_throughput.ddls_step_flops(
+            sampler_throughput.build_model(seed=0), 8
+        )
+        assert row["mfu"] == pytest.approx(
+            row["achieved_gflops"] / row["peak_gflops"], rel=1e-2
+        )
+        assert row["ratio_to_plain_torch"] == pytest.approx(
+            row["steps_per_second"] / plain_torch, rel=1e-2
+        )
+        assert "load_average" in row and "cpu_flags" in row
+    calibrated = {
+        r["implementation"]: r for r in rows if r["benchmark"] == "calibrated"
+    }
+    assert set(calibrated) == {
+        "ek.samplers.RejectionSampler",
+        "ek.samplers.MetropolisHastings",
+    }
+    for row in calibrated.values():
+        assert row["keras_backend"] == backend and row["accepted_samples"] == 20
+        assert row["seconds_per_1000_accepted"] > 0
+        assert 0 < row["acceptance_rate"] <= 1
+    report = (tmp_path / "RESULTS.md").read_text()
+    assert "## Sampler throughput" in report and "s / 1000 accepted" in report
