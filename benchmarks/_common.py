@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import time
 from pathlib import Path
 
@@ -149,6 +150,27 @@ def summarize(values: list[float]) -> dict:
         "max": float(max(values)),
         "runs": [float(v) for v in values],
     }
+
+
+def run_rows_worker(command: list[str], env: dict) -> tuple[list[dict] | None, str]:
+    """Runs a benchmark worker subprocess that prints `ROWS <json list>`.
+
+    Each worker runs in its own process: on a few CPU cores the thread pools
+    of different libraries left in one process slow each other down.
+
+    Args:
+        command: list of str. The worker's command line.
+        env: dict. Its environment (e.g. with `KERAS_BACKEND`).
+
+    Returns:
+        `(rows, stderr)`: the rows of the last `ROWS` line, or `None` when the
+        worker failed or printed none.
+    """
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("ROWS ")]
+    if result.returncode != 0 or not lines:
+        return None, result.stderr
+    return json.loads(lines[-1][5:]), result.stderr
 
 
 def matmul_peak_gflops(size: int = 2048, repeats: int = 30) -> float:

@@ -44,7 +44,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 import warnings
@@ -406,17 +405,12 @@ def main():
         command += ["--accepted", str(accepted)]
         command += ["--quick"] if args.quick else []
         env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-        done = subprocess.run(command, capture_output=True, text=True, env=env)
-        if done.returncode != 0:
-            raise RuntimeError(f"{which} on {backend} failed:\n{done.stderr[-3000:]}")
-        output = done.stdout
-        for line in output.splitlines():
-            if line.startswith("ROWS "):
-                for r in json.loads(line[5:]):
-                    r.update(
-                        **_common.machine_info(), versions=_common.library_versions()
-                    )
-                    rows.append(r)
+        worker_rows, stderr = _common.run_rows_worker(command, env)
+        if worker_rows is None:
+            raise RuntimeError(f"{which} on {backend} failed:\n{stderr[-3000:]}")
+        for r in worker_rows:
+            r.update(**_common.machine_info(), versions=_common.library_versions())
+            rows.append(r)
     add_ratios(rows, peak)
     for r in rows:
         if r["benchmark"] == "ddls":

@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -400,20 +399,10 @@ def run_worker(
     if args.quick:
         command.append("--quick")
     start = time.perf_counter()
-    result = subprocess.run(
-        command, capture_output=True, text=True, env=env, check=False
-    )
-    lines = [line for line in result.stdout.splitlines() if line.startswith("ROWS ")]
-    if result.returncode != 0 or not lines:
-        print(f"  {worker} {config} failed:\n{result.stderr[-3000:]}", file=sys.stderr)
-        return [
-            {
-                "implementation": worker,
-                "backend": backend,
-                "error": result.stderr[-500:],
-            }
-        ]
-    rows = json.loads(lines[-1][5:])
+    rows, stderr = _common.run_rows_worker(command, env)
+    if rows is None:
+        print(f"  {worker} {config} failed:\n{stderr[-3000:]}", file=sys.stderr)
+        return [{"implementation": worker, "backend": backend, "error": stderr[-500:]}]
     print(f"  {worker} {config}: {time.perf_counter() - start:.0f} s", file=sys.stderr)
     return rows
 

@@ -22,7 +22,7 @@ BACKENDS = ("tensorflow", "jax", "torch")
 
 def _worker_args(argv: list[str]) -> list[str]:
     """xdist arguments to add, unless the caller chose a worker count."""
-    if any(arg == "-n" or arg.startswith(("-n", "--numprocesses")) for arg in argv):
+    if any(arg.startswith(("-n", "--numprocesses")) for arg in argv):
         return []
     workers = min(4, os.cpu_count() or 1)
     return ["-n", str(workers), "--dist", "loadfile"] if workers > 1 else []

@@ -109,7 +109,7 @@ class FastConv2DTranspose(keras.layers.Layer):
             for row_taps in _PHASE_TAPS
         ]
         if self.filters < _SINGLE_CONV_MAX_FILTERS:
-            # Thin outputs (e.g. the last layer, to pixels): XLA:CPU runs four
+            # Thin outputs (4 to 31 filters; 1-3 take XLA's own op): XLA:CPU runs four
             # 1-channel convolutions at ~1 GFLOP/s, so run the four phases as
             # one 3x3 convolution to 4 * filters channels (each phase's 2x2
             # taps placed in its corner of the 3x3 window). Measured in fit on
