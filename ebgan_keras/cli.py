@@ -1,20 +1,22 @@
-"""The `ebgan-keras` command line: train, sample, evaluate.
+"""The `ebgan-keras` command line: train, sample, evaluate, zoo.
 
 Commands:
 
-- `ebgan-keras train MODEL --data DATA --epochs N --out RUN_DIR`: train with
-  the papers' defaults; the run folder holds `model.keras`, `history.json`,
-  `samples.png`, `curves.png`, per-epoch grids in `samples/` and a backup that
-  makes the same command resume after an interruption.
+- `ebgan-keras train CONFIG --data DATA --epochs N --out RUN_DIR`: train a
+  built-in config (`ebgan`, `ebgan_pt`, `began`, `magan`), a zoo entry's
+  recipe, or any config file (`--config FILE.json`) through the one training
+  driver (`ebgan_keras.training`); the run folder holds `model.keras`,
+  `history.json`, `samples.png`, `curves.png`, per-epoch grids in `samples/`
+  and, while training, the checkpoint that makes the same command resume.
 - `ebgan-keras sample FILE_OR_ENTRY --sampler ddls --num 64 --out samples.png`.
 - `ebgan-keras eval FILE_OR_ENTRY --metrics fid,kid --num 10000 --reference mnist`.
-- `ebgan-keras zoo list|describe NAME|build NAME`: delegates to `ebgan_keras.zoo`
-  (imported only by these commands; a clear error where it is not installed).
+- `ebgan-keras zoo list|describe NAME|build NAME`: delegates to `ebgan_keras.zoo`.
 
-Keras is imported only after the arguments are parsed, so that `--backend`
-chooses the Keras backend; when Keras was already imported with another
-backend (the package imports it), the command runs again in a fresh Python
-process with `KERAS_BACKEND` set.
+Start-up: this module imports nothing heavy. The arguments are parsed first;
+then `KERAS_BACKEND` (from `--backend`) and TensorFlow's log level are set,
+and only then is Keras imported, so `--backend` needs no second process and
+no TensorFlow C++ log line reaches the user (`ebgan-keras --verbose ...`
+shows them, and full tracebacks).
 """
 
 from __future__ import annotations
@@ -22,63 +24,18 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import math
 import os
-import subprocess
 import sys
 
-MODELS = ("ebgan", "ebgan_pt", "began", "magan")
 SAMPLERS = ("none", "truncation", "ddls")
 BACKENDS = ("tensorflow", "jax", "torch")
 METRICS = ("fid", "kid", "is", "precision_recall")
 FEATURES = ("auto", "mnist_classifier", "fashion_mnist_classifier", "inception_v3")
+BUILTIN_CONFIGS = ("ebgan", "ebgan_pt", "began", "magan")
 
-#: Shorter data sets are repeated so that an epoch has at least this many steps.
-MIN_STEPS_PER_EPOCH = 100
-
-#: The papers' settings per model (see the model classes' docstrings).
-#: `generator`/`discriminator` are keyword arguments of the network builders.
-RECIPES = {
-    "ebgan": {
-        "networks": "mlp",
-        "batch_size": 64,
-        "epochs": 25,
-        "image_size": None,
-        "model": {"margin": 10.0},
-        "generator": {"latent_dim": 64, "hidden_units": [1024, 1024]},
-        "discriminator": {"encoder_units": [1024, 512]},
-    },
-    "ebgan_pt": {
-        "networks": "mlp",
-        "batch_size": 64,
-        "epochs": 25,
-        "image_size": None,
-        "model": {"margin": 10.0, "pt_weight": 0.1},
-        "generator": {"latent_dim": 64, "hidden_units": [1024, 1024]},
-        "discriminator": {"encoder_units": [1024, 512]},
-    },
-    "magan": {
-        "networks": "mlp",
-        "batch_size": 64,
-        "epochs": 25,
-        "image_size": None,
-        "model": {"pretrain_epochs": 2},
-        "generator": {"latent_dim": 64, "hidden_units": [1024, 1024]},
-        "discriminator": {"encoder_units": [1024, 512]},
-    },
-    "began": {
-        "networks": "began",
-        "batch_size": 32,
-        "epochs": 25,
-        "image_size": 32,
-        "model": {"gamma": 0.5, "lambda_k": 1e-3},
-        "generator": {"latent_dim": 64, "filters": 64},
-        "discriminator": {"filters": 64, "hidden_dim": 64},
-    },
-}
-
-#: Keys a `--config` JSON file may hold.
-CONFIG_KEYS = (
+#: Keys of a `--config` file of the previous release's form: settings that
+#: overlay the chosen config (`generator`/`discriminator` hold builder kwargs).
+LEGACY_CONFIG_KEYS = (
     "data",
     "epochs",
     "batch_size",
@@ -94,16 +51,21 @@ CONFIG_KEYS = (
 TRAIN_EXAMPLE = """examples:
   ebgan-keras train ebgan_pt --data mnist_subset --epochs 5 --out runs/quickstart
   ebgan-keras train began --data mnist --epochs 20 --out runs/began --backend jax
+  ebgan-keras train --config zoo/ebgan_pt_mnist/config.json --out runs/entry
+  ebgan-keras train ebgan_pt_mnist --epochs 2 --out runs/e2   (a zoo recipe)
   ebgan-keras train magan --data fashion_mnist --config magan.json --out runs/m
 
-Rerun the same command after an interruption to continue from the last
-finished epoch (or with a larger --epochs to train further).
+CONFIG is a built-in config (ebgan, ebgan_pt, began, magan: the papers'
+settings) or a zoo entry's name. --config FILE.json is either a whole run
+config (the form of a zoo entry's config.json, see ebgan_keras.config), used
+alone, or settings that overlay CONFIG: any of data, epochs, batch_size,
+seed, steps_per_epoch, image_size, learning_rate, and the objects model (e.g.
+{"margin": 5.0}), generator and discriminator (arguments of the ek.networks
+builders, e.g. {"hidden_units": [512, 512]}). Command-line options win.
 
---config FILE.json holds any of: data, epochs, batch_size, seed,
-steps_per_epoch, image_size, learning_rate (both optimizers), and the dicts
-model (e.g. {"margin": 5.0} or {"gamma": 0.7}), generator and discriminator
-(arguments of the ek.networks builders, e.g. {"hidden_units": [512, 512]}).
-Command-line options win over the file."""
+Rerun the same command after an interruption (a kill included) to continue
+exactly where the last finished epoch ended, or with a larger --epochs to
+train further. One process at a time may train in a run folder."""
 
 SAMPLE_EXAMPLE = """examples:
   ebgan-keras sample runs/quickstart/model.keras --out samples.png
@@ -219,20 +181,33 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_backend(parser, None)
+    parser.add_argument(
+        "--verbose",
+        dest="debug",
+        action="store_true",
+        help="show full tracebacks and TensorFlow's log lines",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = _subparser(
         commands,
         "train",
         "train a model; writes a resumable run folder",
-        "Train MODEL on DATA with the papers' defaults (fully connected nets for "
-        "28x28 EBGAN, EBGAN-PT and MAGAN; BEGAN's convolutional nets at 32x32). "
-        "RUN_DIR receives model.keras, history.json, samples.png (fixed "
-        "latents), curves.png, samples/epoch_XXXX.png, run_config.json and "
-        "backup/ (the resume checkpoint).",
+        "Train a config on DATA: a built-in config has the papers' defaults "
+        "(fully connected nets for 28x28 EBGAN, EBGAN-PT and MAGAN; BEGAN's "
+        "convolutional nets at 32x32). RUN_DIR receives model.keras, "
+        "history.json, samples.png (fixed latents), curves.png, "
+        "samples/epoch_XXXX.png, run_config.json and, while training, "
+        "backup/ (the resume checkpoint, removed once model.keras is written).",
         TRAIN_EXAMPLE,
     )
-    train.add_argument("model", choices=MODELS, help="which GAN: %(choices)s")
+    train.add_argument(
+        "model",
+        nargs="?",
+        metavar="CONFIG",
+        help=f"a built-in config ({', '.join(BUILTIN_CONFIGS)}) or a zoo entry's "
+        "name; optional when --config is a whole run config",
+    )
     train.add_argument(
         "--data",
         help="an ek.data.load name: mnist_subset (2,000 MNIST digits shipped with "
@@ -255,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--steps-per-epoch",
         type=_positive_int,
         help="steps per epoch (default: one pass over the data, at least "
-        f"{MIN_STEPS_PER_EPOCH}: small data sets are repeated)",
+        "100: small data sets are repeated)",
     )
     train.add_argument(
         "--image-size",
@@ -376,8 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     zoo.add_argument(
         "--run-dir",
         metavar="RUN_DIR",
-        help="build: checkpoints and logs; rerun to resume "
-        "(default: zoo_builds/NAME_run)",
+        help="build: checkpoints and logs; rerun to resume (default: OUT/run, "
+        "so that a build writes only under its --out)",
     )
     zoo.add_argument(
         "--epochs", type=_positive_int, help="build: override the recipe's epochs"
@@ -403,169 +378,101 @@ def build_parser() -> argparse.ArgumentParser:
 # ----------------------------------------------------------------------
 # train
 # ----------------------------------------------------------------------
-def _read_config(path) -> dict:
-    if path is None:
-        return {}
-    if not os.path.isfile(path):
-        raise UsageError(f"--config: no such file. Received: {path!r}")
+def _read_config_file(path) -> dict:
+    from ebgan_keras.config import ConfigError
+    from ebgan_keras.config import read_json
+
     try:
-        with open(path) as handle:
-            config = json.load(handle)
-    except (OSError, ValueError) as error:
-        raise UsageError(f"--config: {path!r} is not valid JSON: {error}") from None
-    if not isinstance(config, dict):
-        raise UsageError(
-            f"--config must hold a JSON object. Received: a {type(config).__name__}"
-        )
-    unknown = sorted(set(config) - set(CONFIG_KEYS))
+        return read_json(path, "--config")
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
+
+
+def _legacy_overrides(raw: dict, path: str) -> dict:
+    """Settings of the previous release's `--config` form, in the schema's form."""
+    unknown = sorted(set(raw) - set(LEGACY_CONFIG_KEYS))
     if unknown:
         raise UsageError(
-            f"--config: unknown keys {unknown}; allowed: {', '.join(CONFIG_KEYS)}. "
-            f"Received: {path!r}"
+            f"--config: unknown keys {unknown}; allowed: "
+            f"{', '.join(LEGACY_CONFIG_KEYS)}, or a whole run config with "
+            f"`class` (see ebgan_keras.config). Received: {path!r}"
         )
     for key in ("model", "generator", "discriminator"):
-        if not isinstance(config.get(key, {}), dict):
+        if not isinstance(raw.get(key, {}), dict):
             raise UsageError(
                 f"--config: {key!r} must be a JSON object of keyword arguments. "
-                f"Received: {key}={config[key]!r}"
+                f"Received: {key}={raw[key]!r}"
             )
-    return config
+    overrides = {
+        "training": {
+            key: raw[key] for key in LEGACY_CONFIG_KEYS[:7] if raw.get(key) is not None
+        }
+    }
+    if "model" in raw:
+        overrides["model"] = raw["model"]
+    for role in ("generator", "discriminator"):
+        if role in raw:
+            overrides[role] = {"kwargs": raw[role]}
+    return overrides
 
 
 def resolve_train_settings(args) -> dict:
-    """The settings of a run: command line over `--config` over the recipe.
+    """The run config of `ebgan-keras train`: options over `--config` over CONFIG.
 
     Args:
         args: `argparse.Namespace` of `ebgan-keras train`.
 
     Returns:
-        A JSON-ready dict with every setting of the run.
+        A validated run config (see `ebgan_keras.config`).
 
     Example:
 
     >>> args = build_parser().parse_args(
     ...     ["train", "began", "--data", "mnist", "--out", "runs/b"])
-    >>> resolve_train_settings(args)["image_size"]
+    >>> resolve_train_settings(args)["training"]["image_size"]
     32
     """
-    recipe = RECIPES[args.model]
-    config = _read_config(args.config)
-    settings = {"model_name": args.model, "networks": recipe["networks"]}
-    for key, default in (
-        ("data", None),
-        ("epochs", recipe["epochs"]),
-        ("batch_size", recipe["batch_size"]),
-        ("seed", 0),
-        ("steps_per_epoch", None),
-        ("image_size", recipe["image_size"]),
-        ("learning_rate", None),
-    ):
-        value = getattr(args, key, None)
-        settings[key] = value if value is not None else config.get(key, default)
-    if not settings["data"]:
+    from ebgan_keras import config as schema
+    from ebgan_keras import training
+
+    raw = _read_config_file(args.config) if args.config else None
+    whole = raw is not None and "class" in raw
+    try:
+        if whole:
+            if args.model is not None:
+                raise UsageError(
+                    f"--config {args.config!r} is a whole run config: give it "
+                    f"without CONFIG. Received: CONFIG {args.model!r}"
+                )
+            base = schema.validate(raw, f"--config {args.config!r}")
+        elif args.model is None:
+            raise UsageError(
+                f"train needs CONFIG ({', '.join(BUILTIN_CONFIGS)} or a zoo entry) "
+                "or --config with a whole run config. Received: neither"
+            )
+        else:
+            base = schema.load_config(args.model)
+            if raw is not None:
+                base = schema.validate(
+                    schema.merge(base, _legacy_overrides(raw, args.config)),
+                    f"--config {args.config!r}",
+                )
+        settings = training.resolve_config(
+            base,
+            epochs=args.epochs,
+            steps_per_epoch=args.steps_per_epoch,
+            data=args.data,
+            seed=args.seed,
+            batch_size=args.batch_size,
+            image_size=args.image_size,
+        )
+    except schema.ConfigError as error:
+        raise UsageError(str(error)) from None
+    if not settings["training"]["data"]:
         raise UsageError(
             "--data is required (e.g. --data mnist_subset). Received: no --data"
         )
-    for key in ("epochs", "batch_size", "steps_per_epoch", "image_size"):
-        value = settings[key]
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value < 1
-        ):
-            raise UsageError(f"{key} must be a positive integer. Received: {value!r}")
-    rate = settings["learning_rate"]
-    if rate is not None and (
-        not isinstance(rate, (int, float)) or isinstance(rate, bool) or rate <= 0
-    ):
-        raise UsageError(f"learning_rate must be a positive number. Received: {rate!r}")
-    for key in ("model", "generator", "discriminator"):
-        settings[key] = {**recipe[key], **config.get(key, {})}
-    if args.model == "magan" and "pretrain_epochs" not in config.get("model", {}):
-        # Keep at least one adversarial epoch in short runs.
-        settings["model"]["pretrain_epochs"] = min(2, max(settings["epochs"] - 1, 1))
     return settings
-
-
-def _build_model(settings: dict, image_shape: tuple):
-    import ebgan_keras as ek
-
-    classes = {
-        "ebgan": ek.EBGAN,
-        "ebgan_pt": ek.EBGANPT,
-        "began": ek.BEGAN,
-        "magan": ek.MAGAN,
-    }
-    generator_kwargs = dict(settings["generator"])
-    discriminator_kwargs = dict(settings["discriminator"])
-    try:
-        if settings["networks"] == "began":
-            if image_shape[0] != image_shape[1]:
-                raise ValueError(
-                    f"BEGAN needs square images. Received: {image_shape[:2]}"
-                )
-            size, channels = image_shape[0], image_shape[2]
-            generator = ek.networks.began_generator(
-                image_size=size, channels=channels, **generator_kwargs
-            )
-            discriminator = ek.networks.began_discriminator(
-                image_size=size, channels=channels, **discriminator_kwargs
-            )
-        else:
-            generator = ek.networks.ebgan_mlp_generator(
-                image_shape=image_shape, **generator_kwargs
-            )
-            discriminator = ek.networks.ebgan_mlp_discriminator(
-                image_shape=image_shape, **discriminator_kwargs
-            )
-        return classes[settings["model_name"]](
-            generator, discriminator, seed=settings["seed"], **settings["model"]
-        )
-    except (TypeError, ValueError) as error:
-        raise UsageError(
-            f"cannot build {settings['model_name']} for images of shape "
-            f"{image_shape} with the given settings: {error}"
-        ) from None
-
-
-def _load_data(settings: dict):
-    import ebgan_keras as ek
-
-    try:
-        return ek.data.load(
-            settings["data"],
-            batch_size=settings["batch_size"],
-            image_size=settings["image_size"],
-            seed=settings["seed"],
-        )
-    except (
-        ValueError,
-        TypeError,
-        ek.data.DatasetUnavailableError,
-        ek.data.OfflineDataError,
-    ) as error:
-        raise UsageError(f"--data {settings['data']!r}: {error}") from None
-
-
-def _check_run_dir(out: str, settings: dict) -> None:
-    """A run folder holds one run: refuse to resume it with other settings."""
-    path = os.path.join(out, "run_config.json")
-    if not os.path.isfile(path):
-        return
-    with open(path) as handle:
-        previous = json.load(handle)
-    ignore = {"epochs", "backend"}
-    changed = sorted(
-        key
-        for key in set(previous) | set(settings)
-        if key not in ignore and previous.get(key) != settings.get(key)
-    )
-    if changed:
-        details = ", ".join(
-            f"{key}: {previous.get(key)!r} -> {settings.get(key)!r}" for key in changed
-        )
-        raise UsageError(
-            f"{out!r} holds a run with other settings ({details}); resume it with "
-            "the same settings (only --epochs may change) or choose another --out."
-        )
 
 
 def train(args) -> int:
@@ -574,76 +481,29 @@ def train(args) -> int:
     out = args.out
     if os.path.exists(out) and not os.path.isdir(out):
         raise UsageError(f"--out must be a folder. Received: {out!r} (a file)")
-    _check_run_dir(out, settings)
-
-    import keras
-
+    from ebgan_keras import files
     from ebgan_keras import plot
-    from ebgan_keras.callbacks import JSONHistory
-    from ebgan_keras.visual_callbacks import SampleGrid
+    from ebgan_keras import training
 
-    dataset = _load_data(settings)
-    image_shape = tuple(int(d) for d in dataset.element_spec.shape[1:])
-    batches = int(dataset.cardinality())
-    steps = settings["steps_per_epoch"]
-    # Several steps per compiled call on TensorFlow (steadier and faster on
-    # CPU); Keras runs whole executions, so they must divide the epoch.
-    per_call = 10 if keras.backend.backend() == "tensorflow" else 1
-    if steps is None and batches > 0:
-        steps = max(batches, MIN_STEPS_PER_EPOCH)
-        steps = int(math.ceil(steps / per_call) * per_call)
-    if steps is not None:
-        dataset = dataset.repeat()
-        if steps % per_call:
-            per_call = 1
-    keras.utils.set_random_seed(settings["seed"])
-    model = _build_model(settings, image_shape)
-    optimizers = model.default_optimizers()
-    if settings["learning_rate"] is not None:
-        for optimizer in optimizers:
-            optimizer.learning_rate = settings["learning_rate"]
-    model.compile(*optimizers, steps_per_execution=per_call)
-
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "run_config.json"), "w") as handle:
-        json.dump(settings, handle, indent=1)
-    callbacks = [
-        keras.callbacks.BackupAndRestore(
-            os.path.join(out, "backup"), delete_checkpoint=False
-        ),
-        JSONHistory(os.path.join(out, "history.json")),
-        SampleGrid(os.path.join(out, "samples"), num=64, seed=settings["seed"]),
-    ]
-    print(
-        f"Training {settings['model_name']} on {settings['data']} "
-        f"{image_shape} for {settings['epochs']} epochs of "
-        f"{steps or batches} steps, batch {settings['batch_size']} "
-        f"({keras.backend.backend()} backend) -> {out}",
-        flush=True,
+    model = training.train(
+        settings,
+        out,
+        verbose=args.verbose,
+        sample_grids=True,
+        announce=lambda line: print(line, flush=True),
     )
-    try:
-        model.fit(
-            dataset,
-            epochs=settings["epochs"],
-            steps_per_epoch=steps,
-            callbacks=callbacks,
-            verbose=args.verbose,
-        )
-    except KeyboardInterrupt:
-        print(
-            "\nInterrupted. Run the same command again to continue from the last "
-            "finished epoch.",
-            file=sys.stderr,
-        )
-        return 130
-    model.save(os.path.join(out, "model.keras"))
-    latents = model.sample_latents(64, seed=settings["seed"])
-    plot.grid(model.generate(latents), os.path.join(out, "samples.png"))
+    seed = settings["training"]["seed"]
+    latents = model.sample_latents(64, seed=seed)
+    images = model.generate(latents)
+    files.atomic_write(
+        os.path.join(out, "samples.png"), lambda path: plot.grid(images, path)
+    )
     written = ["model.keras", "history.json", "samples.png"]
-    with open(os.path.join(out, "history.json")) as handle:
-        history = json.load(handle)
+    history = files.read_json(os.path.join(out, training.HISTORY_FILE), {})
     try:
-        plot.history(history, os.path.join(out, "curves.png"))
+        files.atomic_write(
+            os.path.join(out, "curves.png"), lambda path: plot.history(history, path)
+        )
         written.append("curves.png")
     except ImportError as error:
         print(f"(no curves.png: {error})", file=sys.stderr)
@@ -692,12 +552,13 @@ def _zoo_call(function, name: str, what: str):
 
 
 def _check_energy_gan(model, source: str):
-    import ebgan_keras as ek
+    from ebgan_keras.builder import model_classes
 
-    if not isinstance(model, ek.EnergyGAN):
+    classes = model_classes()
+    if not isinstance(model, tuple(classes.values())):
         raise UsageError(
             f"{source} holds a {type(model).__name__}, not an ebgan_keras model "
-            "(EBGAN, EBGANPT, BEGAN or MAGAN)."
+            f"({', '.join(sorted(classes))})."
         )
     return model
 
@@ -712,7 +573,7 @@ def _load_model(entry: str):
         return _check_energy_gan(model, f"zoo entry {entry!r}")
     import keras
 
-    import ebgan_keras  # noqa: F401 - registers the model classes
+    import ebgan_keras.models  # noqa: F401 - registers the model classes
 
     try:
         model = keras.saving.load_model(entry)
@@ -721,8 +582,18 @@ def _load_model(entry: str):
     return _check_energy_gan(model, repr(entry))
 
 
+def _check_output_files(*paths) -> None:
+    """Fails at once, naming the folder, where an output file cannot be written."""
+    from ebgan_keras import files
+
+    for path in paths:
+        if path:
+            files.check_writable(os.path.dirname(os.path.abspath(path)))
+
+
 def sample(args) -> int:
     """Runs `ebgan-keras sample`; see `ebgan-keras sample --help`."""
+    _check_output_files(args.out, args.npz)
     model = _load_model(args.model_file)
     import keras
     import numpy as np
@@ -751,14 +622,12 @@ def sample(args) -> int:
                 settings.pop("name", None)
                 sampler = samplers.get({"class_name": args.sampler, "config": settings})
         images, latents = sampler.sample(model, args.num, seed=args.seed)
-    for path in (args.out, args.npz):
-        if path and os.path.dirname(path):
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-    plot.grid(images, args.out)
+    from ebgan_keras import files
+
+    files.atomic_write(args.out, lambda path: plot.grid(images, path))
     if args.npz:
-        np.savez_compressed(
-            args.npz, images=np.asarray(images), latents=np.asarray(latents)
-        )
+        arrays = {"images": np.asarray(images), "latents": np.asarray(latents)}
+        files.atomic_write(args.npz, lambda path: np.savez_compressed(path, **arrays))
     written = args.out + (f" and {args.npz}" if args.npz else "")
     print(f"Wrote {args.num} samples ({args.sampler} sampler) to {written}")
     return 0
@@ -778,6 +647,7 @@ def evaluate(args) -> int:
     """Runs `ebgan-keras eval`; see `ebgan-keras eval --help`."""
     if args.num < 2:
         raise UsageError(f"--num must be at least 2. Received: {args.num}")
+    _check_output_files(args.json)
     model = _load_model(args.model_file)
     import numpy as np
 
@@ -813,7 +683,7 @@ def evaluate(args) -> int:
     generated = model
     if features.endswith("_classifier") and model.image_shape[:2] != (28, 28):
         # The domain classifiers read 28x28: both sides are resized the same way.
-        from ebgan_keras.zoo.recipe import to_feature_size
+        from ebgan_keras.zoo.stages import to_feature_size
 
         limit = args.num_reference
         real = np.concatenate([np.asarray(batch) for batch in reference], axis=0)
@@ -836,14 +706,15 @@ def evaluate(args) -> int:
         raise UsageError(f"cannot evaluate {args.model_file!r}: {error}") from None
     print(report)
     if args.json:
-        if os.path.dirname(args.json):
-            os.makedirs(os.path.dirname(args.json), exist_ok=True)
-        with open(args.json, "w") as handle:
-            json.dump(report.to_dict(), handle, indent=1)
+        from ebgan_keras import files
+
+        files.write_json(args.json, report.to_dict())
     return 0
 
 
 def _entry_line(entry: dict) -> str:
+    if entry.get("weights") == "broken":
+        return f"{entry['name']:<24} BROKEN: {entry.get('error', '?')}"
     fid = entry.get("fid")
     quality = f"FID {fid['value']:.2f} ({fid['sampler']})" if fid else "-"
     shape = "x".join(str(d) for d in entry.get("image_shape") or ())
@@ -913,21 +784,30 @@ def zoo(args) -> int:
 # ----------------------------------------------------------------------
 # Entry point
 # ----------------------------------------------------------------------
-def _rerun_with_backend(backend: str, argv: list[str]) -> int | None:
-    """Re-runs the command in a new process when Keras has another backend."""
-    if "keras" not in sys.modules:
+def _set_backend(backend: str | None) -> None:
+    """Sets the Keras backend before Keras is imported (no second process)."""
+    if backend is None:
+        return
+    keras = sys.modules.get("keras")
+    if keras is None:
         os.environ["KERAS_BACKEND"] = backend
-        return None
-    import keras
+        return
+    if keras.backend.backend() != backend:
+        raise UsageError(
+            f"--backend {backend}: this process has already imported Keras with "
+            f"the {keras.backend.backend()!r} backend; run the command in a new "
+            f"process (or set KERAS_BACKEND={backend} before importing Keras). "
+            f"Received: --backend {backend}"
+        )
 
-    if keras.backend.backend() == backend:
-        return None
-    env = dict(os.environ, KERAS_BACKEND=backend)
-    command = [sys.executable, "-m", "ebgan_keras", *argv]
-    try:
-        return subprocess.call(command, env=env)
-    except KeyboardInterrupt:
-        return 130
+
+def _user_errors() -> tuple:
+    """The exceptions that are the user's to fix: one line, exit code 2."""
+    from ebgan_keras.config import ConfigError
+    from ebgan_keras.files import RunFolderError
+    from ebgan_keras.training import DataError
+
+    return (UsageError, ConfigError, DataError, RunFolderError, FloatingPointError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -939,7 +819,9 @@ def main(argv: list[str] | None = None) -> int:
 
     Returns:
         0 on success, 2 on a user error (bad arguments, missing files or
-        data), 130 when interrupted.
+        data, an unwritable or busy folder, a full disk, a diverged run),
+        printed as one line without a traceback unless `--verbose` is given,
+        and 130 when interrupted.
 
     Example:
 
@@ -956,17 +838,27 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0)
-    if args.backend:
-        code = _rerun_with_backend(args.backend, argv)
-        if code is not None:
-            return code
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if not args.debug:
+        # Before TensorFlow is imported, or its C++ log lines reach the user.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     commands = {"train": train, "sample": sample, "eval": evaluate, "zoo": zoo}
     try:
+        _set_backend(args.backend)
+        if args.command != "zoo" or args.action == "build":
+            import ebgan_keras.models  # noqa: F401 - registers the models
         return commands[args.command](args)
-    except UsageError as error:
-        print(f"ebgan-keras {args.command}: error: {error}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
-        print("\nInterrupted.", file=sys.stderr)
+        print(
+            "\nInterrupted. Rerun the same command to continue where the last "
+            "checkpoint ended.",
+            file=sys.stderr,
+        )
         return 130
+    except Exception as error:  # noqa: BLE001 - sorted below
+        if args.debug or not isinstance(error, _user_errors()):
+            raise
+        message = str(error)
+        if isinstance(error, OSError) and error.strerror and not error.filename:
+            message = error.strerror
+        print(f"ebgan-keras {args.command}: error: {message}", file=sys.stderr)
+        return 2

@@ -13,7 +13,8 @@ import pytest
 import ebgan_keras as ek
 from ebgan_keras import cli
 from ebgan_keras import zoo
-from ebgan_keras.zoo import recipe
+from ebgan_keras.zoo import card
+from ebgan_keras.zoo import stages as recipe
 
 TRAINED = (
     "began_fashion_mnist",
@@ -198,7 +199,7 @@ def _edit_metadata(folder, **changes):
 
 
 def test_metadata_of_a_newer_format_is_refused(entry_copy):
-    _edit_metadata(entry_copy, format_version=recipe.FORMAT_VERSION + 1)
+    _edit_metadata(entry_copy, format_version=zoo.entries.FORMAT_VERSION + 1)
     with pytest.raises(zoo.EntryFormatError, match="upgrade ebgan-keras"):
         zoo.load(str(entry_copy))
 
@@ -356,7 +357,7 @@ def test_card_calls_fid_changes_within_one_percent_noise():
             "truncation": result(102.0),  # +2%: hurts
         },
     }
-    verdict = recipe._quality_lines(metadata)[-1]
+    verdict = card._quality_lines(metadata)[-1]
     assert verdict == (
         "Improve FID over plain sampling by more than 1% here: ddls; make it "
         "worse: truncation; within 1% (no measurable change): rejection, "

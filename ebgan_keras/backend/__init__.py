@@ -66,3 +66,7 @@ __all__ = [
     "stateful_step",
     "value_and_grad",
 ]
+
+# TEMPORARY (merged with the seam rewrite): per-backend formulation choices.
+STEPS_PER_EXECUTION = 10 if _BACKEND == "tensorflow" else 1
+XLA_SLOW_CONVOLUTIONS = _BACKEND == "tensorflow"

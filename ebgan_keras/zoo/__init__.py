@@ -1,6 +1,6 @@
 """The model zoo: pretrained entries by name, checked by sha256, with model cards.
 
-An entry is a folder of data with fixed file names (see `ebgan_keras.zoo.recipe`):
+An entry is a folder of data with fixed file names (see `ebgan_keras.zoo.entries`):
 `config.json` (the recipe: architecture, data, training, evaluation),
 `metadata.json` (provenance, parameter counts, sha256 of every file, metrics
 with their protocol), `generator.weights.h5`, `discriminator.weights.h5`,
@@ -25,7 +25,6 @@ from __future__ import annotations
 from ebgan_keras.zoo.entries import EntryFormatError
 from ebgan_keras.zoo.entries import IntegrityError
 from ebgan_keras.zoo.entries import WeightsUnavailableError
-from ebgan_keras.zoo.entries import build
 from ebgan_keras.zoo.entries import check_golden
 from ebgan_keras.zoo.entries import create_model
 from ebgan_keras.zoo.entries import describe
@@ -34,6 +33,7 @@ from ebgan_keras.zoo.entries import list_entries
 from ebgan_keras.zoo.entries import load
 from ebgan_keras.zoo.entries import markdown_table
 from ebgan_keras.zoo.entries import write_index
+from ebgan_keras.zoo.stages import build
 
 __all__ = [
     "EntryFormatError",

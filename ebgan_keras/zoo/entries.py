@@ -1,4 +1,8 @@
-"""Finding, describing, verifying and loading zoo entries."""
+"""Finding, describing, verifying and loading zoo entries.
+
+Nothing here imports Keras at module level: listing and describing entries
+is file reading, and `ebgan-keras zoo list` starts fast.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,22 @@ from pathlib import Path
 
 import numpy as np
 
-from ebgan_keras.zoo import recipe as _recipe
-from ebgan_keras.zoo.recipe import CONFIG_FILE
-from ebgan_keras.zoo.recipe import FORMAT_VERSION
-from ebgan_keras.zoo.recipe import GOLDEN_FILE
-from ebgan_keras.zoo.recipe import METADATA_FILE
-from ebgan_keras.zoo.recipe import WEIGHT_FILES
+from ebgan_keras.config import FORMAT_VERSION
+from ebgan_keras.files import file_sha256 as sha256
+
+#: Fixed file names of an entry folder.
+CONFIG_FILE = "config.json"
+METADATA_FILE = "metadata.json"
+GENERATOR_FILE = "generator.weights.h5"
+DISCRIMINATOR_FILE = "discriminator.weights.h5"
+GOLDEN_FILE = "golden.npz"
+CARD_FILE = "README.md"
+GRID_FILE = "samples.png"
+CURVES_FILE = "curves.png"
+WEIGHT_FILES = {"generator": GENERATOR_FILE, "discriminator": DISCRIMINATOR_FILE}
+#: Golden outputs must be reproduced within these tolerances on every backend.
+GOLDEN_ATOL = {"images": 1e-3, "energies_rtol": 1e-3}
+GOLDEN_SAMPLES = 8
 
 
 class IntegrityError(ValueError):
@@ -148,14 +162,29 @@ def list_entries() -> list[dict]:
     entries = []
     for name in _shipped_names():
         folder = _shipped_root() / name
-        if not (folder / METADATA_FILE).is_file():
-            # A recipe whose build has not finished: listed, not loadable.
-            config = _read_json(folder / CONFIG_FILE, CONFIG_FILE)
-            metadata = {**config, "weights": {"status": "unbuilt"}}
-        else:
-            metadata = _metadata(folder)
-        measured = metadata.get("metrics", {})
-        best = min(measured, key=lambda s: measured[s]["fid"], default=None)
+        try:
+            if not (folder / METADATA_FILE).is_file():
+                # A recipe whose build has not finished: listed, not loadable.
+                config = _read_json(folder / CONFIG_FILE, CONFIG_FILE)
+                metadata = {**config, "weights": {"status": "unbuilt"}}
+            else:
+                metadata = _metadata(folder)
+            measured = metadata.get("metrics", {})
+            best = min(measured, key=lambda s: measured[s]["fid"], default=None)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            # One broken entry does not hide the healthy ones.
+            entries.append(
+                {
+                    "name": name,
+                    "summary": "",
+                    "class": None,
+                    "image_shape": None,
+                    "weights": "broken",
+                    "error": str(error),
+                    "fid": None,
+                }
+            )
+            continue
         entries.append(
             {
                 "name": name,
@@ -192,7 +221,7 @@ def describe(name: str) -> dict:
     """
     folder = entry_dir(name)
     metadata = _metadata(folder)
-    card = folder / _recipe.CARD_FILE
+    card = folder / CARD_FILE
     return {
         **metadata,
         "recipe": _read_json(folder / CONFIG_FILE, CONFIG_FILE),
@@ -204,9 +233,6 @@ def describe(name: str) -> dict:
 # ----------------------------------------------------------------------
 # Integrity
 # ----------------------------------------------------------------------
-sha256 = _recipe.file_sha256
-
-
 def _verify(path: Path, expected: str | None, entry: str) -> None:
     if not path.is_file():
         raise FileNotFoundError(
@@ -325,6 +351,16 @@ def _weight_paths(folder, metadata, entry, weights, hashes, cache_dir) -> dict:
 # ----------------------------------------------------------------------
 # Building and loading
 # ----------------------------------------------------------------------
+def _verify_listed_files(folder: Path, metadata: dict, entry: str) -> None:
+    """Every file that `metadata.json` lists (golden file, card, pictures)
+    must be there with its sha256; weights and config are checked where
+    they are read."""
+    checked_elsewhere = {CONFIG_FILE, *WEIGHT_FILES.values()}
+    for name, expected in sorted(metadata.get("files", {}).items()):
+        if name not in checked_elsewhere:
+            _verify(folder / name, expected, entry)
+
+
 def _config(folder: Path, metadata: dict, entry: str) -> dict:
     path = folder / CONFIG_FILE
     _verify(path, metadata.get("files", {}).get(CONFIG_FILE), entry)
@@ -347,8 +383,12 @@ def create_model(name: str, seed: int | None = None):
     model = ek.zoo.create_model("ebgan_pt_celeba")  # fine-tune or train it
     ```
     """
+    from ebgan_keras.builder import build_model
+    from ebgan_keras.config import validate
+
     folder = entry_dir(name)
-    return _recipe.create_model(_read_json(folder / CONFIG_FILE, CONFIG_FILE), seed)
+    config = _read_json(folder / CONFIG_FILE, CONFIG_FILE)
+    return build_model(validate(config, f"zoo entry {folder.name!r}"), seed=seed)
 
 
 def load(
@@ -394,8 +434,13 @@ def load(
     entry = folder.name
     metadata = _metadata(folder)
     paths = _weight_paths(folder, metadata, entry, weights, sha256, cache_dir)
-    config = _config(folder, metadata, entry)
-    model = _recipe.create_model(config)
+    from ebgan_keras.builder import build_model
+    from ebgan_keras.builder import compile_model
+    from ebgan_keras.config import validate
+
+    _verify_listed_files(folder, metadata, entry)
+    config = validate(_config(folder, metadata, entry), f"zoo entry {entry!r}")
+    model = build_model(config)
     expected_shape = tuple(metadata.get("image_shape") or config["image_shape"])
     if tuple(model.image_shape) != expected_shape:
         raise EntryFormatError(
@@ -414,7 +459,7 @@ def load(
                 f"images {model.image_shape}): {error}"
             ) from None
     if compile:
-        _recipe.compile_model(model, config)
+        compile_model(model, config)
     model.zoo_entry = entry
     return model
 
@@ -448,7 +493,7 @@ def check_golden(model, name: str) -> dict:
         )
     got_images = model.generate(latents)
     got_energies = model.energy(got_images)
-    tolerance = metadata.get("golden_tolerance", _recipe.GOLDEN_ATOL)
+    tolerance = metadata.get("golden_tolerance", GOLDEN_ATOL)
     image_error = float(np.max(np.abs(got_images - images)))
     energy_error = float(
         np.max(np.abs(got_energies - energies) / np.maximum(np.abs(energies), 1e-6))
@@ -462,44 +507,6 @@ def check_golden(model, name: str) -> dict:
             f"{tolerance['energies_rtol']})."
         )
     return {"image_error": image_error, "energy_rtol": energy_error}
-
-
-def build(
-    name: str,
-    out_dir: str | None = None,
-    run_dir: str | None = None,
-    **overrides,
-) -> dict:
-    """Runs an entry's recipe end to end: data, training, evaluation, card.
-
-    Resumes from `run_dir` when interrupted (run the same call again).
-
-    Args:
-        name: str. Entry name or entry folder (its `config.json` is the
-            recipe).
-        out_dir: str. Entry folder to write. Defaults to
-            `zoo_builds/<name>`.
-        run_dir: str. Run folder of checkpoints and logs. Defaults to
-            `zoo_builds/<name>_run`.
-        **overrides: keyword arguments of `ebgan_keras.zoo.recipe.run_recipe`
-            that shrink the recipe (`epochs`, `steps_per_epoch`, `data`,
-            `num_samples`, `reference`, `num_reference`, `sampler_names`).
-
-    Returns:
-        The metadata of the built entry.
-
-    Example:
-
-    ```python
-    ek.zoo.build("ebgan_pt_mnist", out_dir="my_zoo/ebgan_pt_mnist")
-    ```
-    """
-    folder = entry_dir(name)
-    config = _read_json(folder / CONFIG_FILE, CONFIG_FILE)
-    entry = config.get("name", folder.name)
-    out_dir = out_dir or os.path.join("zoo_builds", entry)
-    run_dir = run_dir or os.path.join("zoo_builds", f"{entry}_run")
-    return _recipe.run_recipe(config, out_dir, run_dir, **overrides)
 
 
 def markdown_table() -> str:

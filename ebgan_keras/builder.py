@@ -1,0 +1,194 @@
+"""One builder: a model of the library from a run config (`ebgan_keras.config`).
+
+The CLI, the zoo recipes and the benchmarks all build through `build_model`
+and `compile_model`. Nothing here knows a model by name: `class` is looked up
+among the classes registered for Keras serialization under the package
+`ebgan_keras` (every model file registers its class), and the networks among
+the functions of `ek.networks`. A new model is one file; its configs work here
+as they are.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+
+from ebgan_keras.config import ConfigError
+
+_PACKAGE = "ebgan_keras>"
+
+
+def model_classes() -> dict:
+    """The model classes a config's `class` may name, by name.
+
+    Returns:
+        A dict `{name: class}` of every `keras.Model` with a training step of
+        this library (`discriminator_loss` and `generator_loss`) registered
+        under the package `ebgan_keras`.
+    """
+    import keras
+
+    import ebgan_keras.models  # noqa: F401 - registers the library's models
+
+    classes = {}
+    for key, value in keras.saving.get_custom_objects().items():
+        if (
+            key.startswith(_PACKAGE)
+            and isinstance(value, type)
+            and issubclass(value, keras.Model)
+            and hasattr(value, "discriminator_loss")
+            and hasattr(value, "generator_loss")
+        ):
+            classes[key[len(_PACKAGE) :]] = value
+    return classes
+
+
+def model_class(name: str) -> type:
+    """The model class of a config's `class`, with an error listing the known ones.
+
+    Args:
+        name: str. A class name such as `"EBGANPT"`.
+
+    Returns:
+        The class.
+    """
+    classes = model_classes()
+    if name not in classes:
+        raise ConfigError(
+            f"config `class` must be one of {', '.join(sorted(classes))}. "
+            f"Received: class={name!r}"
+        )
+    return classes[name]
+
+
+def _shape_kwargs(function, kwargs: dict, image_shape: Sequence[int]) -> dict:
+    """Fills the image shape into a network builder's kwargs where left out."""
+    parameters = inspect.signature(function).parameters
+    filled = dict(kwargs)
+    if "image_shape" in parameters:
+        filled.setdefault("image_shape", list(image_shape))
+    else:
+        if "image_size" in parameters and "image_size" not in filled:
+            if image_shape[0] != image_shape[1]:
+                raise ConfigError(
+                    f"`{function.__name__}` builds square images only. Received: "
+                    f"images of shape {tuple(image_shape)}"
+                )
+            filled["image_size"] = int(image_shape[0])
+        if "channels" in parameters:
+            filled.setdefault("channels", int(image_shape[2]))
+    return filled
+
+
+def build_network(spec: dict, role: str, image_shape: Sequence[int] | None = None):
+    """A network from its config: a function of `ek.networks` and its kwargs.
+
+    Args:
+        spec: dict. `{"builder": NAME, "kwargs": {...}}`.
+        role: str. `"generator"` or `"discriminator"` (for error messages).
+        image_shape: sequence of 3 ints. Filled into the kwargs where they
+            leave the image shape out. Defaults to `None` (kwargs as given).
+
+    Returns:
+        A `keras.Model`.
+    """
+    from ebgan_keras import networks
+
+    name = spec.get("builder")
+    function = getattr(networks, name, None) if isinstance(name, str) else None
+    if not callable(function):
+        raise ConfigError(
+            f"config `{role}.builder` must name a function of ek.networks "
+            f"({', '.join(n for n in networks.__all__ if n[0].islower())}). "
+            f"Received: builder={name!r}"
+        )
+    kwargs = dict(spec.get("kwargs", {}))
+    if image_shape is not None:
+        kwargs = _shape_kwargs(function, kwargs, image_shape)
+    return function(**kwargs)
+
+
+def build_model(
+    config: dict,
+    image_shape: Sequence[int] | None = None,
+    seed: int | None = None,
+    epochs: int | None = None,
+):
+    """Builds the untrained model of a run config.
+
+    Args:
+        config: dict. A validated run config (`ebgan_keras.config.validate`).
+        image_shape: sequence of 3 ints. The images' shape, e.g. from the
+            data. Defaults to the config's `image_shape`.
+        seed: int. Seed of the model's latents. Defaults to the config's
+            `training.seed`.
+        epochs: int. The run's epochs, for models whose defaults depend on
+            them (`config_for_epochs`). Defaults to the config's.
+
+    Returns:
+        An uncompiled model of the config's class.
+
+    Example:
+
+    ```python
+    from ebgan_keras import builder, config
+
+    model = builder.build_model(config.load_config("ebgan_pt"), (28, 28, 1))
+    ```
+    """
+    shape = image_shape or config.get("image_shape")
+    if shape is None:
+        raise ConfigError(
+            "the config has no `image_shape` and none was given (it comes from "
+            "the training data). Received: image_shape=None"
+        )
+    shape = tuple(int(dim) for dim in shape)
+    cls = model_class(config["class"])
+    training = config.get("training", {})
+    seed = training.get("seed", 0) if seed is None else seed
+    model_kwargs = dict(config.get("model", {}))
+    adapt = getattr(cls, "config_for_epochs", None)
+    if adapt is not None:
+        model_kwargs = adapt(model_kwargs, epochs or training.get("epochs"))
+    what = config.get("name") or config["class"]
+    try:
+        generator = build_network(config["generator"], "generator", shape)
+        discriminator = build_network(config["discriminator"], "discriminator", shape)
+        return cls(generator, discriminator, seed=seed, **model_kwargs)
+    except (TypeError, ValueError) as error:
+        if isinstance(error, ConfigError):
+            raise
+        raise ConfigError(
+            f"cannot build {what} for images of shape {shape} with the given "
+            f"settings: {error}"
+        ) from None
+
+
+def compile_model(model, config: dict, **compile_kwargs) -> None:
+    """Compiles a model with its defaults and the config's learning rates.
+
+    Args:
+        model: an uncompiled model of the library.
+        config: dict. A validated run config; `training.learning_rate` is
+            `None` (the model's defaults), one number (both optimizers) or
+            `{"discriminator": x, "generator": y}`.
+        **compile_kwargs: further arguments of the model's `compile`
+            (`steps_per_execution`, `jit_compile`, ...).
+    """
+    d_optimizer, g_optimizer = model.default_optimizers()
+    rates = config.get("training", {}).get("learning_rate")
+    if rates is not None:
+        if not isinstance(rates, dict):
+            rates = {"discriminator": rates, "generator": rates}
+        d_optimizer.learning_rate = rates["discriminator"]
+        g_optimizer.learning_rate = rates["generator"]
+    model.compile(d_optimizer, g_optimizer, **compile_kwargs)
+
+
+__all__ = [
+    "build_model",
+    "build_network",
+    "compile_model",
+    "model_class",
+    "model_classes",
+]

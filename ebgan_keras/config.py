@@ -1,0 +1,343 @@
+"""One config schema for every run: the CLI, the zoo recipes and the benchmarks.
+
+A run config is a JSON object, the form of a zoo entry's `config.json`:
+
+```json
+{
+ "format_version": 1,
+ "class": "EBGANPT",
+ "model": {"margin": 10.0, "pt_weight": 0.1},
+ "generator": {"builder": "ebgan_mlp_generator", "kwargs": {"latent_dim": 64}},
+ "discriminator": {"builder": "ebgan_mlp_discriminator", "kwargs": {}},
+ "image_shape": null,
+ "training": {"data": "mnist", "batch_size": 64, "epochs": 25, "seed": 0}
+}
+```
+
+- `class`: a model class of the library (any `keras.Model` registered under
+  the package `ebgan_keras`, e.g. `"EBGAN"`, `"BEGAN"`, `"GAN"`); `model`: its
+  keyword arguments.
+- `generator` / `discriminator`: a function of `ek.networks` and its keyword
+  arguments. The image shape (`image_shape`, or `image_size` and `channels`)
+  is filled in from the data where the kwargs leave it out.
+- `image_shape`: `[H, W, C]`, or `null` to take it from the data.
+- `training`: `data` (an `ek.data.load` name), `image_size`, `crop`,
+  `batch_size`, `epochs`, `seed`, `steps_per_epoch` (`null`: one pass over the
+  data), `learning_rate` (`null`: the model's defaults; a number for both
+  optimizers; or `{"discriminator": ..., "generator": ...}`).
+- `evaluation` (zoo entries): reference data, features, samplers.
+- `name`, `summary`, `dataset`, `licence`, `paper`, `notes`, `golden_seed`:
+  the model card's text (zoo entries).
+
+Built-in configs are data files in `ebgan_keras/configs/` (`ebgan`,
+`ebgan_pt`, `began`, `magan`); `load_config` also reads any zoo entry's
+config by name and any JSON file by path. `validate` checks a config and
+fills in defaults, with errors that name the key, the expected type and the
+received value.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+
+FORMAT_VERSION = 1
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+_ANY = object()
+
+
+class ConfigError(ValueError):
+    """A run config that does not follow the schema."""
+
+
+# Each field: (expected type description, check, default). `_ANY` default:
+# required. The checks take the value and return True when it is valid.
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _positive_int(value) -> bool:
+    return _is_int(value) and value >= 1
+
+
+def _is_dict(value) -> bool:
+    return isinstance(value, dict)
+
+
+def _optional(check):
+    return lambda value: value is None or check(value)
+
+
+def _string(value) -> bool:
+    return isinstance(value, str) and bool(value)
+
+
+def _shape(value) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 3
+        and all(_positive_int(dim) for dim in value)
+    )
+
+
+def _learning_rate(value) -> bool:
+    if value is None:
+        return True
+    if _is_number(value):
+        return value > 0
+    return (
+        isinstance(value, dict)
+        and set(value) == {"discriminator", "generator"}
+        and all(_is_number(rate) and rate > 0 for rate in value.values())
+    )
+
+
+def _network(value) -> bool:
+    return (
+        isinstance(value, dict)
+        and _string(value.get("builder"))
+        and isinstance(value.get("kwargs", {}), dict)
+        and set(value) <= {"builder", "kwargs"}
+    )
+
+
+TOP_LEVEL = {
+    "format_version": ("the int 1", lambda v: v == FORMAT_VERSION, FORMAT_VERSION),
+    "class": ("the name of a model class (e.g. 'EBGANPT')", _string, _ANY),
+    "model": ("a JSON object of keyword arguments", _is_dict, {}),
+    "generator": (
+        'an object {"builder": NAME, "kwargs": {...}}',
+        _network,
+        _ANY,
+    ),
+    "discriminator": (
+        'an object {"builder": NAME, "kwargs": {...}}',
+        _network,
+        _ANY,
+    ),
+    "image_shape": ("null or [height, width, channels]", _optional(_shape), None),
+    "training": ("a JSON object", _is_dict, {}),
+    "evaluation": ("null or a JSON object", _optional(_is_dict), None),
+    "name": ("a non-empty string", _optional(_string), None),
+    "summary": ("a string", _optional(lambda v: isinstance(v, str)), None),
+    "dataset": ("a string", _optional(lambda v: isinstance(v, str)), None),
+    "licence": ("a string", _optional(lambda v: isinstance(v, str)), None),
+    "paper": ("a string", _optional(lambda v: isinstance(v, str)), None),
+    "notes": (
+        "a list of strings",
+        lambda v: isinstance(v, list) and all(isinstance(n, str) for n in v),
+        [],
+    ),
+    "golden_seed": ("an int", _is_int, 1234),
+}
+
+TRAINING = {
+    "data": ("null or an ek.data.load name", _optional(_string), None),
+    "split": ("a split name", _string, "train"),
+    "image_size": ("null or a positive int", _optional(_positive_int), None),
+    "crop": ("null or a positive int", _optional(_positive_int), None),
+    "batch_size": ("a positive int", _positive_int, 64),
+    "epochs": ("a positive int", _positive_int, 25),
+    "seed": ("an int", _is_int, 0),
+    "steps_per_epoch": ("null or a positive int", _optional(_positive_int), None),
+    "learning_rate": (
+        'null, a positive number, or {"discriminator": x, "generator": y}',
+        _learning_rate,
+        None,
+    ),
+}
+
+#: Fields of `evaluation` (zoo entries) and their types; defaults are the
+#: entries' own.
+EVALUATION = {
+    "reference": ("an ek.data.load name", _string, _ANY),
+    "reference_split": ("a split name", _string, "test"),
+    "features": ("a feature extractor name", _string, _ANY),
+    "num_samples": ("a positive int", _positive_int, 10000),
+    "seed": ("an int", _is_int, 0),
+    "feature_size": (
+        "null or [height, width]",
+        _optional(
+            lambda v: (
+                isinstance(v, list) and len(v) == 2 and all(_positive_int(d) for d in v)
+            )
+        ),
+        None,
+    ),
+    "samplers": ("a JSON object {sampler: settings}", _is_dict, {}),
+    "ddls_sweep": ("null or a JSON object", _optional(_is_dict), None),
+}
+
+
+def _received(value) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _check_fields(section: dict, fields: dict, where: str, source: str) -> dict:
+    if not isinstance(section, dict):
+        raise ConfigError(
+            f"{source}: `{where or 'the config'}` must be a JSON object. "
+            f"Received: {_received(section)}"
+        )
+    unknown = sorted(set(section) - set(fields))
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise ConfigError(
+            f"{source}: unknown key `{prefix}{unknown[0]}`; the keys of "
+            f"`{where or 'the config'}` are {', '.join(sorted(fields))}. "
+            f"Received: {', '.join(prefix + key for key in unknown)}"
+        )
+    result = {}
+    for key, (expected, check, default) in fields.items():
+        name = f"{where}.{key}" if where else key
+        if key not in section:
+            if default is _ANY:
+                raise ConfigError(
+                    f"{source}: `{name}` is required: {expected}. Received: no `{name}`"
+                )
+            result[key] = copy.deepcopy(default)
+            continue
+        value = section[key]
+        if not check(value):
+            raise ConfigError(
+                f"{source}: `{name}` must be {expected}. Received: "
+                f"{name}={_received(value)}"
+            )
+        result[key] = copy.deepcopy(value)
+    return result
+
+
+def validate(config: dict, source: str = "config") -> dict:
+    """Checks a run config against the schema and fills in its defaults.
+
+    Args:
+        config: dict. A run config (see the module docstring).
+        source: str. Where the config came from, for error messages.
+            Defaults to `"config"`.
+
+    Returns:
+        A new dict: the config with every default filled in.
+
+    Raises:
+        ConfigError: naming the key, the expected type and the received value.
+
+    Example:
+
+    >>> from ebgan_keras import config
+    >>> config.validate(config.load_config("ebgan_pt"))["training"]["batch_size"]
+    64
+    """
+    result = _check_fields(config, TOP_LEVEL, "", source)
+    result["training"] = _check_fields(result["training"], TRAINING, "training", source)
+    if result["evaluation"] is not None:
+        result["evaluation"] = _check_fields(
+            result["evaluation"], EVALUATION, "evaluation", source
+        )
+    for role in ("generator", "discriminator"):
+        result[role].setdefault("kwargs", {})
+    return result
+
+
+def merge(base: dict, overrides: dict) -> dict:
+    """`base` with `overrides` merged in, key by key, into nested objects.
+
+    Args:
+        base: dict. A config.
+        overrides: dict. Values to set; nested dicts are merged, other
+            values (lists included) replace.
+
+    Returns:
+        A new dict.
+    """
+    result = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merge(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+def builtin_names() -> list[str]:
+    """The names of the built-in configs (`ebgan_keras/configs/*.json`)."""
+    return sorted(path.stem for path in CONFIG_DIR.glob("*.json"))
+
+
+def read_json(path, what: str | None = None) -> dict:
+    """Reads a JSON object from a file, with errors that name the file.
+
+    Args:
+        path: str or path. The file.
+        what: str. How to name the file in errors. Defaults to its path.
+
+    Returns:
+        The dict.
+    """
+    what = what or repr(os.fspath(path))
+    if not os.path.isfile(path):
+        raise ConfigError(f"{what}: no such file. Received: {os.fspath(path)!r}")
+    try:
+        with open(path) as handle:
+            value = json.load(handle)
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"{what} is not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"{what} must hold a JSON object. Received: a {type(value).__name__}"
+        )
+    return value
+
+
+def load_config(name_or_path) -> dict:
+    """A run config by built-in name, zoo entry name or JSON file path.
+
+    Args:
+        name_or_path: str or path. A built-in config (`builtin_names()`), the
+            name of a zoo entry, or the path of a JSON file (a zoo entry's
+            `config.json` or any config of this schema).
+
+    Returns:
+        The config dict, validated, with defaults filled in.
+
+    Example:
+
+    >>> from ebgan_keras import config
+    >>> config.load_config("began")["class"]
+    'BEGAN'
+    """
+    text = os.fspath(name_or_path)
+    if text in builtin_names():
+        return validate(read_json(CONFIG_DIR / f"{text}.json"), f"config {text!r}")
+    if os.path.isfile(text) or text.endswith(".json") or os.sep in text:
+        return validate(read_json(text), repr(text))
+    from ebgan_keras.zoo import entries
+
+    try:
+        folder = entries.entry_dir(text)
+    except (ValueError, FileNotFoundError, TypeError):
+        raise ConfigError(
+            f"Unknown config: not a built-in config ({', '.join(builtin_names())}), "
+            f"a zoo entry (`ebgan-keras zoo list`) or a JSON file. "
+            f"Received: {text!r}"
+        ) from None
+    return validate(
+        read_json(folder / "config.json", f"{text!r} config"), f"zoo entry {text!r}"
+    )
+
+
+__all__ = [
+    "ConfigError",
+    "FORMAT_VERSION",
+    "builtin_names",
+    "load_config",
+    "merge",
+    "read_json",
+    "validate",
+]

@@ -1,0 +1,408 @@
+"""One training driver: a run config trained in a run folder, resumable.
+
+`ebgan-keras train` and `ebgan-keras zoo build` (and `ek.zoo.build`) both
+train through `train`. A run folder holds:
+
+- `run_config.json`: the run's config (written once training has started;
+  a rerun with other settings, `training.epochs` aside, is refused);
+- `backup/`: the checkpoint of the last finished epoch (weights, both
+  optimizers, model state such as `k` and `margin`, the seed generator),
+  written atomically; removed once `model.keras` is written;
+- `history.json` and `train_info.json`: the epoch logs and the wall time,
+  backend and steps, kept across resumes;
+- `samples/epoch_XXXX.png` (optional) and, at the end, `model.keras`;
+- `.lock`: held while a process trains there.
+
+Resume is exact: the training data is one seeded stream (`repeat()` of a
+shuffled dataset whose order depends only on the seed), and a resumed run
+skips the batches that the checkpoint has already seen, so a run killed at
+any point and rerun ends with the same weights as an uninterrupted run, on
+the same backend and machine.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import os
+import platform
+import sys
+import time
+import warnings
+
+from ebgan_keras import files
+from ebgan_keras.builder import build_model
+from ebgan_keras.builder import compile_model
+from ebgan_keras.config import ConfigError
+from ebgan_keras.config import merge
+from ebgan_keras.config import validate
+
+#: Shorter data sets are repeated so that an epoch has at least this many steps.
+MIN_STEPS_PER_EPOCH = 100
+RUN_CONFIG_FILE = "run_config.json"
+MODEL_FILE = "model.keras"
+HISTORY_FILE = "history.json"
+INFO_FILE = "train_info.json"
+BACKUP_DIR = "backup"
+CHECKPOINT_FILE = "latest.weights.h5"
+
+
+class DataError(ValueError):
+    """The training data cannot be loaded (name, split, offline, shape)."""
+
+
+def _steps_per_execution() -> int:
+    """Training steps per compiled call for the current backend.
+
+    Several steps per call on TensorFlow: measured on the MNIST MLP, one step
+    per call swings between 19 and 38 steps/s from epoch to epoch, ten per
+    call hold ~40 (`../shared/DATA.md`); JAX and PyTorch gain nothing.
+    """
+    from ebgan_keras import backend
+
+    return backend.STEPS_PER_EXECUTION
+
+
+def resolve_config(
+    config: dict,
+    epochs: int | None = None,
+    steps_per_epoch: int | None = None,
+    data: str | None = None,
+    seed: int | None = None,
+    batch_size: int | None = None,
+    image_size: int | None = None,
+    learning_rate=None,
+) -> dict:
+    """A config with the run's overrides applied, validated.
+
+    Every other argument overrides the `training` field of its name; `None`
+    keeps the config's value.
+
+    Args:
+        config: dict. A run config.
+        epochs: int. Epochs to train.
+        steps_per_epoch: int. Steps per epoch.
+        data: str. An `ek.data.load` name.
+        seed: int. Seed of data order and latents.
+        batch_size: int. Images per step.
+        image_size: int. Square size to resize images to.
+        learning_rate: float or dict. Of both optimizers, or of each.
+
+    Returns:
+        A new, validated config.
+    """
+    overrides = {
+        key: value
+        for key, value in (
+            ("epochs", epochs),
+            ("steps_per_epoch", steps_per_epoch),
+            ("data", data),
+            ("seed", seed),
+            ("batch_size", batch_size),
+            ("image_size", image_size),
+            ("learning_rate", learning_rate),
+        )
+        if value is not None
+    }
+    return validate(merge(config, {"training": overrides}))
+
+
+def load_training_data(config: dict, data: str | None = None, **kwargs):
+    """The training `tf.data.Dataset` of a config (batched, shuffled, seeded).
+
+    Args:
+        config: dict. A validated run config.
+        data: str. Another data set name than `training.data`.
+        **kwargs: other arguments of `ek.data.load` (e.g. `batch_size`).
+
+    Returns:
+        A `tf.data.Dataset` of float32 image batches in `[-1, 1]`.
+    """
+    from ebgan_keras import data as ek_data
+
+    training = config["training"]
+    name = data or training["data"]
+    if not name:
+        raise DataError(
+            "no training data: give a data set name (`--data mnist_subset`, or "
+            "`training.data` in the config). Received: data=None"
+        )
+    shape = config.get("image_shape")
+    options = {
+        "split": training["split"],
+        "batch_size": training["batch_size"],
+        "image_size": training["image_size"],
+        "crop": training["crop"],
+        "seed": training["seed"],
+        "channels": shape[2] if shape else None,
+    }
+    options.update(kwargs)
+    try:
+        return ek_data.load(name, **options)
+    except (
+        ValueError,
+        TypeError,
+        ek_data.DatasetUnavailableError,
+        ek_data.OfflineDataError,
+    ) as error:
+        raise DataError(f"data {name!r}: {error}") from None
+
+
+def _check_settings(run_dir: str, config: dict) -> None:
+    """A run folder holds one run: refuse to continue it with other settings."""
+    previous = files.read_json(os.path.join(run_dir, RUN_CONFIG_FILE))
+    started = os.path.isdir(os.path.join(run_dir, BACKUP_DIR)) or os.path.isfile(
+        os.path.join(run_dir, MODEL_FILE)
+    )
+    if previous is None or not started:
+        return
+    changed = []
+    for key in sorted(set(previous) | set(config)):
+        old, new = previous.get(key), config.get(key)
+        if key == "training" and isinstance(old, dict) and isinstance(new, dict):
+            for field in sorted(set(old) | set(new)):
+                if field != "epochs" and old.get(field) != new.get(field):
+                    changed.append(
+                        (f"training.{field}", old.get(field), new.get(field))
+                    )
+        elif old != new:
+            changed.append((key, old, new))
+    if changed:
+        details = ", ".join(f"{key}: {old!r} -> {new!r}" for key, old, new in changed)
+        raise ConfigError(
+            f"{run_dir!r} holds a run with other settings ({details}); continue it "
+            "with the same settings (only the epochs may change) or choose "
+            "another folder."
+        )
+
+
+def _usable_checkpoint(path: str) -> bool:
+    """Whether a checkpoint file reads whole; a torn one is set aside."""
+    if not os.path.isfile(path):
+        return False
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            handle.visititems(
+                lambda _, item: item[()] if isinstance(item, h5py.Dataset) else None
+            )
+        return True
+    except Exception as error:  # noqa: BLE001 - any unreadable file is set aside
+        aside = f"{path}.unreadable-{int(time.time())}"
+        os.replace(path, aside)
+        warnings.warn(
+            f"The checkpoint {path!r} is unreadable ({error}); it was moved to "
+            f"{aside!r} and training starts again from the last good state.",
+            stacklevel=3,
+        )
+        return False
+
+
+def versions() -> dict:
+    """The versions of Python, Keras, the backends in use and this package."""
+    import keras
+
+    import ebgan_keras
+
+    result = {"python": platform.python_version(), "keras": keras.__version__}
+    for module in ("tensorflow", "jax", "torch", "numpy"):
+        if module in sys.modules:
+            result[module] = getattr(sys.modules[module], "__version__", "?")
+    result["ebgan_keras"] = ebgan_keras.__version__
+    return result
+
+
+def machine() -> str:
+    """The CPU model and count of this machine, for provenance."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()}"
+
+
+def _run_info_callback(run_dir: str):
+    import keras
+
+    class RunInfo(keras.callbacks.Callback):
+        """Keeps `train_info.json` (wall time, steps, provenance) across resumes."""
+
+        path = os.path.join(run_dir, INFO_FILE)
+
+        def on_train_begin(self, logs=None):
+            self.info = files.read_json(self.path, {"wall_time_s": 0.0, "segments": 0})
+            self.info["segments"] += 1
+            self.info["backend"] = keras.backend.backend()
+            self.info["versions"] = versions()
+            self.info["machine"] = machine()
+            self.start = time.perf_counter()
+            self.base_seconds = self.info["wall_time_s"]
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.info["wall_time_s"] = (
+                self.base_seconds + time.perf_counter() - self.start
+            )
+            self.info["date"] = datetime.date.today().isoformat()
+            self.info["epochs_done"] = epoch + 1
+            self.info["steps_done"] = int(
+                keras.ops.convert_to_numpy(self.model.optimizer.iterations)
+            )
+            files.write_json(self.path, self.info)
+
+    return RunInfo()
+
+
+def train(
+    config: dict,
+    run_dir: str,
+    verbose: int = 2,
+    callbacks=(),
+    sample_grids: bool = False,
+    announce=None,
+):
+    """Trains a run config in a run folder; rerun the same call to resume.
+
+    Args:
+        config: dict. A validated run config (`resolve_config` applies the
+            command line's overrides).
+        run_dir: str. The run folder (created).
+        verbose: int. Keras `fit` verbosity. Defaults to `2`.
+        callbacks: sequence of `keras.callbacks.Callback`. More callbacks.
+        sample_grids: bool. Write a grid of samples of fixed latents after
+            every epoch to `samples/`. Defaults to `False`.
+        announce: callable. Called with one line describing the run before
+            training starts (the CLI prints it). Defaults to `None`.
+
+    Returns:
+        The trained model (also saved as `run_dir/model.keras`).
+
+    Raises:
+        ConfigError: bad settings, or other settings than the folder's run.
+        DataError: the data cannot be loaded.
+        files.RunFolderError: the folder is unwritable, full or in use.
+
+    Example:
+
+    ```python
+    from ebgan_keras import config, training
+
+    run = training.resolve_config(config.load_config("ebgan_pt"),
+                                  data="mnist_subset", epochs=5)
+    model = training.train(run, "runs/quickstart")
+    ```
+    """
+    import keras
+
+    from ebgan_keras.callbacks import BackupAndRestore
+    from ebgan_keras.callbacks import JSONHistory
+
+    training = config["training"]
+    # The folder is checked and locked before data and model are built, so a
+    # bad folder or a second writer fails at once.
+    files.check_writable(run_dir)
+    lock = files.RunFolderLock(run_dir).acquire()
+    try:
+        _check_settings(run_dir, config)
+        backup_dir = os.path.join(run_dir, BACKUP_DIR)
+        for folder in (run_dir, backup_dir):
+            files.remove_partials(folder)
+        checkpoint = os.path.join(backup_dir, CHECKPOINT_FILE)
+        has_checkpoint = _usable_checkpoint(checkpoint)
+
+        dataset = load_training_data(config)
+        image_shape = tuple(int(d) for d in dataset.element_spec.shape[1:])
+        expected = config.get("image_shape")
+        if expected is not None and tuple(expected) != image_shape:
+            raise DataError(
+                f"the data gives images of shape {image_shape}, the config's "
+                f"`image_shape` is {tuple(expected)}. Received: data "
+                f"{training['data']!r}"
+            )
+        batches = int(dataset.cardinality())
+        per_call = _steps_per_execution()
+        steps = training["steps_per_epoch"]
+        if steps is None:
+            if batches < 1:
+                raise DataError(
+                    f"the data {training['data']!r} gives no full batch of "
+                    f"{training['batch_size']} images; lower the batch size."
+                )
+            steps = max(batches, MIN_STEPS_PER_EPOCH)
+            steps = int(math.ceil(steps / per_call) * per_call)
+        if steps % per_call:
+            per_call = 1
+        epochs = training["epochs"]
+
+        keras.utils.set_random_seed(training["seed"])
+        model = build_model(config, image_shape, epochs=epochs)
+        compile_model(model, config, steps_per_execution=per_call)
+
+        final = os.path.join(run_dir, MODEL_FILE)
+        if has_checkpoint:
+            model.load_weights(checkpoint)
+        elif os.path.isfile(final):
+            # A finished run trained further: continue from its model.
+            model.load_weights(final)
+        done = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+        if done >= epochs * steps and not has_checkpoint and os.path.isfile(final):
+            return model
+        files.write_json(os.path.join(run_dir, RUN_CONFIG_FILE), config)
+        # One seeded stream for the whole run; a resumed run skips what the
+        # checkpoint has seen (the callback skips within a resumed epoch).
+        stream = dataset.repeat().skip(done - done % steps)
+        run_callbacks = [
+            BackupAndRestore(backup_dir, delete_checkpoint=False),
+            JSONHistory(os.path.join(run_dir, HISTORY_FILE)),
+            _run_info_callback(run_dir),
+        ]
+        if sample_grids:
+            from ebgan_keras.visual_callbacks import SampleGrid
+
+            run_callbacks.append(
+                SampleGrid(
+                    os.path.join(run_dir, "samples"), num=64, seed=training["seed"]
+                )
+            )
+        if announce is not None:
+            announce(
+                f"Training {config.get('name') or config['class']} on "
+                f"{training['data']} {image_shape} for {epochs} epochs of {steps} "
+                f"steps, batch {training['batch_size']} "
+                f"({keras.backend.backend()} backend) -> {run_dir}"
+            )
+        model.fit(
+            stream,
+            epochs=epochs,
+            initial_epoch=done // steps,
+            steps_per_epoch=steps,
+            callbacks=[*run_callbacks, *callbacks],
+            verbose=verbose,
+        )
+        size = sum(
+            os.path.getsize(os.path.join(backup_dir, name))
+            for name in os.listdir(backup_dir)
+        )
+        files.atomic_write(final, model.save, expected_bytes=size)
+        # The finished model is the run's one checkpoint from now on.
+        import shutil
+
+        shutil.rmtree(backup_dir, ignore_errors=True)
+        return model
+    finally:
+        lock.release()
+
+
+__all__ = [
+    "DataError",
+    "MIN_STEPS_PER_EPOCH",
+    "load_training_data",
+    "machine",
+    "resolve_config",
+    "train",
+]

@@ -1,0 +1,324 @@
+"""Zoo model cards: `metadata.json` and the `README.md` of an entry.
+
+An entry's metadata (provenance, parameter counts, sha256 of every file,
+metrics with their protocol) and its card are written from the recipe, the
+run folder and the measured results; `write_declared_card` writes those of an
+entry declared without weights.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+
+from ebgan_keras import files
+from ebgan_keras.config import FORMAT_VERSION
+from ebgan_keras.training import INFO_FILE
+from ebgan_keras.training import machine
+from ebgan_keras.training import versions
+from ebgan_keras.zoo.entries import CARD_FILE
+from ebgan_keras.zoo.entries import CONFIG_FILE
+from ebgan_keras.zoo.entries import CURVES_FILE
+from ebgan_keras.zoo.entries import DISCRIMINATOR_FILE
+from ebgan_keras.zoo.entries import GENERATOR_FILE
+from ebgan_keras.zoo.entries import GOLDEN_ATOL
+from ebgan_keras.zoo.entries import GOLDEN_FILE
+from ebgan_keras.zoo.entries import GRID_FILE
+from ebgan_keras.zoo.entries import METADATA_FILE
+
+#: Relative FID change below which a card calls a sampler's effect noise.
+FID_NOISE = 0.01
+
+
+def _base_metadata(model, config: dict) -> dict:
+    """What every entry's metadata holds, trained or declared."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "name": config["name"],
+        "summary": config["summary"],
+        "class": config["class"],
+        "paper": config["paper"],
+        "dataset": config["dataset"],
+        "licence": config["licence"],
+        "image_shape": list(model.image_shape),
+        "latent_dim": int(model.latent_dim),
+        "latent_distribution": model.latent_distribution,
+        "parameters": {
+            "generator": int(model.generator.count_params()),
+            "discriminator": int(model.discriminator.count_params()),
+        },
+    }
+
+
+def _model_lines(config: dict, metadata: dict) -> list[str]:
+    return [
+        f"- Class: `ek.{config['class']}` ({config['paper']})",
+        f"- Images {tuple(metadata['image_shape'])}, latent "
+        f"{metadata['latent_dim']} ({metadata['latent_distribution']})",
+        f"- Parameters: generator {metadata['parameters']['generator']:,}, "
+        f"discriminator {metadata['parameters']['discriminator']:,}",
+        f"- Settings: `{json.dumps(config.get('model', {}))}`",
+        f"- Generator: `{config['generator']['builder']}"
+        f"({_kwargs(config['generator'])})`",
+        f"- Discriminator: `{config['discriminator']['builder']}"
+        f"({_kwargs(config['discriminator'])})`",
+    ]
+
+
+def write_card(model, config: dict, run_dir: str, out_dir: str, results: dict) -> dict:
+    """Stage 4: writes `README.md` and `metadata.json`; returns the metadata."""
+    info = files.read_json(os.path.join(run_dir, INFO_FILE), {})
+    history = files.read_json(os.path.join(run_dir, "history.json"), {})
+    training = config["training"]
+    metadata = {
+        **_base_metadata(model, config),
+        "training": {
+            "backend": info.get("backend", _backend()),
+            "versions": info.get("versions", versions()),
+            "date": info.get("date", datetime.date.today().isoformat()),
+            "epochs": info.get("epochs_done"),
+            "steps": info.get("steps_done"),
+            "batch_size": training["batch_size"],
+            "wall_time_s": round(float(info.get("wall_time_s", 0.0)), 1),
+            "segments": info.get("segments"),
+            "machine": info.get("machine", machine()),
+            "final_logs": {
+                name: values[-1]
+                for name, values in history.items()
+                if values and values[-1] is not None
+            },
+        },
+        "weights": {"status": "shipped"},
+        "recipe_command": f"ebgan-keras zoo build {config['name']}",
+        "metrics": {
+            name: {key: value for key, value in result.items() if key != "report"}
+            | {"protocol": _protocol(result)}
+            for name, result in results.items()
+            if not name.startswith("_")
+        },
+        "ddls_sweep": results.get("_ddls_sweep"),
+        "golden_tolerance": GOLDEN_ATOL,
+        "evaluation": {
+            "backend": _backend(),
+            "versions": versions(),
+            "date": datetime.date.today().isoformat(),
+        },
+    }
+    card = _card_text(config, metadata)
+    with open(os.path.join(out_dir, CARD_FILE), "w") as handle:
+        handle.write(card)
+    names = [CONFIG_FILE, GENERATOR_FILE, DISCRIMINATOR_FILE, GOLDEN_FILE, CARD_FILE]
+    names += [
+        n for n in (GRID_FILE, CURVES_FILE) if os.path.isfile(os.path.join(out_dir, n))
+    ]
+    metadata["files"] = {
+        name: files.file_sha256(os.path.join(out_dir, name)) for name in names
+    }
+    files.write_json(os.path.join(out_dir, METADATA_FILE), metadata)
+    return metadata
+
+
+def _protocol(result: dict) -> dict:
+    return result.get("report", {}).get("fid", {}).get("protocol", {})
+
+
+def _quality_lines(metadata: dict) -> list[str]:
+    measured = metadata["metrics"]
+    if not measured:
+        return ["No metrics: this entry has no weights."]
+    prior = measured.get("prior", {}).get("fid")
+    rows = []
+    for name, result in measured.items():
+        settings = {
+            key: value
+            for key, value in result["sampler"].items()
+            if key not in ("name", "seed", "batch_size", "jit_compile")
+            and value not in (None, False)
+        }
+        change = ""
+        if prior is not None and name != "prior":
+            change = f" ({100 * (result['fid'] - prior) / prior:+.0f}%)"
+        rows.append(
+            f"| {name} | {result['fid']:.2f}{change} | {result['kid']:.3f} "
+            f"| {result['seconds_per_1000']:.2f} | `{json.dumps(settings)}` |"
+        )
+    protocol = measured.get("prior", next(iter(measured.values())))["protocol"]
+    lines = [
+        "FID and KID (polynomial kernel on the classifier's features, not "
+        "rescaled) against the reference split, each from "
+        f"{protocol.get('num_generated')} samples; seconds per 1,000 samples "
+        "on the training machine. In brackets: the change of FID against "
+        "plain sampling (`prior`).",
+        "",
+        "| sampler | FID | KID | s / 1000 samples | settings |",
+        "|---|---|---|---|---|",
+        *rows,
+        "",
+        "Protocol: `" + json.dumps(protocol, sort_keys=True) + "`. Rejection "
+        "sampling and Metropolis-Hastings calibrate the energy on 2,000 "
+        "training images.",
+    ]
+    size = list(protocol.get("image_size", [])[:2])
+    if size and size != list(metadata["image_shape"][:2]):
+        lines[-1] += (
+            f" Generated and reference images ({metadata['image_shape'][0]}x"
+            f"{metadata['image_shape'][1]}) are resized bilinearly with "
+            f"antialiasing to {size[0]}x{size[1]} for the classifier."
+        )
+    sweep = metadata.get("ddls_sweep")
+    if sweep:
+        cells = ", ".join(f"{k}: {v:.2f}" for k, v in sweep["fid"].items())
+        lines += [
+            "",
+            f"DDLS step size chosen on {sweep['num_samples']} samples with seed "
+            f"{sweep['seed']} (FID by step size: {cells}); best "
+            f"{sweep['best_step_size']:g}.",
+        ]
+    if prior is not None:
+        verdicts = {"helped": [], "hurt": [], "noise": []}
+        for name, result in measured.items():
+            if name != "prior":
+                change = (result["fid"] - prior) / prior
+                if abs(change) <= FID_NOISE:
+                    verdicts["noise"].append(name)
+                else:
+                    verdicts["helped" if change < 0 else "hurt"].append(name)
+        lines += [
+            "",
+            f"Improve FID over plain sampling by more than {FID_NOISE:.0%} here: "
+            f"{', '.join(verdicts['helped']) or 'none'}; make it worse: "
+            f"{', '.join(verdicts['hurt']) or 'none'}; within {FID_NOISE:.0%} "
+            f"(no measurable change): {', '.join(verdicts['noise']) or 'none'}.",
+        ]
+    return lines
+
+
+def _card_text(config: dict, metadata: dict) -> str:
+    training = metadata["training"]
+    lines = [
+        f"# {config['name']}",
+        "",
+        config["summary"],
+        "",
+        "![samples](samples.png)",
+        "",
+        "## Use",
+        "",
+        "```python",
+        "import ebgan_keras as ek",
+        "",
+        f'model = ek.zoo.load("{config["name"]}")',
+        "images = model.generate(64, seed=0)",
+        'images, z = ek.samplers.get("ddls").sample(model, 64)',
+        "```",
+        "",
+        "## Quality",
+        "",
+        *_quality_lines(metadata),
+        "",
+        "## Model",
+        "",
+        *_model_lines(config, metadata),
+        "",
+        "## Training",
+        "",
+        f"- Data: {config['dataset']}",
+        f"- {training['epochs']} epochs, {training['steps']} steps of batch "
+        f"{training['batch_size']}, {training['wall_time_s'] / 60:.1f} min on "
+        f"{training['machine']} ({training['backend']} backend, "
+        f"{training['date']})",
+        f"- Rebuild: `{metadata['recipe_command']}` (resumable; see "
+        "`ebgan-keras zoo build --help`)",
+        "",
+        "![curves](curves.png)",
+        "",
+        *(["## Notes", "", *config["notes"], ""] if config.get("notes") else []),
+        "## Licence",
+        "",
+        config["licence"],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _kwargs(spec: dict) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in spec.get("kwargs", {}).items())
+
+
+# ----------------------------------------------------------------------
+def write_declared_card(config: dict, out_dir: str, reason: str) -> dict:
+    """Writes the card and metadata of an entry declared without weights.
+
+    Args:
+        config: dict. The entry's config (its full recipe).
+        out_dir: str. The entry folder.
+        reason: str. Why no weights are shipped.
+
+    Returns:
+        The metadata dict (`weights.status == "absent"`).
+    """
+    from ebgan_keras.builder import build_model
+    from ebgan_keras.config import validate
+
+    model = build_model(validate(config))
+    training = config["training"]
+    metadata = {
+        **_base_metadata(model, config),
+        "weights": {"status": "absent", "reason": reason},
+        "recipe_command": f"ebgan-keras zoo build {config['name']}",
+        "metrics": {},
+    }
+    lines = [
+        f"# {config['name']}",
+        "",
+        config["summary"],
+        "",
+        "**No weights are shipped:** " + reason + ".",
+        "",
+        "## Build it",
+        "",
+        "On a machine with a GPU and the data (TFDS `celeb_a`, or "
+        "`ek.data.from_directory` on an image folder):",
+        "",
+        "```bash",
+        f"ebgan-keras zoo build {config['name']} --out my_zoo/{config['name']}",
+        "```",
+        "",
+        "or load trained weights from files or URLs with their sha256:",
+        "",
+        "```python",
+        f'model = ek.zoo.load("{config["name"]}", weights={{"generator": URL_G, '
+        '"discriminator": URL_D}, sha256={"generator": HEX_G, "discriminator": '
+        "HEX_D})",
+        "```",
+        "",
+        "## Model",
+        "",
+        *_model_lines(config, metadata),
+        f"- Training: {training['epochs']} epochs of batch {training['batch_size']} "
+        f"on {training['data']} (crop {training.get('crop')}, size "
+        f"{training.get('image_size')})",
+        f"- Evaluation: FID/KID with {config['evaluation']['features']} "
+        f"features, {config['evaluation']['num_samples']} samples vs the "
+        f"{config['evaluation']['reference_split']} split",
+        "",
+        "## Licence",
+        "",
+        config["licence"],
+        "",
+    ]
+    with open(os.path.join(out_dir, CARD_FILE), "w") as handle:
+        handle.write("\n".join(lines))
+    metadata["files"] = {
+        name: files.file_sha256(os.path.join(out_dir, name))
+        for name in (CONFIG_FILE, CARD_FILE)
+    }
+    files.write_json(os.path.join(out_dir, METADATA_FILE), metadata)
+    return metadata
+
+
+def _backend() -> str:
+    import keras
+
+    return keras.backend.backend()
