@@ -8,6 +8,7 @@ Nothing here imports a Keras backend at module level: the parent process of
 
 from __future__ import annotations
 
+import copy
 import datetime
 import json
 import os
@@ -150,6 +151,123 @@ def summarize(values: list[float]) -> dict:
         "max": float(max(values)),
         "runs": [float(v) for v in values],
     }
+
+
+def with_overrides(config: dict, overrides: dict) -> dict:
+    """A run config with overrides merged in, key by key, into nested objects.
+
+    The rule of `ebgan_keras.config.merge`, kept here because importing
+    `ebgan_keras` imports Keras, which the parent process of
+    `train_throughput.py` and the plain loops' processes must not load.
+
+    Args:
+        config: dict. A run config (`train_throughput.CONFIGS`).
+        overrides: dict. Values to set; nested dicts are merged, other values
+            (lists included) replace.
+
+    Returns:
+        A new dict.
+
+    Example:
+
+    >>> with_overrides({"training": {"batch_size": 64, "seed": 0}},
+    ...                {"training": {"batch_size": 8}})
+    {'training': {'batch_size': 8, 'seed': 0}}
+    """
+    result = copy.deepcopy(config)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = with_overrides(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+# The plain loops (`reference_torch.py`, `reference_jax.py`) implement EBGAN-PT
+# on two pairs of networks (`kind`), and read these builder kwargs of each:
+# `{field of the loops: (network, kwarg)}`. Any other kwarg would change the
+# Keras networks and not theirs, so it raises.
+REFERENCE_NETWORKS = {
+    ("ebgan_mlp_generator", "ebgan_mlp_discriminator"): "mlp",
+    ("dcgan_generator", "ebgan_conv_discriminator"): "conv",
+}
+REFERENCE_FIELDS = {
+    "mlp": {
+        "latent_dim": ("generator", "latent_dim"),
+        "hidden_units": ("generator", "hidden_units"),
+        "encoder_units": ("discriminator", "encoder_units"),
+    },
+    "conv": {
+        "latent_dim": ("generator", "latent_dim"),
+        "generator_filters": ("generator", "filters"),
+        "discriminator_filters": ("discriminator", "filters"),
+    },
+}
+REFERENCE_MODEL_KWARGS = ("margin", "pt_weight")
+
+
+def reference_spec(config: dict) -> dict:
+    """The sizes and settings the plain loops need, read from a run config.
+
+    The plain loops are written by hand for EBGAN-PT on the EBGAN MLPs or on
+    the DCGAN generator with the EBGAN convolutional autoencoder; their sizes
+    come from the config's builder kwargs, so that a `CONFIGS` entry is the
+    one source of both the Keras model and its plain counterpart.
+
+    Args:
+        config: dict. A run config with `image_shape`, `training.batch_size`,
+            the model kwargs `margin` and `pt_weight`, and exactly the builder
+            kwargs of `REFERENCE_FIELDS`.
+
+    Returns:
+        dict with `kind` (`"mlp"` or `"conv"`), `batch_size`, `image_shape`,
+        `margin`, `pt_weight` and the fields of `REFERENCE_FIELDS[kind]`.
+
+    Example:
+
+    >>> import train_throughput
+    >>> reference_spec(train_throughput.CONFIGS["C"])["discriminator_filters"]
+    [32, 64, 128]
+    """
+    builders = (config["generator"]["builder"], config["discriminator"]["builder"])
+    kind = REFERENCE_NETWORKS.get(builders)
+    if config["class"] != "EBGANPT" or kind is None:
+        accepted = " or ".join(" + ".join(pair) for pair in REFERENCE_NETWORKS)
+        raise ValueError(
+            f"The plain loops implement EBGANPT on {accepted}. Received: "
+            f"class={config['class']!r} on {' + '.join(builders)}"
+        )
+    fields = REFERENCE_FIELDS[kind]
+    kwargs = {
+        "model": config.get("model", {}),
+        "generator": config["generator"].get("kwargs", {}),
+        "discriminator": config["discriminator"].get("kwargs", {}),
+    }
+    expected = {"model": set(REFERENCE_MODEL_KWARGS)}
+    for role, kwarg in fields.values():
+        expected.setdefault(role, set()).add(kwarg)
+    for where, keys in expected.items():
+        if set(kwargs[where]) != keys:
+            raise ValueError(
+                f"The plain loops read exactly the {where} kwargs "
+                f"{', '.join(sorted(keys))}. Received: {where} kwargs "
+                f"{kwargs[where]!r}"
+            )
+    if config.get("image_shape") is None:
+        raise ValueError(
+            "The plain loops need the config's `image_shape`. Received: "
+            "image_shape=None"
+        )
+    spec = {
+        "kind": kind,
+        "batch_size": config["training"]["batch_size"],
+        "image_shape": list(config["image_shape"]),
+        "margin": float(kwargs["model"]["margin"]),
+        "pt_weight": float(kwargs["model"]["pt_weight"]),
+    }
+    for field, (role, kwarg) in fields.items():
+        spec[field] = kwargs[role][kwarg]
+    return spec
 
 
 def run_rows_worker(command: list[str], env: dict) -> tuple[list[dict] | None, str]:

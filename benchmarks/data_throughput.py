@@ -29,8 +29,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-import ebgan_keras as ek
+from ebgan_keras import builder
 from ebgan_keras import data as ek_data
+from ebgan_keras.config import load_config
 
 RESULTS = Path(__file__).resolve().parent / "results" / "data_throughput.json"
 BATCH_SIZE = 64
@@ -74,12 +75,9 @@ class _StepTimer(keras.callbacks.Callback):
 
 def training_images_per_second(dataset, steps: int) -> float:
     """Images per second of `fit` of the MNIST MLP EBGAN-PT on `dataset`."""
-    model = ek.EBGANPT(
-        ek.networks.ebgan_mlp_generator(latent_dim=64),
-        ek.networks.ebgan_mlp_discriminator(),
-        seed=0,
-    )
-    model.compile()
+    config = load_config("ebgan_pt")  # the EBGAN paper's MNIST MLPs
+    model = builder.build_model(config, (28, 28, 1), seed=0)
+    builder.compile_model(model, config)
     timer = _StepTimer(skip=20)
     model.fit(
         dataset, epochs=1, steps_per_epoch=steps + 20, callbacks=[timer], verbose=0

@@ -107,9 +107,9 @@ def main(argv=None) -> list[dict]:
     )
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
-    spec = train_throughput.CONFIGS[args.config]
-    model = train_throughput.build_model(spec)
-    batch = spec["batch_size"]
+    config = train_throughput.CONFIGS[args.config]
+    model = train_throughput.seeded_model(config)
+    batch = config["training"]["batch_size"]
     rng = np.random.default_rng(0)
     rows = []
     for network in (model.generator, model.discriminator):

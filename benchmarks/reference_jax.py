@@ -23,8 +23,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-MARGIN = 10.0
-PT_WEIGHT = 0.1
 _DIMS = ("NHWC", "HWIO", "NHWC")
 
 
@@ -97,7 +95,8 @@ def build(spec: dict, seed: int = 0):
     """Parameters, batch-norm state and the two apply functions of a config.
 
     Args:
-        spec: dict. A `train_throughput.CONFIGS` entry (EBGAN-PT only).
+        spec: dict. The fields of a config for the plain loops
+            (`_common.reference_spec`).
         seed: int. Seed of the weights. Defaults to `0`.
 
     Returns:
@@ -232,7 +231,8 @@ def make_step(spec: dict, seed: int = 0):
     """The jitted full training step and its initial carry.
 
     Args:
-        spec: dict. A `train_throughput.CONFIGS` entry (EBGAN-PT only).
+        spec: dict. The fields of a config for the plain loops
+            (`_common.reference_spec`).
         seed: int. Seed of weights and latents. Defaults to `0`.
 
     Returns:
@@ -240,6 +240,7 @@ def make_step(spec: dict, seed: int = 0):
     """
     g_params, d_params, state, generate, discriminate = build(spec, seed)
     batch, latent_dim = spec["batch_size"], spec["latent_dim"]
+    margin, pt_weight = spec["margin"], spec["pt_weight"]
 
     def step(carry, real):
         g_params, d_params, state, g_opt, d_opt, key = carry
@@ -258,7 +259,7 @@ def make_step(spec: dict, seed: int = 0):
             inner = {}
             energy_real, _ = energy(discriminate, d_params, state, real, inner)
             energy_fake, _ = energy(discriminate, d_params, state, fake, inner)
-            loss = energy_real.mean() + jax.nn.relu(MARGIN - energy_fake).mean()
+            loss = energy_real.mean() + jax.nn.relu(margin - energy_fake).mean()
             return loss, inner
 
         (d_loss, d_state), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
@@ -273,7 +274,7 @@ def make_step(spec: dict, seed: int = 0):
                 g_params, state, jax.random.normal(g_key, (batch, latent_dim)), inner
             )
             energy_fake, code = energy(discriminate, d_params, state, fake, {})
-            return energy_fake.mean() + PT_WEIGHT * pulling_away_term(code), inner
+            return energy_fake.mean() + pt_weight * pulling_away_term(code), inner
 
         (g_loss, g_state), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
             g_params
@@ -291,7 +292,8 @@ def measure(spec: dict, steps: int, warmup: int, repeats: int) -> list[float]:
     """Steps per second of the plain jitted loop, one value per repeat.
 
     Args:
-        spec: dict. A `train_throughput.CONFIGS` entry.
+        spec: dict. The fields of a config for the plain loops
+            (`_common.reference_spec`).
         steps: int. Timed steps per repeat.
         warmup: int. Untimed steps (with compilation) before the repeats.
         repeats: int. Number of timed repeats.
@@ -318,16 +320,20 @@ def measure(spec: dict, steps: int, warmup: int, repeats: int) -> list[float]:
 
 
 def main() -> None:
-    import train_throughput  # noqa: PLC0415 (benchmarks is not a package)
+    import _common  # noqa: PLC0415 (benchmarks is not a package)
+    import train_throughput  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="A")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--overrides", default="{}", help="JSON spec overrides")
+    parser.add_argument("--overrides", default="{}", help="JSON merged into the config")
     args = parser.parse_args()
-    spec = {**train_throughput.CONFIGS[args.config], **json.loads(args.overrides)}
+    config = train_throughput.CONFIGS[args.config]
+    spec = _common.reference_spec(
+        _common.with_overrides(config, json.loads(args.overrides))
+    )
     rates = measure(spec, args.steps, args.warmup, args.repeats)
     print(json.dumps({"steps_per_s_runs": rates, "jax": jax.__version__}))
 

@@ -20,16 +20,13 @@ import time
 import torch
 from torch import nn
 
-MARGIN = 10.0
-PT_WEIGHT = 0.1
-
 
 def mlp_networks(spec: dict) -> tuple[nn.Module, nn.Module]:
     """Config A: the EBGAN paper's MNIST MLP generator and autoencoder critic.
 
     Args:
         spec: dict. `latent_dim`, `image_shape`, `hidden_units`,
-            `encoder_units` of a `train_throughput.CONFIGS` entry.
+            `encoder_units` of `_common.reference_spec`.
 
     Returns:
         `(generator, discriminator)`; the discriminator returns
@@ -83,7 +80,7 @@ def conv_networks(spec: dict) -> tuple[nn.Module, nn.Module]:
 
     Args:
         spec: dict. `latent_dim`, `image_shape`, `generator_filters`,
-            `discriminator_filters` of a `train_throughput.CONFIGS` entry.
+            `discriminator_filters` of `_common.reference_spec`.
 
     Returns:
         `(generator, discriminator)`.
@@ -154,7 +151,8 @@ def make_step(spec: dict, seed: int = 0):
     """Builds the networks, optimizers and one training-step closure.
 
     Args:
-        spec: dict. A `train_throughput.CONFIGS` entry (EBGAN-PT only).
+        spec: dict. The fields of a config for the plain loops
+            (`_common.reference_spec`).
         seed: int. Torch seed for weights and latents. Defaults to `0`.
 
     Returns:
@@ -167,20 +165,21 @@ def make_step(spec: dict, seed: int = 0):
     d_optimizer = torch.optim.Adam(discriminator.parameters(), 1e-3, (0.5, 0.999))
     g_optimizer = torch.optim.Adam(generator.parameters(), 1e-3, (0.5, 0.999))
     batch, latent_dim = spec["batch_size"], spec["latent_dim"]
+    margin, pt_weight = spec["margin"], spec["pt_weight"]
 
     def step(real):
         with torch.no_grad():
             fake = generator(torch.randn(batch, latent_dim))
         energy_real, _ = energy(discriminator, real)
         energy_fake, _ = energy(discriminator, fake)
-        d_loss = energy_real.mean() + torch.relu(MARGIN - energy_fake).mean()
+        d_loss = energy_real.mean() + torch.relu(margin - energy_fake).mean()
         d_optimizer.zero_grad(set_to_none=True)
         d_loss.backward()
         d_optimizer.step()
 
         fake = generator(torch.randn(batch, latent_dim))
         energy_fake, code = energy(discriminator, fake)
-        g_loss = energy_fake.mean() + PT_WEIGHT * pulling_away_term(code)
+        g_loss = energy_fake.mean() + pt_weight * pulling_away_term(code)
         g_optimizer.zero_grad(set_to_none=True)
         g_loss.backward()
         g_optimizer.step()
@@ -193,7 +192,8 @@ def measure(spec: dict, steps: int, warmup: int, repeats: int) -> list[float]:
     """Steps per second of the plain loop, one value per repeat.
 
     Args:
-        spec: dict. A `train_throughput.CONFIGS` entry.
+        spec: dict. The fields of a config for the plain loops
+            (`_common.reference_spec`).
         steps: int. Timed steps per repeat.
         warmup: int. Untimed steps before the first repeat.
         repeats: int. Number of timed repeats.
@@ -220,16 +220,20 @@ def measure(spec: dict, steps: int, warmup: int, repeats: int) -> list[float]:
 
 
 def main() -> None:
-    import train_throughput  # noqa: PLC0415 (benchmarks is not a package)
+    import _common  # noqa: PLC0415 (benchmarks is not a package)
+    import train_throughput  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="A")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--overrides", default="{}", help="JSON spec overrides")
+    parser.add_argument("--overrides", default="{}", help="JSON merged into the config")
     args = parser.parse_args()
-    spec = {**train_throughput.CONFIGS[args.config], **json.loads(args.overrides)}
+    config = train_throughput.CONFIGS[args.config]
+    spec = _common.reference_spec(
+        _common.with_overrides(config, json.loads(args.overrides))
+    )
     rates = measure(spec, args.steps, args.warmup, args.repeats)
     print(json.dumps({"steps_per_s_runs": rates, "torch": torch.__version__}))
 

@@ -58,7 +58,9 @@ import numpy as np  # noqa: E402
 from train_throughput import forward_flops  # noqa: E402
 
 import ebgan_keras as ek  # noqa: E402
+from ebgan_keras import builder  # noqa: E402
 from ebgan_keras import samplers  # noqa: E402
+from ebgan_keras.config import load_config  # noqa: E402
 
 STEP_SIZE = 1e-2
 TEMPERATURE = 1.0
@@ -66,14 +68,11 @@ BN_EPSILON = 1e-3  # keras.layers.BatchNormalization's default.
 
 
 def build_model(seed: int) -> ek.EBGAN:
+    """The untrained EBGAN of the built-in config `ebgan` (the MNIST MLPs)."""
     keras.utils.set_random_seed(seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return ek.EBGAN(
-            ek.networks.ebgan_mlp_generator(latent_dim=64),
-            ek.networks.ebgan_mlp_discriminator(),
-            seed=seed,
-        )
+        return builder.build_model(load_config("ebgan"), (28, 28, 1), seed=seed)
 
 
 def numpy_weights(model) -> dict:

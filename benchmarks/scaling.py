@@ -53,9 +53,12 @@ def fastest_backend() -> str:
 
 
 def sweep_points(args) -> list[tuple[str, str, dict]]:
-    """`(sweep, config, overrides)` for every point of both sweeps."""
+    """`(sweep, config, overrides)` for every point of both sweeps.
+
+    The overrides are merged into `train_throughput.CONFIGS[config]`.
+    """
     points = [
-        ("batch_size", "A", {"batch_size": int(b)})
+        ("batch_size", "A", {"training": {"batch_size": int(b)}})
         for b in args.batch_sizes.split(",")
         if b
     ]
@@ -135,22 +138,23 @@ def main(argv=None) -> list[dict]:
     variant = [{"jit_compile": backend != "torch", "steps_per_execution": 1}]
     rows = []
     for sweep, config, overrides in sweep_points(args):
-        spec = {**train_throughput.CONFIGS[config], **overrides}
+        run_config = _common.with_overrides(train_throughput.CONFIGS[config], overrides)
+        batch_size = run_config["training"]["batch_size"]
         for row in train_throughput.run_worker(
             f"keras:{backend}", config, worker_args, overrides, variant
         ):
             row.update(
                 sweep=sweep,
                 config=config,
-                batch_size=spec["batch_size"],
-                image_shape=spec["image_shape"],
+                batch_size=batch_size,
+                image_shape=run_config["image_shape"],
                 quick=args.quick,
                 **_common.machine_info(),
             )
             rows.append(row)
             if "steps_per_s" in row:
                 median = row["steps_per_s"]["median"]
-                row["images_per_s"] = round(median * spec["batch_size"], 1)
+                row["images_per_s"] = round(median * batch_size, 1)
                 row["mfu"] = round(median * row["flops_per_step"] / 1e9 / peak, 4)
                 row["peak_gflops"] = round(peak, 1)
                 print(f"{sweep} {overrides}: {row['images_per_s']} images/s")

@@ -46,45 +46,67 @@ sys.path.insert(0, str(HERE))
 
 import _common  # noqa: E402
 
+# Run configs of the library's schema (`ebgan_keras.config`; `summary` is the
+# row's description), built by `ebgan_keras.builder`. The plain loops read
+# their sizes from the same configs (`_common.reference_spec`); `--overrides`
+# is merged into them key by key.
 CONFIGS = {
     "A": {
-        "description": "MNIST MLP EBGAN-PT (G 64-1024-1024-784, D 784-1024-512-784)",
-        "model": "EBGANPT",
-        "kind": "mlp",
-        "batch_size": 64,
-        "latent_dim": 64,
+        "summary": "MNIST MLP EBGAN-PT (G 64-1024-1024-784, D 784-1024-512-784)",
+        "class": "EBGANPT",
+        "model": {"margin": 10.0, "pt_weight": 0.1},
+        "generator": {
+            "builder": "ebgan_mlp_generator",
+            "kwargs": {"latent_dim": 64, "hidden_units": [1024, 1024]},
+        },
+        "discriminator": {
+            "builder": "ebgan_mlp_discriminator",
+            "kwargs": {"encoder_units": [1024, 512]},
+        },
         "image_shape": [28, 28, 1],
-        "hidden_units": [1024, 1024],
-        "encoder_units": [1024, 512],
+        "training": {"batch_size": 64, "seed": 0},
     },
     "B": {
-        "description": "DCGAN-style 64x64x3 EBGAN-PT (CelebA recipe)",
-        "model": "EBGANPT",
-        "kind": "conv",
-        "batch_size": 64,
-        "latent_dim": 100,
+        "summary": "DCGAN-style 64x64x3 EBGAN-PT (CelebA recipe)",
+        "class": "EBGANPT",
+        "model": {"margin": 10.0, "pt_weight": 0.1},
+        "generator": {
+            "builder": "dcgan_generator",
+            "kwargs": {"latent_dim": 100, "filters": 64},
+        },
+        "discriminator": {
+            "builder": "ebgan_conv_discriminator",
+            "kwargs": {"filters": [64, 128, 256]},
+        },
         "image_shape": [64, 64, 3],
-        "generator_filters": 64,
-        "discriminator_filters": [64, 128, 256],
+        "training": {"batch_size": 64, "seed": 0},
     },
     "C": {
-        "description": "32x32x1 conv EBGAN-PT (filters 32 / 32-64-128)",
-        "model": "EBGANPT",
-        "kind": "conv",
-        "batch_size": 64,
-        "latent_dim": 64,
+        "summary": "32x32x1 conv EBGAN-PT (filters 32 / 32-64-128)",
+        "class": "EBGANPT",
+        "model": {"margin": 10.0, "pt_weight": 0.1},
+        "generator": {
+            "builder": "dcgan_generator",
+            "kwargs": {"latent_dim": 64, "filters": 32},
+        },
+        "discriminator": {
+            "builder": "ebgan_conv_discriminator",
+            "kwargs": {"filters": [32, 64, 128]},
+        },
         "image_shape": [32, 32, 1],
-        "generator_filters": 32,
-        "discriminator_filters": [32, 64, 128],
+        "training": {"batch_size": 64, "seed": 0},
     },
     "D": {
-        "description": "BEGAN 32x32x1 (filters 32)",
-        "model": "BEGAN",
-        "kind": "began",
-        "batch_size": 64,
-        "latent_dim": 64,
+        "summary": "BEGAN 32x32x1 (filters 32)",
+        "class": "BEGAN",
+        "model": {},
+        "generator": {
+            "builder": "began_generator",
+            "kwargs": {"latent_dim": 64, "filters": 32},
+        },
+        "discriminator": {"builder": "began_discriminator", "kwargs": {"filters": 32}},
         "image_shape": [32, 32, 1],
-        "filters": 32,
+        "training": {"batch_size": 64, "seed": 0},
     },
 }
 REFERENCE_CONFIGS = ("A", "B", "C")  # EBGAN-PT configs the plain loops implement
@@ -126,55 +148,26 @@ def variants(backend: str, config: str, quick: bool) -> list[dict]:
 # ----------------------------------------------------------------------
 # Worker side (imports Keras; runs in a subprocess with KERAS_BACKEND set)
 # ----------------------------------------------------------------------
-def build_model(spec: dict, seed: int = 0):
-    """The `ek.EBGANPT` or `ek.BEGAN` of a configuration.
+def seeded_model(config: dict, seed: int = 0):
+    """The untrained model of a run config, with seeded weights.
+
+    `ebgan_keras.builder.build_model` after `keras.utils.set_random_seed`, so
+    that every worker starts from the same weights.
 
     Args:
-        spec: dict. A `CONFIGS` entry, possibly with overrides.
+        config: dict. A `CONFIGS` entry, possibly with overrides.
         seed: int. Seed of weights and latents. Defaults to `0`.
 
     Returns:
-        An uncompiled `ek.EBGANPT` or `ek.BEGAN`.
+        An uncompiled model of the config's class.
     """
     import keras
 
-    import ebgan_keras as ek
+    from ebgan_keras import builder
+    from ebgan_keras.config import validate
 
     keras.utils.set_random_seed(seed)
-    size, _, channels = spec["image_shape"]
-    if spec["kind"] == "mlp":
-        generator = ek.networks.ebgan_mlp_generator(
-            latent_dim=spec["latent_dim"],
-            image_shape=spec["image_shape"],
-            hidden_units=tuple(spec["hidden_units"]),
-        )
-        discriminator = ek.networks.ebgan_mlp_discriminator(
-            image_shape=spec["image_shape"], encoder_units=tuple(spec["encoder_units"])
-        )
-    elif spec["kind"] == "conv":
-        generator = ek.networks.dcgan_generator(
-            latent_dim=spec["latent_dim"],
-            image_size=size,
-            channels=channels,
-            filters=spec["generator_filters"],
-        )
-        discriminator = ek.networks.ebgan_conv_discriminator(
-            image_size=size,
-            channels=channels,
-            filters=tuple(spec["discriminator_filters"]),
-        )
-    else:
-        generator = ek.networks.began_generator(
-            latent_dim=spec["latent_dim"],
-            image_size=size,
-            channels=channels,
-            filters=spec["filters"],
-        )
-        discriminator = ek.networks.began_discriminator(
-            image_size=size, channels=channels, filters=spec["filters"]
-        )
-    model_class = ek.BEGAN if spec["model"] == "BEGAN" else ek.EBGANPT
-    return model_class(generator, discriminator, seed=seed)
+    return builder.build_model(validate(config, "benchmark config"), seed=seed)
 
 
 def forward_flops(network) -> int:
@@ -288,12 +281,12 @@ def set_torch_threads(threads: int) -> int | None:
 
 
 def keras_worker(
-    spec: dict, config: str, quick: bool, repeats: int, variant_list
+    run_config: dict, config: str, quick: bool, repeats: int, variant_list
 ) -> list:
     """Measures `fit` for every compile variant on the current backend.
 
     Args:
-        spec: dict. A `CONFIGS` entry with overrides.
+        run_config: dict. A `CONFIGS` entry with overrides.
         config: str. Its key.
         quick: bool. Fewer steps.
         repeats: int. Timed `fit` calls per variant.
@@ -304,6 +297,8 @@ def keras_worker(
     """
     import keras
     import numpy as np
+
+    from ebgan_keras import builder
 
     backend = keras.backend.backend()
     threads = None
@@ -316,12 +311,12 @@ def keras_worker(
         # Whole executions only: batch indices move by `spe`.
         w = max(spe, -(-warmup // spe) * spe)
         n = max(spe, -(-steps // spe) * spe)
-        model = build_model(spec)
-        model.compile(**variant)
-        batch = spec["batch_size"]
+        model = seeded_model(run_config)
+        builder.compile_model(model, run_config, **variant)
+        batch = run_config["training"]["batch_size"]
         data = (
             np.random.default_rng(0)
-            .uniform(-1, 1, ((w + n) * batch, *spec["image_shape"]))
+            .uniform(-1, 1, ((w + n) * batch, *run_config["image_shape"]))
             .astype("float32")
         )
         rates = []
@@ -331,7 +326,7 @@ def keras_worker(
             rates.append(timer.steps_per_second())
         rows.append(
             {
-                "implementation": f"ek.{spec['model']}",
+                "implementation": f"ek.{run_config['class']}",
                 "backend": backend,
                 **variant,
                 "steps_per_s": _common.summarize(rates),
@@ -344,13 +339,16 @@ def keras_worker(
     return rows
 
 
-def reference_worker(library: str, spec: dict, config: str, quick: bool, repeats: int):
+def reference_worker(
+    library: str, run_config: dict, config: str, quick: bool, repeats: int
+):
     """Measures the plain PyTorch or JAX loop; returns one row."""
     warmup, steps = STEPS[config][1 if quick else 0]
     threads = None
     if library == "torch":
         threads = set_torch_threads(int(os.environ.get("EK_BENCH_TORCH_THREADS", "0")))
     module = __import__(f"reference_{library}")
+    spec = _common.reference_spec(run_config)
     rates = module.measure(spec, steps, warmup, repeats)
     name = {"torch": "plain PyTorch loop", "jax": "plain JAX jit loop"}[library]
     return [
@@ -448,9 +446,9 @@ def measure_all(args) -> list[dict]:
     overrides = json.loads(args.overrides)
     rows = []
     for config in args.configs.split(","):
-        spec = {**CONFIGS[config], **overrides}
+        run_config = _common.with_overrides(CONFIGS[config], overrides)
         workers = [f"keras:{b}" for b in args.backends.split(",") if b]
-        if config in REFERENCE_CONFIGS and spec["kind"] != "began":
+        if config in REFERENCE_CONFIGS:
             workers += [f"reference:{lib}" for lib in args.references.split(",") if lib]
         for worker in workers:
             variant_list = None
@@ -460,9 +458,9 @@ def measure_all(args) -> list[dict]:
             for row in run_worker(worker, config, args, overrides, variant_list):
                 row.update(
                     config=config,
-                    description=spec["description"],
-                    batch_size=spec["batch_size"],
-                    image_shape=spec["image_shape"],
+                    description=run_config["summary"],
+                    batch_size=run_config["training"]["batch_size"],
+                    image_shape=run_config["image_shape"],
                     quick=args.quick,
                     repeats=args.repeats,
                     overrides=overrides or None,
@@ -497,7 +495,9 @@ def parse_args(argv=None):
         "--torch-compile", action="store_true", help="also torch.compile"
     )
     parser.add_argument(
-        "--overrides", default="{}", help="JSON overrides of the config"
+        "--overrides",
+        default="{}",
+        help='JSON merged into the config, e.g. {"training": {"batch_size": 8}}',
     )
     parser.add_argument(
         "--torch-threads",
@@ -524,13 +524,15 @@ def main(argv=None) -> list[dict]:
         )
     if args.worker:
         config = args.configs
-        spec = {**CONFIGS[config], **json.loads(args.overrides)}
+        run_config = _common.with_overrides(CONFIGS[config], json.loads(args.overrides))
         kind, name = args.worker.split(":")
         if kind == "keras":
             variant_list = json.loads(args.variants) if args.variants else None
-            rows = keras_worker(spec, config, args.quick, args.repeats, variant_list)
+            rows = keras_worker(
+                run_config, config, args.quick, args.repeats, variant_list
+            )
         else:
-            rows = reference_worker(name, spec, config, args.quick, args.repeats)
+            rows = reference_worker(name, run_config, config, args.quick, args.repeats)
         print("ROWS " + json.dumps(rows))
         return rows
     rows = measure_all(args)

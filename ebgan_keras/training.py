@@ -176,8 +176,13 @@ def _check_settings(run_dir: str, config: dict) -> None:
         )
 
 
-def _usable_checkpoint(path: str) -> bool:
-    """Whether a checkpoint file reads whole; a torn one is set aside."""
+def _usable_checkpoint(path: str, aside_dir: str) -> bool:
+    """Whether a checkpoint file reads whole; a torn one is set aside.
+
+    A torn file (a disk that lost part of a write despite the fsync) is moved
+    to `aside_dir`, kept for inspection, and training starts from the last
+    good state: the finished model if there is one, else the beginning.
+    """
     if not os.path.isfile(path):
         return False
     import h5py
@@ -189,7 +194,8 @@ def _usable_checkpoint(path: str) -> bool:
             )
         return True
     except Exception as error:  # noqa: BLE001 - any unreadable file is set aside
-        aside = f"{path}.unreadable-{int(time.time())}"
+        name = f"{os.path.basename(path)}.unreadable-{int(time.time())}"
+        aside = os.path.join(aside_dir, name)
         os.replace(path, aside)
         warnings.warn(
             f"The checkpoint {path!r} is unreadable ({error}); it was moved to "
@@ -313,7 +319,7 @@ def train(
         for folder in (run_dir, backup_dir):
             files.remove_partials(folder)
         checkpoint = os.path.join(backup_dir, CHECKPOINT_FILE)
-        has_checkpoint = _usable_checkpoint(checkpoint)
+        has_checkpoint = _usable_checkpoint(checkpoint, run_dir)
 
         dataset = load_training_data(config)
         image_shape = tuple(int(d) for d in dataset.element_spec.shape[1:])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 
@@ -180,6 +181,46 @@ def test_missing_file_is_named(entry_copy):
     (entry_copy / "discriminator.weights.h5").unlink()
     with pytest.raises(FileNotFoundError, match="discriminator.weights.h5 is missing"):
         zoo.load(str(entry_copy))
+
+
+def test_every_listed_file_missing_in_turn_refuses_the_load(entry_copy):
+    listed = json.loads((entry_copy / "metadata.json").read_text())["files"]
+    assert {"golden.npz", "README.md", "samples.png"} <= set(listed)
+    for name in listed:
+        path = entry_copy / name
+        content = path.read_bytes()
+        path.unlink()
+        with pytest.raises(FileNotFoundError, match=re.escape(name)):
+            zoo.load(str(entry_copy))
+        path.write_bytes(content)
+    zoo.load(str(entry_copy))  # whole again
+
+
+def test_edited_model_card_is_refused(entry_copy):
+    card = entry_copy / "README.md"
+    card.write_text(card.read_text() + "\nFID 0.1 on every data set.\n")
+    with pytest.raises(zoo.IntegrityError, match="README.md does not match"):
+        zoo.load(str(entry_copy))
+
+
+def test_zoo_list_names_a_broken_entry_and_lists_the_others(
+    tmp_path, monkeypatch, capsys
+):
+    root = tmp_path / "zoo"
+    for name in ("ebgan_mnist", "gan_mnist"):
+        (root / name).mkdir(parents=True)
+        for file in ("config.json", "metadata.json"):
+            shutil.copy(zoo.entry_dir(name) / file, root / name / file)
+    (root / "ebgan_mnist" / "metadata.json").write_text('{"format_version": 1,')
+    monkeypatch.setattr(zoo.entries, "_shipped_root", lambda: root)
+    listed = {entry["name"]: entry for entry in zoo.list_entries()}
+    assert listed["ebgan_mnist"]["weights"] == "broken"
+    assert "metadata.json" in listed["ebgan_mnist"]["error"]
+    assert listed["gan_mnist"]["weights"] == "shipped"
+    assert cli.main(["zoo", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("ebgan_mnist") and "BROKEN" in line for line in lines)
+    assert any(line.startswith("gan_mnist") and "FID" in line for line in lines)
 
 
 def test_tampered_config_is_refused(entry_copy):
