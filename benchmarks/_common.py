@@ -184,9 +184,10 @@ def with_overrides(config: dict, overrides: dict) -> dict:
 
 
 # The plain loops (`reference_torch.py`, `reference_jax.py`) implement EBGAN-PT
-# on two pairs of networks (`kind`), and read these builder kwargs of each:
-# `{field of the loops: (network, kwarg)}`. Any other kwarg would change the
-# Keras networks and not theirs, so it raises.
+# on two pairs of network builders (`REFERENCE_NETWORKS`: pair -> kind) and
+# read these builder kwargs of each kind (`REFERENCE_FIELDS`: field of the
+# loops -> (network, kwarg)). Any other kwarg would change the Keras networks
+# and not theirs, so `reference_spec` raises on it.
 REFERENCE_NETWORKS = {
     ("ebgan_mlp_generator", "ebgan_mlp_discriminator"): "mlp",
     ("dcgan_generator", "ebgan_conv_discriminator"): "conv",

@@ -24,6 +24,12 @@ Configurations:
     C: 32x32x1 conv EBGAN-PT (filters 32 / (32, 64, 128)), batch 64, z 64.
     D: BEGAN 32x32x1 (filters 32), batch 64, z 64.
 
+Each is a run config of the library's schema (`ebgan_keras.config`) in
+`CONFIGS`, built by `ebgan_keras.builder` like any other run; the plain loops
+read their sizes from the same config (`_common.reference_spec`). A new
+configuration is one more `CONFIGS` entry. `--overrides` merges JSON into the
+configs, e.g. `'{"training": {"batch_size": 8}}'`.
+
 Usage:
     python benchmarks/train_throughput.py --quick
     python benchmarks/train_throughput.py --backends jax,torch --configs A,C

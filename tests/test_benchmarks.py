@@ -19,11 +19,16 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
+import _common  # noqa: E402
 import _report  # noqa: E402
 import sampler_throughput  # noqa: E402
 import train_throughput  # noqa: E402
 
-TINY_MLP = {"hidden_units": [32], "encoder_units": [32, 16], "batch_size": 8}
+TINY_MLP = {
+    "generator": {"kwargs": {"hidden_units": [32]}},
+    "discriminator": {"kwargs": {"encoder_units": [32, 16]}},
+    "training": {"batch_size": 8},
+}
 
 # The scripts are plain Python around `fit`; checking their output once, in
 # the TensorFlow session of the suite, keeps the three-backend run short.
@@ -64,10 +69,32 @@ def test_forward_flops_counts_dense_and_conv_layers():
 
 
 def test_step_flops_of_config_a_matches_hand_count():
-    model = train_throughput.build_model(train_throughput.CONFIGS["A"])
+    model = train_throughput.seeded_model(train_throughput.CONFIGS["A"])
     f_g = 2 * (64 * 1024 + 1024 * 1024 + 1024 * 784)
     f_d = 2 * (784 * 1024 + 1024 * 512 + 512 * 784)
     assert train_throughput.step_flops(model, 64) == 64 * (4 * f_g + 9 * f_d)
+
+
+def test_reference_spec_reads_the_plain_loops_sizes_from_the_config():
+    configs = train_throughput.CONFIGS
+    assert _common.reference_spec(configs["C"]) == {
+        "kind": "conv",
+        "batch_size": 64,
+        "image_shape": [32, 32, 1],
+        "margin": 10.0,
+        "pt_weight": 0.1,
+        "latent_dim": 64,
+        "generator_filters": 32,
+        "discriminator_filters": [32, 64, 128],
+    }
+    tiny = _common.reference_spec(_common.with_overrides(configs["A"], TINY_MLP))
+    assert tiny["hidden_units"] == [32] and tiny["encoder_units"] == [32, 16]
+    assert tiny["batch_size"] == 8 and tiny["latent_dim"] == 64
+    with pytest.raises(ValueError, match="plain loops implement EBGANPT"):
+        _common.reference_spec(configs["D"])
+    unread = {"generator": {"kwargs": {"batch_norm": False}}}
+    with pytest.raises(ValueError, match="batch_norm"):
+        _common.reference_spec(_common.with_overrides(configs["A"], unread))
 
 
 def test_report_renders_other_scripts_rows(tmp_path, monkeypatch):
@@ -112,7 +139,9 @@ def test_train_throughput_quick_writes_rows_and_report(tmp_path):
         assert row["config"] == "A" and row["batch_size"] == 8
         stats = row["steps_per_s"]
         assert 0 < stats["min"] <= stats["median"] <= stats["max"]
-        assert row["images_per_s"] == pytest.approx(stats["median"] * 8, rel=1e-3)
+        # Rounded to 0.1 as stored: on a loaded machine the plain loop may
+        # make only a few images/s, where a relative tolerance fails.
+        assert row["images_per_s"] == round(stats["median"] * 8, 1)
         assert row["ratio_to_plain_torch"] == pytest.approx(
             stats["median"] / plain[0]["steps_per_s"]["median"], rel=1e-2
         )
