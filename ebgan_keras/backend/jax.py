@@ -17,7 +17,7 @@ norm statistics, seeds of dropout layers) are returned as auxiliary outputs
 and written to the enclosing scope.
 
 Keras has no public getter of the current `StatelessScope`, so the scopes
-opened here are kept on a module-level stack (`_SCOPES`) that
+opened here are kept on a module-level, per-thread stack that
 `value_and_grad` reads; nested calls (a gradient inside a loss, as a
 gradient penalty needs) push their own scope.
 """
@@ -25,24 +25,32 @@ gradient penalty needs) push their own scope.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable
 from collections.abc import Sequence
 
 import jax
 from keras import StatelessScope
 
-#: The `StatelessScope`s opened by this module, innermost last.
-_SCOPES: list = []
+# The `StatelessScope`s opened by this module, innermost last, per thread
+# (Keras keeps its current scope per thread too).
+_LOCAL = threading.local()
+
+
+def _scopes() -> list:
+    if not hasattr(_LOCAL, "scopes"):
+        _LOCAL.scopes = []
+    return _LOCAL.scopes
 
 
 @contextlib.contextmanager
 def _scope(scope: StatelessScope):
     with scope:
-        _SCOPES.append(scope)
+        _scopes().append(scope)
         try:
             yield scope
         finally:
-            _SCOPES.pop()
+            _scopes().pop()
 
 
 def _state_groups(model, training: bool) -> tuple:
@@ -74,13 +82,13 @@ def value_and_grad(loss_fn: Callable, variables: Sequence) -> tuple:
     Returns:
         `(loss, aux, gradients)`, the gradients in the order of `variables`.
     """
-    if not _SCOPES:
+    if not _scopes():
         raise RuntimeError(
             "ebgan_keras.backend.value_and_grad on JAX must run inside "
             "`ebgan_keras.backend.stateful_step` (the model's train_step opens "
             "it). Received: a call outside of it."
         )
-    outer = _SCOPES[-1]
+    outer = _scopes()[-1]
     base = dict(outer.state_mapping)
     differentiated = {id(variable) for variable in variables}
 
