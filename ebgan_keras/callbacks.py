@@ -1,4 +1,4 @@
-"""Callbacks that belong to the models' training rules."""
+"""Callbacks of training: exact resume, BEGAN's learning-rate rule, logs, pictures."""
 
 from __future__ import annotations
 
@@ -9,67 +9,19 @@ import os
 import keras
 import numpy as np
 
-
-class TerminateOnNonFinite(keras.callbacks.Callback):
-    """Stops training with a clear error at the first non-finite loss.
-
-    Every model's `fit` adds it first in the callback list, so no checkpoint
-    callback sees the step. The training step zeroes the gradients of a
-    non-finite loss, so the weights stay finite.
-
-    Args:
-        monitor: tuple of str. Logs to check. Defaults to
-            `("d_loss", "g_loss")`.
-    """
-
-    def __init__(self, monitor: tuple[str, ...] = ("d_loss", "g_loss")) -> None:
-        super().__init__()
-        self.monitor = tuple(monitor)
-        self._epoch = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        logs = logs or {}
-        bad = {
-            name: float(np.asarray(logs[name]))
-            for name in self.monitor
-            if name in logs and not math.isfinite(float(np.asarray(logs[name])))
-        }
-        if bad:
-            self.model.stop_training = True
-            values = ", ".join(f"{name}={value}" for name, value in bad.items())
-            raise FloatingPointError(
-                f"Training stopped: non-finite loss at epoch {self._epoch + 1}, "
-                f"batch {batch + 1} ({values}). The weights were not updated "
-                "with it. Check the data for NaN/Inf values (images must be "
-                "finite floats in [-1, 1]) or lower the learning rates."
-            )
+from ebgan_keras import backend
+from ebgan_keras.models.hooks import ModelHooks
+from ebgan_keras.models.hooks import TerminateOnNonFinite
 
 
-class MAGANMarginUpdate(keras.callbacks.Callback):
+class MAGANMarginUpdate(ModelHooks):
     """Applies MAGAN's end-of-epoch rules: pre-training phase and margin.
 
-    `ek.MAGAN.fit` adds it unless one is passed; see `ek.MAGAN`.
+    Kept for code that passes it explicitly: every model's `fit` adds
+    `ek.models.ModelHooks`, which calls the model's own `on_epoch_end` (where
+    `ek.MAGAN` applies its rule), unless one is passed; this is one, so the
+    rule is never applied twice. See `ek.MAGAN`.
     """
-
-    def on_train_begin(self, logs=None):
-        # After BackupAndRestore (earlier in the list) has restored the state.
-        if self.model.sync_phase():
-            _rebuild_step_functions(self.model)
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.model.end_epoch():
-            _rebuild_step_functions(self.model)
-        if logs is not None:
-            logs["margin"] = float(keras.ops.convert_to_numpy(self.model.margin))
-
-
-def _rebuild_step_functions(model) -> None:
-    """Retraces the train and test steps after the model's phase changed."""
-    model.make_train_function(force=True)
-    model.test_function = None  # rebuilt by the next evaluate
 
 
 class BackupAndRestore(keras.callbacks.BackupAndRestore):
@@ -140,7 +92,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         if self._batches_to_skip:
             # Installed here, after every `on_train_begin` (which may rebuild
             # the train function), for the resumed epoch only.
-            self.model.train_function = _skip_batches(
+            self.model.train_function = backend.skip_batches(
                 self.model, self.model.train_function, self._batches_to_skip
             )
             self._batches_to_skip = 0
@@ -163,30 +115,6 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         with open(partial, "w") as file:
             json.dump(metadata, file)
         _replace(partial, self._training_metadata_path)
-
-
-def _skip_batches(model, train_function, count: int):
-    """Wraps `train_function` so that its next `count` batches are drawn, unused."""
-    remaining = [count]
-    backend = keras.backend.backend()
-
-    def skipping(*args):
-        if remaining[0] <= 0:
-            model.train_function = train_function
-            return train_function(*args)
-        remaining[0] -= model.steps_per_execution
-        iterator = args[-1]
-        if backend == "jax":
-            for _ in range(model.steps_per_execution):
-                next(iterator, None)
-            return {}, args[0]
-        if backend == "tensorflow":
-            for _ in range(model.steps_per_execution):
-                iterator.get_next()
-        # PyTorch hands over the batch itself: not training on it skips it.
-        return {}
-
-    return skipping
 
 
 def _replace(partial: str, path: str) -> None:

@@ -1,12 +1,103 @@
-"""TEMPORARY: replaced by the helper's utils.py at merge."""
+"""Small helpers shared by the models, the samplers and the zoo, written once.
+
+Keras is imported inside the functions that need it: the zoo's listing
+imports this module and must start without Keras.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
+#: The latent priors the library knows: a standard Gaussian, uniform on [-1, 1].
+LATENT_DISTRIBUTIONS = ("normal", "uniform")
 
-def prior_latents(distribution, num_samples, latent_dim, seed):
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+def prior_latents(
+    distribution: str,
+    num_samples: int,
+    latent_dim: int,
+    seed: int | np.random.Generator | None = None,
+) -> np.ndarray:
+    """Draws latents from a prior with numpy, as float32 `(num_samples, latent_dim)`.
+
+    The draw is `rng.standard_normal((num_samples, latent_dim))` (normal) or
+    `rng.uniform(-1, 1, (num_samples, latent_dim))` (uniform) of
+    `rng = np.random.default_rng(seed)`, cast to float32: the same seed gives
+    the same latents on every backend and machine. (Training draws its
+    latents in the graph instead, with `keras.random`; see
+    `BaseGAN.sample_latents`.)
+
+    Args:
+        distribution: str. `"normal"` or `"uniform"` (on `[-1, 1]`).
+        num_samples: int. How many latents.
+        latent_dim: int. Size of each latent.
+        seed: int, `np.random.Generator` or `None`. An int seeds a fresh
+            generator; a generator is used (and advanced) as is; `None` draws
+            a random seed. Defaults to `None`.
+
+    Returns:
+        float32 numpy `(num_samples, latent_dim)`.
+
+    Example:
+
+    >>> from ebgan_keras.utils import prior_latents
+    >>> prior_latents("uniform", 2, 3, seed=0).shape
+    (2, 3)
+    """
+    if distribution not in LATENT_DISTRIBUTIONS:
+        raise ValueError(
+            f"`distribution` must be one of {LATENT_DISTRIBUTIONS}. "
+            f"Received: distribution={distribution!r}"
+        )
+    rng = np.random.default_rng(seed)
+    shape = (int(num_samples), int(latent_dim))
     if distribution == "uniform":
-        latents = rng.uniform(-1, 1, (num_samples, latent_dim))
-    else:
-        latents = rng.standard_normal((num_samples, latent_dim))
-    return latents.astype("float32")
+        return rng.uniform(-1.0, 1.0, shape).astype("float32")
+    return rng.standard_normal(shape).astype("float32")
+
+
+def predict_in_batches(fn: Callable, inputs, batch_size: int) -> np.ndarray:
+    """Applies `fn` to `inputs` in batches; returns the results as one numpy array.
+
+    Args:
+        fn: callable. Maps a backend tensor `(n, ...)` to a tensor `(n, ...)`
+            (e.g. a generator in inference mode, or a per-sample energy).
+        inputs: numpy array or tensor `(N, ...)`, `N >= 1`.
+        batch_size: int. Rows per call of `fn`.
+
+    Returns:
+        numpy `(N, ...)`: the outputs of `fn`, concatenated along axis 0.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from ebgan_keras.utils import predict_in_batches
+    >>> float(predict_in_batches(lambda x: x * 2, np.ones((5, 1)), 2).sum())
+    10.0
+    """
+    from keras import ops
+
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+        raise ValueError(
+            f"`batch_size` must be a positive int. Received: batch_size={batch_size!r}"
+        )
+    if batch_size < 1:
+        raise ValueError(
+            f"`batch_size` must be a positive int. Received: batch_size={batch_size!r}"
+        )
+    num = int(ops.shape(inputs)[0])
+    if num < 1:
+        raise ValueError(
+            "`inputs` must hold at least one sample. Received: inputs with shape "
+            f"{tuple(ops.shape(inputs))}"
+        )
+    outputs = []
+    for start in range(0, num, int(batch_size)):
+        chunk = ops.convert_to_tensor(inputs[start : start + batch_size])
+        outputs.append(ops.convert_to_numpy(fn(chunk)))
+    return np.concatenate(outputs, axis=0)
+
+
+__all__ = ["LATENT_DISTRIBUTIONS", "predict_in_batches", "prior_latents"]

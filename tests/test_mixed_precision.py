@@ -14,7 +14,7 @@ from helpers import tiny_images
 from helpers import tiny_model
 
 import ebgan_keras as ek
-import ebgan_keras.models.energy_gan
+import ebgan_keras.models.base
 
 MODELS = {
     "ebgan": (ek.EBGAN, {}),
@@ -43,7 +43,7 @@ def test_mixed_precision_fit_stays_finite(policy, name):
     scaled = policy == "mixed_float16"
     for optimizer in (model.d_optimizer, model.g_optimizer):
         factor = optimizer.loss_scale_factor
-        assert factor == (ek.models.energy_gan.FLOAT16_LOSS_SCALE if scaled else None)
+        assert factor == (ek.models.base.FLOAT16_LOSS_SCALE if scaled else None)
 
     before = [keras.ops.convert_to_numpy(v).copy() for v in model.trainable_variables]
     history = model.fit(tiny_images(32), batch_size=8, epochs=2, verbose=0)

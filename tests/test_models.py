@@ -193,7 +193,7 @@ def _magan_with_epoch(margin, real_sum, fake_sum, batches, previous):
     model.epoch_energy_fake_sum.assign(fake_sum)
     model.epoch_batches.assign(batches)
     model.previous_energy_fake_sum.assign(previous)
-    model.end_epoch()
+    model.on_epoch_end(0)
     return model
 
 

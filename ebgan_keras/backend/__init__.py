@@ -1,68 +1,66 @@
-"""Gradient mechanics, one thin adapter per Keras backend.
+"""Every backend-specific mechanic of the library, one adapter module per backend.
 
 All maths of the library is written once in `keras.ops`. What differs per
-backend is only how a gradient is taken (TensorFlow: a tape; PyTorch:
-`torch.autograd.grad`; JAX: `jax.value_and_grad` of a stateless function) and,
-for JAX, how the training step carries its state. The adapter is picked once,
-at import, like Keras picks its trainer.
+backend lives in `ebgan_keras/backend/{jax,tensorflow,torch}.py`, which
+define the same functions with the same signatures:
+
+- `value_and_grad(loss_fn, variables)`: a loss and its gradients with respect
+  to variables (the training step).
+- `input_value_and_grad(energy_fn, inputs)`: per-sample energies and their
+  gradient with respect to the inputs (DDLS's latent gradient; a gradient
+  penalty).
+- `stateful_step(model, step_fn, *args, training=True)`: runs a
+  stateful-looking step inside the backend's trainer (on JAX, `args` is
+  `(state, data)` and the new state is returned with the logs).
+- `compile_function(model, fn, jit_compile)`: compiles a `keras.ops`
+  function that reads the model's variables (`jax.jit`, `tf.function`).
+- `skip_batches(model, train_function, count)`: draws and drops batches, for
+  exact resume.
+- `num_replicas()`, `replica_id()`, `cross_replica_mean(values)`,
+  `all_gather(tensor)`: data parallelism inside the step (`tf.distribute`;
+  identities elsewhere).
+
+The adapter is picked once, at import, like Keras picks its trainer.
 """
 
 from __future__ import annotations
 
+import importlib
+
 import keras
 
-# Data parallelism inside the step exists only with `tf.distribute`: there,
-# each replica runs the step on its slice of the batch. JAX's
-# `keras.distribution` shards one global step instead, so the step sees the
-# whole batch and these are identities (as on PyTorch, which has neither).
-
-
-def num_replicas() -> int:
-    """Replicas that run the step in sync; 1 outside `tf.distribute`."""
-    return 1
-
-
-def replica_id():
-    """Index of the replica running the step; 0 outside `tf.distribute`."""
-    return 0
-
-
-def cross_replica_mean(values: dict) -> dict:
-    """Averages scalars over the replicas; identity outside `tf.distribute`."""
-    return values
-
-
-def all_gather(tensor):
-    """Concatenates a batch over the replicas; identity outside `tf.distribute`."""
-    return tensor
-
+_ADAPTERS = {
+    "jax": "ebgan_keras.backend.jax",
+    "tensorflow": "ebgan_keras.backend.tensorflow",
+    "torch": "ebgan_keras.backend.torch",
+}
 
 _BACKEND = keras.backend.backend()
-
-if _BACKEND == "jax":
-    from ebgan_keras.backend.jax import stateful_step
-    from ebgan_keras.backend.jax import value_and_grad
-elif _BACKEND == "tensorflow":
-    from ebgan_keras.backend.tensorflow import all_gather  # noqa: F811
-    from ebgan_keras.backend.tensorflow import cross_replica_mean  # noqa: F811
-    from ebgan_keras.backend.tensorflow import num_replicas  # noqa: F811
-    from ebgan_keras.backend.tensorflow import replica_id  # noqa: F811
-    from ebgan_keras.backend.tensorflow import stateful_step
-    from ebgan_keras.backend.tensorflow import value_and_grad
-elif _BACKEND == "torch":
-    from ebgan_keras.backend.torch import stateful_step
-    from ebgan_keras.backend.torch import value_and_grad
-else:
+if _BACKEND not in _ADAPTERS:
     raise ImportError(
-        "ebgan_keras supports the Keras backends 'tensorflow', 'jax' and "
-        f"'torch'. Received: KERAS_BACKEND={_BACKEND!r}"
+        f"ebgan_keras supports the Keras backends {sorted(_ADAPTERS)}. "
+        f"Received: KERAS_BACKEND={_BACKEND!r}"
     )
+_adapter = importlib.import_module(_ADAPTERS[_BACKEND])
+
+value_and_grad = _adapter.value_and_grad
+input_value_and_grad = _adapter.input_value_and_grad
+stateful_step = _adapter.stateful_step
+compile_function = _adapter.compile_function
+skip_batches = _adapter.skip_batches
+num_replicas = _adapter.num_replicas
+replica_id = _adapter.replica_id
+cross_replica_mean = _adapter.cross_replica_mean
+all_gather = _adapter.all_gather
 
 __all__ = [
     "all_gather",
+    "compile_function",
     "cross_replica_mean",
+    "input_value_and_grad",
     "num_replicas",
     "replica_id",
+    "skip_batches",
     "stateful_step",
     "value_and_grad",
 ]

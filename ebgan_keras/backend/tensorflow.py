@@ -1,4 +1,9 @@
-"""TensorFlow adapter: gradients from a `tf.GradientTape`."""
+"""TensorFlow adapter: gradients from a `tf.GradientTape`, `tf.distribute` replicas.
+
+Variables update in place, so the training step runs as written; under a
+`tf.distribute` strategy each replica runs it on its slice of the batch, and
+the replica functions here average or gather over the replicas.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +38,89 @@ def value_and_grad(loss_fn: Callable, variables: Sequence) -> tuple:
     return loss, aux, gradients
 
 
+def input_value_and_grad(energy_fn: Callable, inputs) -> tuple:
+    """Per-sample energies of `inputs` and the gradient of their sum.
+
+    Args:
+        energy_fn: callable. Maps a batch `(N, ...)` to energies `(N,)`.
+        inputs: tensor `(N, ...)`. Latents (DDLS) or images (a gradient
+            penalty).
+
+    Returns:
+        `(energy, gradient)`: `(N,)` and the shape of `inputs`. Inside a
+        differentiated loss the gradient can be differentiated again (the
+        enclosing tape records this one).
+    """
+    inputs = tf.convert_to_tensor(inputs)
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+        tape.watch(inputs)
+        energy = energy_fn(inputs)
+    return energy, tape.gradient(energy, inputs)
+
+
+def stateful_step(model, step_fn: Callable, *args, training: bool = True):
+    """Runs `step_fn(data)`; TensorFlow variables update in place.
+
+    Args:
+        model: the `keras.Model` being trained.
+        step_fn: callable. The backend-independent step.
+        *args: what the Keras TensorFlow trainer passes to `train_step` /
+            `test_step`: `(data,)`.
+        training: bool. A training step (else a test step). Defaults to
+            `True`.
+
+    Returns:
+        The logs of `step_fn`.
+    """
+    del model, training
+    (data,) = args
+    return step_fn(data)
+
+
+def compile_function(model, fn: Callable, jit_compile: bool) -> Callable:
+    """`tf.function(jit_compile=True)` of `fn(*args)`.
+
+    Args:
+        model: the model whose variables `fn` reads (a `tf.function` reads
+            them live, so it is not needed here).
+        fn: callable. Written in `keras.ops`; takes and returns tensors.
+        jit_compile: bool. Compile with XLA; `False` returns `fn` unchanged.
+
+    Returns:
+        A callable with the arguments of `fn`.
+    """
+    del model
+    if not jit_compile:
+        return fn
+    return tf.function(fn, jit_compile=True, reduce_retracing=True)
+
+
+def skip_batches(model, train_function: Callable, count: int) -> Callable:
+    """Wraps `train_function` so that its next `count` batches are drawn, unused.
+
+    Args:
+        model: the `keras.Model` being trained; its `train_function` is set
+            back to `train_function` once the batches are skipped.
+        train_function: the compiled `train_function(iterator)`.
+        count: int. Batches to skip.
+
+    Returns:
+        The wrapping train function.
+    """
+    remaining = [count]
+
+    def skipping(iterator):
+        if remaining[0] <= 0:
+            model.train_function = train_function
+            return train_function(iterator)
+        remaining[0] -= model.steps_per_execution
+        for _ in range(model.steps_per_execution):
+            iterator.get_next()
+        return {}
+
+    return skipping
+
+
 def num_replicas() -> int:
     """Replicas that run the step in sync (`tf.distribute`); 1 without a strategy."""
     return tf.distribute.get_strategy().num_replicas_in_sync
@@ -65,9 +153,3 @@ def all_gather(tensor):
     if context is None or context.num_replicas_in_sync == 1:
         return tensor
     return context.all_gather(tensor, axis=0)
-
-
-def stateful_step(model, step_fn: Callable, data, training: bool = True):
-    """Runs a stateful training step; TensorFlow variables update in place."""
-    del model, training
-    return step_fn(data)

@@ -2,7 +2,8 @@
 
 `torch.autograd.grad` computes only the gradients asked for, so the
 generator's step does not pay for the discriminator's weight gradients and
-nothing accumulates in `.grad` between the two optimizers.
+nothing accumulates in `.grad` between the two optimizers. Variables update
+in place, so the training step runs as written.
 """
 
 from __future__ import annotations
@@ -38,15 +39,129 @@ def value_and_grad(loss_fn: Callable, variables: Sequence) -> tuple:
     return loss.detach(), _detach(aux), gradients
 
 
+def input_value_and_grad(energy_fn: Callable, inputs) -> tuple:
+    """Per-sample energies of `inputs` and the gradient of their sum.
+
+    Args:
+        energy_fn: callable. Maps a batch `(N, ...)` to energies `(N,)`.
+        inputs: tensor `(N, ...)`. Latents (DDLS) or images (a gradient
+            penalty).
+
+    Returns:
+        `(energy, gradient)`: `(N,)` and the shape of `inputs`. Called with
+        autograd on (inside a differentiated loss), the graph is kept
+        (`create_graph=True`), so the gradient can be differentiated again;
+        called under `torch.no_grad` (a sampler's chain), both come back
+        detached.
+    """
+    differentiable = torch.is_grad_enabled()
+    with torch.enable_grad():
+        if differentiable and inputs.requires_grad:
+            leaf = inputs
+        else:
+            leaf = inputs.detach().requires_grad_(True)
+        energy = energy_fn(leaf)
+        (gradient,) = torch.autograd.grad(
+            energy.sum(), leaf, create_graph=differentiable
+        )
+    if differentiable:
+        return energy, gradient
+    return energy.detach(), gradient.detach()
+
+
+def stateful_step(model, step_fn: Callable, *args, training: bool = True):
+    """Runs `step_fn(data)`; PyTorch variables update in place.
+
+    Args:
+        model: the `keras.Model` being trained.
+        step_fn: callable. The backend-independent step.
+        *args: what the Keras PyTorch trainer passes to `train_step` /
+            `test_step`: `(data,)`.
+        training: bool. A training step (else a test step). Defaults to
+            `True`.
+
+    Returns:
+        The logs of `step_fn`.
+    """
+    del model, training
+    (data,) = args
+    return step_fn(data)
+
+
+def compile_function(model, fn: Callable, jit_compile: bool) -> Callable:
+    """Wraps `fn(*args)` to run under `torch.no_grad`.
+
+    Keras' PyTorch `fori_loop` is a Python loop, so `fn` runs eagerly
+    whatever `jit_compile` says; `input_value_and_grad` switches autograd on
+    for its inputs only.
+
+    Args:
+        model: the model whose variables `fn` reads (read live; unused).
+        fn: callable. Written in `keras.ops`; takes and returns tensors.
+        jit_compile: bool. Ignored on PyTorch.
+
+    Returns:
+        A callable with the arguments of `fn`.
+    """
+    del model, jit_compile
+
+    def run(*args):
+        with torch.no_grad():
+            return fn(*args)
+
+    return run
+
+
+def skip_batches(model, train_function: Callable, count: int) -> Callable:
+    """Wraps `train_function` so that its next `count` batches are drawn, unused.
+
+    Args:
+        model: the `keras.Model` being trained; its `train_function` is set
+            back to `train_function` once the batches are skipped.
+        train_function: the `train_function(data)` of the Keras PyTorch
+            trainer, which is handed each batch.
+        count: int. Batches to skip.
+
+    Returns:
+        The wrapping train function.
+    """
+    remaining = [count]
+
+    def skipping(data):
+        if remaining[0] <= 0:
+            model.train_function = train_function
+            return train_function(data)
+        # The trainer hands over the batch itself: not training on it skips it.
+        remaining[0] -= model.steps_per_execution
+        return {}
+
+    return skipping
+
+
+# PyTorch has no Keras data-parallel engine: one replica.
+def num_replicas() -> int:
+    """Replicas that run the step in sync: 1 on PyTorch."""
+    return 1
+
+
+def replica_id():
+    """Index of the replica running the step: 0 on PyTorch."""
+    return 0
+
+
+def cross_replica_mean(values: dict) -> dict:
+    """Averages scalars over the replicas: the identity on PyTorch."""
+    return values
+
+
+def all_gather(tensor):
+    """Concatenates a batch over the replicas: the identity on PyTorch."""
+    return tensor
+
+
 def _detach(structure):
     if isinstance(structure, dict):
         return {key: _detach(value) for key, value in structure.items()}
     if isinstance(structure, torch.Tensor):
         return structure.detach()
     return structure
-
-
-def stateful_step(model, step_fn: Callable, data, training: bool = True):
-    """Runs a stateful training step; PyTorch variables update in place."""
-    del model, training
-    return step_fn(data)

@@ -1,11 +1,29 @@
-"""The energy-based GANs of the library."""
+"""The GANs of the library, on one base class (`BaseGAN`).
 
+`BaseGAN` holds what every model shares (networks, latent prior, the two
+optimizers, the training step on every backend, saving); `EnergyGAN`
+(autoencoder discriminator: EBGAN, EBGANPT, BEGAN, MAGAN) and `GAN` (logit
+discriminator) are its subclasses, each model file its loss hooks.
+"""
+
+from ebgan_keras.models.base import BaseGAN
 from ebgan_keras.models.began import BEGAN
 from ebgan_keras.models.ebgan import EBGAN
 from ebgan_keras.models.ebgan_pt import EBGANPT
 from ebgan_keras.models.energy_gan import EnergyGAN
 from ebgan_keras.models.gan import GAN
 from ebgan_keras.models.gan_optimizer import GANOptimizer
+from ebgan_keras.models.hooks import ModelHooks
 from ebgan_keras.models.magan import MAGAN
 
-__all__ = ["BEGAN", "EBGAN", "EBGANPT", "EnergyGAN", "GAN", "GANOptimizer", "MAGAN"]
+__all__ = [
+    "BEGAN",
+    "EBGAN",
+    "EBGANPT",
+    "GAN",
+    "MAGAN",
+    "BaseGAN",
+    "EnergyGAN",
+    "GANOptimizer",
+    "ModelHooks",
+]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from ebgan_keras import backend as gradient_backend
+from ebgan_keras import backend
 from ebgan_keras import losses
 from ebgan_keras.models.ebgan import EBGAN
 
@@ -62,7 +62,7 @@ class EBGANPT(EBGAN):
         fake = self.generator(latents, training=training)
         energy_fake, codes = self.compute_energy(fake, training=training)
         # Over the global batch under `tf.distribute`, as on one device.
-        pulling_away = losses.pulling_away_term(gradient_backend.all_gather(codes))
+        pulling_away = losses.pulling_away_term(backend.all_gather(codes))
         loss = ops.mean(energy_fake) + self.pt_weight * pulling_away
         return loss, {"pt": pulling_away}
 

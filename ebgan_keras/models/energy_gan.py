@@ -1,29 +1,23 @@
-"""The base class of every GAN of the library: one training step for all backends."""
+"""EnergyGAN: the base of the GANs whose discriminator is an autoencoder."""
 
 from __future__ import annotations
 
 import keras
-import numpy as np
-from keras import ops
 
-from ebgan_keras import backend as gradient_backend
 from ebgan_keras import losses
-from ebgan_keras.models.gan_optimizer import GANOptimizer
-
-LATENT_DISTRIBUTIONS = ("normal", "uniform")
-_SEED_STATE_KEY = "seed_generator_state"
-#: Static loss scale of each optimizer under the "mixed_float16" policy.
-FLOAT16_LOSS_SCALE = 2.0**10
+from ebgan_keras.models.base import BaseGAN
+from ebgan_keras.models.base import describe_outputs
 
 
 @keras.saving.register_keras_serializable(package="ebgan_keras")
-class EnergyGAN(keras.Model):
+class EnergyGAN(BaseGAN):
     """Base class of the energy-based GANs: a generator and an autoencoder critic.
 
-    Subclasses define `discriminator_loss`, `generator_loss` and, for models
-    with state such as BEGAN's `k`, `update_state_variables`. Everything else
-    (sampling latents, energies, the training step on TensorFlow, JAX and
-    PyTorch, input checks, saving) lives here, written once in `keras.ops`.
+    The discriminator returns `(reconstruction, code)`; the energy of an
+    image is its reconstruction error `reduce(|Dec(Enc(x)) - x|^p)`, the
+    code feeds terms such as the pulling-away term. Subclasses define
+    `discriminator_loss`, `generator_loss` and, for models with state such as
+    BEGAN's `k`, `update_state_variables`; the rest is `ek.models.BaseGAN`.
 
     Args:
         generator: `keras.Model`. Maps latents `(N, latent_dim)` to images
@@ -45,16 +39,8 @@ class EnergyGAN(keras.Model):
             Defaults to `None` (random).
     """
 
-    default_latent_distribution = "normal"
     default_energy_reduction = "mean"
     default_energy_power = 2.0
-    #: Per-step values averaged over the epoch in the logs.
-    tracked_logs = ("d_loss", "g_loss", "energy_real", "energy_fake")
-    #: Model state logged as its value after the step (e.g. BEGAN's `k`).
-    state_logs = ()
-    #: What the discriminator returns: `"autoencoder"` (a pair
-    #: `(reconstruction, code)`) or `"logit"` (one logit per image).
-    discriminator_output = "autoencoder"
 
     def __init__(
         self,
@@ -67,200 +53,42 @@ class EnergyGAN(keras.Model):
         seed=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        # === Config ===
-        self.generator = generator
-        self.discriminator = discriminator
-        self.latent_dim = latent_dim
-        self.latent_distribution = (
-            latent_distribution or self.default_latent_distribution
+        super().__init__(
+            generator,
+            discriminator,
+            latent_dim=latent_dim,
+            latent_distribution=latent_distribution,
+            seed=seed,
+            **kwargs,
         )
+        # === Config ===
         self.energy_reduction = energy_reduction or self.default_energy_reduction
         self.energy_power = float(
             self.default_energy_power if energy_power is None else energy_power
         )
-        self.seed = seed
-
-        if self.latent_distribution not in LATENT_DISTRIBUTIONS:
-            raise ValueError(
-                f"`latent_distribution` must be one of {LATENT_DISTRIBUTIONS}. "
-                f"Received: latent_distribution={self.latent_distribution!r}"
-            )
         losses.max_energy((1,), self.energy_reduction, self.energy_power)
-        self.latent_dim, self.image_shape = _check_networks(
-            generator,
-            discriminator,
-            latent_dim,
-            type(self).__name__,
-            self.discriminator_output,
-        )
-        self.seed_generator = keras.random.SeedGenerator(seed, name="seed_generator")
-        self._trackers = {
-            name: keras.metrics.Mean(name=name) for name in self.tracked_logs
-        }
-        self.d_optimizer = None
-        self.g_optimizer = None
-        # The sub-models are built; without this, `fit` would call the model
-        # on images to build it.
-        self.built = True
 
-    # ------------------------------------------------------------------
-    # Public API
-    # ------------------------------------------------------------------
     def default_optimizers(self) -> tuple:
-        """The papers' optimizers, used by `compile` when none is given."""
+        """`Adam(1e-3, beta_1=0.5)` for both networks (the EBGAN paper's MNIST)."""
         return (
             keras.optimizers.Adam(1e-3, beta_1=0.5),
             keras.optimizers.Adam(1e-3, beta_1=0.5),
         )
 
-    def compile(
-        self,
-        d_optimizer=None,
-        g_optimizer=None,
-        steps_per_execution: int = 1,
-        jit_compile="auto",
-        run_eagerly: bool = False,
-        **kwargs,
-    ) -> None:
-        """Configures the two optimizers and how the training step runs.
-
-        Args:
-            d_optimizer: `keras.optimizers.Optimizer` or its string id.
-                Updates the discriminator. Defaults to the paper's setting.
-            g_optimizer: `keras.optimizers.Optimizer` or its string id.
-                Updates the generator. Defaults to the paper's setting.
-            steps_per_execution: int. Training steps per compiled call.
-                Defaults to `1`.
-            jit_compile: bool or `"auto"`. XLA on TensorFlow, `jax.jit` on
-                JAX, `torch.compile` on PyTorch. Defaults to `"auto"`.
-            run_eagerly: bool. Run the step eagerly, for debugging.
-                Defaults to `False`.
-            **kwargs: other arguments of `keras.Model.compile`, except
-                `optimizer`, `loss` and `metrics`. Under the
-                `"mixed_float16"` policy, an optimizer without a
-                `loss_scale_factor` gets `FLOAT16_LOSS_SCALE` (2**10),
-                unless `auto_scale_loss=False`.
-        """
-        for name in ("optimizer", "loss", "metrics"):
-            if kwargs.get(name) is not None:
-                raise ValueError(
-                    f"{type(self).__name__}.compile takes `d_optimizer` and "
-                    f"`g_optimizer`; it has its own losses and logs. "
-                    f"Received: {name}={kwargs[name]!r}"
-                )
-            kwargs.pop(name, None)
-        default_d, default_g = self.default_optimizers()
-        self.d_optimizer = (
-            default_d if d_optimizer is None else keras.optimizers.get(d_optimizer)
-        )
-        self.g_optimizer = (
-            default_g if g_optimizer is None else keras.optimizers.get(g_optimizer)
-        )
-        if self.d_optimizer is self.g_optimizer:
+    def check_discriminator(self, discriminator) -> None:
+        outputs = self.discriminator_output_spec()
+        if not isinstance(outputs, (list, tuple)) or len(outputs) != 2:
             raise ValueError(
-                "`d_optimizer` and `g_optimizer` must be two optimizer objects; "
-                "the same object was passed for both."
+                "`discriminator` must return a pair (reconstruction, code). "
+                f"Received: discriminator output {describe_outputs(outputs)}"
             )
-        # Under mixed_float16, float16 gradients would underflow: each
-        # optimizer scales its loss by a static factor (MultiOptimizer, the
-        # container of both, rejects a LossScaleOptimizer); a step whose
-        # scaled gradients overflow is skipped (see `_zero_if_not_finite`).
-        if (
-            kwargs.pop("auto_scale_loss", True)
-            and self.dtype_policy.name == "mixed_float16"
-        ):
-            for optimizer in (self.d_optimizer, self.g_optimizer):
-                if optimizer.loss_scale_factor is None:
-                    optimizer.loss_scale_factor = FLOAT16_LOSS_SCALE
-        optimizer = GANOptimizer(
-            self.d_optimizer,
-            self.g_optimizer,
-            self.discriminator.trainable_variables,
-        )
-        super().compile(
-            optimizer=optimizer,
-            auto_scale_loss=False,
-            steps_per_execution=steps_per_execution,
-            jit_compile=jit_compile,
-            run_eagerly=run_eagerly,
-            **kwargs,
-        )
-        # Built now, so that loading a saved model restores both optimizers.
-        optimizer.build(self.trainable_variables)
-        self._compile_settings = {
-            "steps_per_execution": steps_per_execution,
-            "jit_compile": jit_compile,
-            "run_eagerly": run_eagerly,
-        }
-
-    def sample_latents(self, num_samples, seed=None):
-        """Draws latents from the prior of the model.
-
-        Args:
-            num_samples: int or scalar tensor. How many latents.
-            seed: int or `keras.random.SeedGenerator`. Defaults to the
-                model's own seed generator (which then moves on).
-
-        Returns:
-            A float32 tensor of shape `(num_samples, latent_dim)`.
-        """
-        seed = self.seed_generator if seed is None else seed
-        shape = (num_samples, self.latent_dim)
-        if self.latent_distribution == "uniform":
-            return keras.random.uniform(shape, minval=-1.0, maxval=1.0, seed=seed)
-        return keras.random.normal(shape, seed=seed)
-
-    def generate(self, num_or_latents, seed=None, batch_size: int = 256):
-        """Generates images, from a number of samples or from given latents.
-
-        Args:
-            num_or_latents: int, or an array of latents `(N, latent_dim)`.
-            seed: int. Seed of the latents when a number is given; the same
-                seed gives the same images. Defaults to the model's own seed
-                generator.
-            batch_size: int. Images per forward pass. Defaults to `256`.
-
-        Returns:
-            A numpy array of images `(N, H, W, C)`, values in the generator's
-            output range.
-        """
-        if isinstance(num_or_latents, (int, np.integer)):
-            if num_or_latents < 1:
-                raise ValueError(
-                    "`num_or_latents` must be a positive number of samples or "
-                    f"an array of latents. Received: {num_or_latents!r}"
-                )
-            latents = self.sample_latents(int(num_or_latents), seed=seed)
-        else:
-            latents = num_or_latents
-            shape = tuple(ops.shape(latents))
-            if len(shape) != 2 or shape[1] != self.latent_dim:
-                raise ValueError(
-                    f"Latents must have shape (N, {self.latent_dim}) for this "
-                    f"{type(self).__name__}. Received: shape={shape}"
-                )
-        return self._predict_in_batches(
-            lambda z: self.generator(z, training=False), latents, batch_size
-        )
-
-    def energy(self, images, batch_size: int = 256):
-        """Per-sample energy of images under the discriminator (low = real).
-
-        Args:
-            images: array `(N, H, W, C)` of float images: data in `[-1, 1]`
-                or the generator's outputs (not range-checked).
-            batch_size: int. Images per forward pass. Defaults to `256`.
-
-        Returns:
-            A float32 numpy array of shape `(N,)`.
-        """
-        # No range check: generator outputs (BEGAN's have no tanh) may leave
-        # [-1, 1] slightly, and their energy is what samplers use.
-        images = self._check_image_array(images, "images", check_range=False)
-        return self._predict_in_batches(
-            lambda x: self.compute_energy(x, training=False)[0], images, batch_size
-        )
+        reconstruction = outputs[0]
+        if tuple(reconstruction.shape[1:]) != self.image_shape:
+            raise ValueError(
+                "The discriminator's reconstruction must have the shape of the "
+                f"images (N, {', '.join(map(str, self.image_shape))}). Received: "
+                f"reconstruction of shape {tuple(reconstruction.shape)}"
+            )
 
     def compute_energy(self, images, training: bool = False):
         """Energy and code of a batch of images, as backend tensors.
@@ -279,384 +107,15 @@ class EnergyGAN(keras.Model):
         )
         return energy, code
 
-    def call(self, inputs, training=False):
-        return self.generator(inputs, training=training)
-
-    # ------------------------------------------------------------------
-    # What each model defines
-    # ------------------------------------------------------------------
-    def discriminator_loss(self, real, latents, training: bool = True):
-        """Returns `(loss, aux)` of the discriminator on one batch."""
-        raise NotImplementedError
-
-    def generator_loss(self, latents, training: bool = True):
-        """Returns `(loss, aux)` of the generator on one batch."""
-        raise NotImplementedError
-
-    def update_state_variables(self, values: dict) -> dict:
-        """Updates model state (`k`, margins) after both steps.
-
-        Args:
-            values: dict. The step's losses and auxiliary values.
-
-        Returns:
-            A dict of further values to log (names in `tracked_logs` are
-            averaged over the epoch, names in `state_logs` shown as is).
-        """
-        del values
-        return {}
-
-    @property
-    def trains_generator(self) -> bool:
-        """Whether the current phase of training updates the generator."""
-        return True
-
-    # ------------------------------------------------------------------
-    # Training
-    # ------------------------------------------------------------------
-    @property
-    def metrics(self):
-        return list(self._trackers.values())
-
-    def train_step(self, *args):
-        return gradient_backend.stateful_step(self, self._train_step, *args)
-
-    def test_step(self, *args):
-        return gradient_backend.stateful_step(
-            self, self._test_step, *args, training=False
-        )
-
-    def _test_step(self, data):
-        """Losses and energies on a batch, in inference mode, without updates."""
-        real = self._unpack_images(data)
-        latents = self.sample_latents(ops.shape(real)[0])
-        d_loss, d_aux = self.discriminator_loss(real, latents, training=False)
-        values = {"d_loss": d_loss, **d_aux}
-        if self.trains_generator:
-            g_loss, g_aux = self.generator_loss(latents, training=False)
-            values.update({"g_loss": g_loss, **g_aux})
-        return self._update_logs(values)
-
-    def _train_step(self, data):
-        if self.d_optimizer is None:
-            raise RuntimeError(
-                f"Call `{type(self).__name__}.compile()` before training."
-            )
-        real = self._unpack_images(data)
-        batch_size = ops.shape(real)[0]
-
-        d_variables = self.discriminator.trainable_variables
-        d_latents = self._training_latents(batch_size)
-        d_loss, d_aux, d_grads = _scaled_value_and_grad(
-            self.d_optimizer,
-            lambda: self.discriminator_loss(real, d_latents),
-            d_variables,
-        )
-        self.d_optimizer.apply(_zero_if_not_finite(d_loss, d_grads), d_variables)
-        values = {"d_loss": d_loss, **d_aux}
-
-        if self.trains_generator:
-            g_variables = self.generator.trainable_variables
-            g_latents = self._training_latents(batch_size)
-            g_loss, g_aux, g_grads = _scaled_value_and_grad(
-                self.g_optimizer, lambda: self.generator_loss(g_latents), g_variables
-            )
-            self.g_optimizer.apply(_zero_if_not_finite(g_loss, g_grads), g_variables)
-            values.update({"g_loss": g_loss, **g_aux})
-
-        self.optimizer.iterations.assign_add(1)
-        # Under `tf.distribute`, every replica then updates `k`, margins and
-        # logs from the same global-batch values.
-        values = gradient_backend.cross_replica_mean(values)
-        values.update(self.update_state_variables(values))
-        return self._update_logs(values)
-
-    def _update_logs(self, values: dict) -> dict:
-        logs = {}
-        for name, value in values.items():
-            if name in self._trackers:
-                self._trackers[name].update_state(value)
-                logs[name] = self._trackers[name].result()
-            elif name in self.state_logs:
-                logs[name] = value
-        return logs
-
-    def _training_latents(self, batch_size):
-        replicas = gradient_backend.num_replicas()
-        if replicas == 1:
-            return self.sample_latents(batch_size)
-        # Under `tf.distribute` the seed generator is mirrored: each replica
-        # takes its own slice of one global draw, so replicas never share
-        # latents and the step equals the same global batch on one device.
-        latents = self.sample_latents(batch_size * replicas)
-        start = gradient_backend.replica_id() * batch_size
-        return ops.slice(latents, (start, 0), (batch_size, self.latent_dim))
-
-    def fit(self, x=None, y=None, *args, callbacks=None, **kwargs):
-        """Trains the GAN; see `keras.Model.fit`.
-
-        `x` is a numpy array of float images `(N, H, W, C)` in `[-1, 1]` or a
-        `tf.data.Dataset` (or other Keras data source) yielding them; `y` is
-        ignored. A non-finite loss stops training with an error before any
-        weight becomes NaN.
-        """
-        if isinstance(x, np.ndarray):
-            self._check_image_array(x, "x")
-        elif x is not None and not isinstance(x, (list, tuple, dict)):
-            # Datasets and generators bring their own order; Keras would warn.
-            kwargs.setdefault("shuffle", False)
-        steps_per_epoch = kwargs.get("steps_per_epoch")
-        per_call = int(getattr(self, "steps_per_execution", 1) or 1)
-        if steps_per_epoch and per_call > 1 and steps_per_epoch % per_call:
-            # Keras runs whole executions: 3 steps per epoch with 10 steps per
-            # execution would silently run 10 steps (measured on Keras 3.15).
-            raise ValueError(
-                "`steps_per_epoch` must be a multiple of the `steps_per_execution` "
-                f"given to compile ({per_call}). Received: "
-                f"steps_per_epoch={steps_per_epoch}"
-            )
-        callbacks = list(callbacks or [])
-        from ebgan_keras.callbacks import TerminateOnNonFinite
-
-        if not any(isinstance(c, TerminateOnNonFinite) for c in callbacks):
-            # First, so that no checkpoint callback sees a non-finite step.
-            callbacks.insert(0, TerminateOnNonFinite())
-        callbacks = self._default_callbacks(callbacks)
-        return super().fit(x, y, *args, callbacks=callbacks, **kwargs)
-
-    def _default_callbacks(self, callbacks: list) -> list:
-        return callbacks
-
-    # ------------------------------------------------------------------
-    # Saving
-    # ------------------------------------------------------------------
-    def save_own_variables(self, store):
-        super().save_own_variables(store)
-        # Keras leaves seed generators out of weight files; the latents of a
-        # resumed run must continue where the interrupted run stopped.
-        store[_SEED_STATE_KEY] = ops.convert_to_numpy(self.seed_generator.state)
-
-    def load_own_variables(self, store):
-        keys = [key for key in store.keys() if key != _SEED_STATE_KEY]
-        super().load_own_variables({key: store[key] for key in keys})
-        if _SEED_STATE_KEY in store.keys():
-            state = self.seed_generator.state
-            state.assign(ops.cast(np.asarray(store[_SEED_STATE_KEY]), state.dtype))
-
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(
             {
-                "generator": keras.saving.serialize_keras_object(self.generator),
-                "discriminator": keras.saving.serialize_keras_object(
-                    self.discriminator
-                ),
-                "latent_dim": self.latent_dim,
-                "latent_distribution": self.latent_distribution,
                 "energy_reduction": self.energy_reduction,
                 "energy_power": self.energy_power,
-                "seed": self.seed,
             }
         )
         return config
 
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        for name in ("generator", "discriminator"):
-            config[name] = keras.saving.deserialize_keras_object(
-                config[name], custom_objects=custom_objects
-            )
-        return cls(**config)
 
-    def get_compile_config(self):
-        if self.d_optimizer is None:
-            return None
-        return {
-            "d_optimizer": keras.saving.serialize_keras_object(self.d_optimizer),
-            "g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer),
-            **self._compile_settings,
-        }
-
-    def compile_from_config(self, config):
-        config = dict(config)
-        for name in ("d_optimizer", "g_optimizer"):
-            config[name] = keras.saving.deserialize_keras_object(config[name])
-        self.compile(**config)
-
-    # ------------------------------------------------------------------
-    # Input checks and helpers
-    # ------------------------------------------------------------------
-    def _unpack_images(self, data):
-        real, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        shape = tuple(real.shape)
-        if len(shape) != 4 or tuple(shape[1:]) != self.image_shape:
-            raise ValueError(
-                f"{type(self).__name__} expects batches of images of shape "
-                f"(batch, {', '.join(map(str, self.image_shape))}), the "
-                f"generator's output shape. Received: batch of shape {shape}"
-            )
-        return ops.cast(real, "float32")
-
-    def _check_image_array(self, images, name: str, check_range: bool = True):
-        shape = tuple(ops.shape(images))
-        if len(shape) != 4 or tuple(shape[1:]) != self.image_shape:
-            raise ValueError(
-                f"`{name}` must be images of shape (N, "
-                f"{', '.join(map(str, self.image_shape))}) for this "
-                f"{type(self).__name__}. Received: {name} with shape {shape}"
-            )
-        if isinstance(images, np.ndarray):
-            if not np.issubdtype(images.dtype, np.floating):
-                raise ValueError(
-                    f"`{name}` must be float images in [-1, 1] (for uint8 "
-                    "pixels use `ek.data.from_arrays` or `x / 127.5 - 1`). "
-                    f"Received: {name} with dtype {images.dtype}"
-                )
-            if not np.all(np.isfinite(images)):
-                raise ValueError(
-                    f"`{name}` contains NaN or infinite values "
-                    f"({int(np.size(images) - np.isfinite(images).sum())} of "
-                    f"{np.size(images)}). Received: {name} with NaN/Inf"
-                )
-            low, high = float(images.min()), float(images.max())
-            if check_range and (low < -1.0 - 1e-3 or high > 1.0 + 1e-3):
-                raise ValueError(
-                    f"`{name}` must hold values in [-1, 1]. Received: values "
-                    f"in [{low:g}, {high:g}]"
-                )
-        return images
-
-    def _predict_in_batches(self, fn, inputs, batch_size: int):
-        num = int(ops.shape(inputs)[0])
-        outputs = []
-        for start in range(0, num, batch_size):
-            chunk = ops.convert_to_tensor(inputs[start : start + batch_size])
-            outputs.append(ops.convert_to_numpy(fn(chunk)))
-        return np.concatenate(outputs, axis=0)
-
-
-def _scaled_value_and_grad(optimizer, loss_fn, variables):
-    """Gradients of the loss scaled for replicas and for float16 loss scaling.
-
-    Under `tf.distribute` the optimizer sums the replicas' gradients, so each
-    replica's mean loss is divided by the number of replicas (global-batch
-    mean); a `LossScaleOptimizer` (mixed_float16) multiplies it by its
-    dynamic scale and divides the gradients back in `apply`. The returned
-    loss is the unscaled one.
-    """
-    replicas = gradient_backend.num_replicas()
-
-    def scaled_loss_fn():
-        loss, aux = loss_fn()
-        scaled = loss if replicas == 1 else loss * (1.0 / replicas)
-        return optimizer.scale_loss(scaled), {**aux, "_loss": loss}
-
-    _, aux, gradients = gradient_backend.value_and_grad(scaled_loss_fn, variables)
-    loss = aux.pop("_loss")
-    return loss, aux, gradients
-
-
-def _zero_if_not_finite(loss, gradients):
-    """Keeps a non-finite loss or gradient (float16 overflow) out of the weights."""
-    finite = ops.isfinite(loss)
-    for gradient in gradients:
-        finite = ops.logical_and(finite, ops.all(ops.isfinite(gradient)))
-    return [ops.where(finite, g, ops.zeros_like(g)) for g in gradients]
-
-
-def _check_networks(
-    generator, discriminator, latent_dim, owner: str, output: str = "autoencoder"
-):
-    """Validates the two networks; returns `(latent_dim, image_shape)`."""
-    for name, network in (("generator", generator), ("discriminator", discriminator)):
-        if not isinstance(network, keras.Layer):
-            raise TypeError(
-                f"`{name}` must be a Keras model. Received: {name}={network!r}"
-            )
-    input_shape = _input_shape(generator)
-    if input_shape is None:
-        if latent_dim is None:
-            raise ValueError(
-                f"{owner} cannot infer `latent_dim` from an unbuilt generator: "
-                "pass `latent_dim`. Received: latent_dim=None"
-            )
-        input_shape = (None, latent_dim)
-    if len(input_shape) != 2:
-        raise ValueError(
-            "`generator` must map latents of shape (N, latent_dim) to images. "
-            f"Received: a generator whose input shape is {input_shape}"
-        )
-    if latent_dim is None:
-        latent_dim = input_shape[1]
-    if latent_dim is None or int(latent_dim) < 1:
-        raise ValueError(
-            f"`latent_dim` must be a positive int. Received: latent_dim={latent_dim}"
-        )
-    if input_shape[1] is not None and int(input_shape[1]) != int(latent_dim):
-        raise ValueError(
-            f"`latent_dim` does not match the generator: its input has shape "
-            f"{input_shape}. Received: latent_dim={latent_dim}"
-        )
-    latent_dim = int(latent_dim)
-    images = _symbolic_call(generator, (None, latent_dim), "generator")
-    if isinstance(images, (list, tuple)) or len(images.shape) != 4:
-        raise ValueError(
-            "`generator` must return one batch of images (N, H, W, C). "
-            f"Received: generator output {_describe(images)}"
-        )
-    image_shape = tuple(int(d) for d in images.shape[1:])
-    outputs = _symbolic_call(discriminator, (None, *image_shape), "discriminator")
-    if output == "logit":
-        if isinstance(outputs, (list, tuple)) or tuple(outputs.shape[1:]) not in (
-            (),
-            (1,),
-        ):
-            raise ValueError(
-                f"{owner}'s `discriminator` must return one logit per image, of "
-                f"shape (N, 1) or (N,). Received: discriminator output "
-                f"{_describe(outputs)}"
-            )
-        return latent_dim, image_shape
-    if not isinstance(outputs, (list, tuple)) or len(outputs) != 2:
-        raise ValueError(
-            "`discriminator` must return a pair (reconstruction, code). "
-            f"Received: discriminator output {_describe(outputs)}"
-        )
-    reconstruction = outputs[0]
-    if tuple(reconstruction.shape[1:]) != image_shape:
-        raise ValueError(
-            "The discriminator's reconstruction must have the shape of the "
-            f"images (N, {', '.join(map(str, image_shape))}). Received: "
-            f"reconstruction of shape {tuple(reconstruction.shape)}"
-        )
-    return latent_dim, image_shape
-
-
-def _input_shape(model):
-    inputs = getattr(model, "inputs", None)
-    try:
-        if inputs:
-            return tuple(inputs[0].shape)
-    except (AttributeError, ValueError):
-        pass
-    return None
-
-
-def _symbolic_call(model, shape, name: str):
-    try:
-        return model.compute_output_spec(keras.KerasTensor(shape, "float32"))
-    except Exception as error:  # noqa: BLE001 - re-raised with context
-        raise ValueError(
-            f"Calling the `{name}` on inputs of shape {shape} failed: {error}"
-        ) from error
-
-
-def _describe(outputs) -> str:
-    if isinstance(outputs, (list, tuple)):
-        shapes = ", ".join(str(tuple(o.shape)) for o in outputs)
-        return f"a {type(outputs).__name__} of {len(outputs)} tensors ({shapes})"
-    return f"a single tensor of shape {tuple(outputs.shape)}"
-
-
-__all__ = ["EnergyGAN", "LATENT_DISTRIBUTIONS"]
+__all__ = ["EnergyGAN"]

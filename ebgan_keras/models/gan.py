@@ -1,15 +1,16 @@
-"""GAN: the standard non-saturating GAN, on the same core as the energy GANs."""
+"""GAN: the standard non-saturating GAN, on the same base as the energy GANs."""
 
 from __future__ import annotations
 
 import keras
 from keras import ops
 
-from ebgan_keras.models.energy_gan import EnergyGAN
+from ebgan_keras.models.base import BaseGAN
+from ebgan_keras.models.base import describe_outputs
 
 
 @keras.saving.register_keras_serializable(package="ebgan_keras")
-class GAN(EnergyGAN):
+class GAN(BaseGAN):
     """Non-saturating GAN (Goodfellow et al., 2014), the zoo's baseline.
 
     The discriminator returns one logit per image `D(x)`; its energy is
@@ -19,6 +20,8 @@ class GAN(EnergyGAN):
 
     `L_D = mean softplus(-D(x)) + mean softplus(D(G(z)))`,
     `L_G = mean softplus(-D(G(z)))` (the non-saturating generator loss).
+    `compile()` defaults to `Adam(2e-4, beta_1=0.5)` for both networks (the
+    DCGAN setting).
 
     Args:
         generator: `keras.Model`. Maps latents `(N, latent_dim)` to images.
@@ -47,35 +50,17 @@ class GAN(EnergyGAN):
         - [Goodfellow et al., 2014](https://arxiv.org/abs/1406.2661)
     """
 
-    discriminator_output = "logit"
-
-    def __init__(
-        self,
-        generator,
-        discriminator,
-        latent_dim=None,
-        latent_distribution=None,
-        seed=None,
-        **kwargs,
-    ):
-        # The reconstruction settings of the base class do not apply.
-        for name in ("energy_reduction", "energy_power"):
-            kwargs.pop(name, None)
-        super().__init__(
-            generator,
-            discriminator,
-            latent_dim=latent_dim,
-            latent_distribution=latent_distribution,
-            seed=seed,
-            **kwargs,
-        )
-
-    def default_optimizers(self) -> tuple:
-        """Adam(2e-4, beta_1=0.5) for both networks (the DCGAN setting)."""
-        return (
-            keras.optimizers.Adam(2e-4, beta_1=0.5),
-            keras.optimizers.Adam(2e-4, beta_1=0.5),
-        )
+    def check_discriminator(self, discriminator) -> None:
+        outputs = self.discriminator_output_spec()
+        if isinstance(outputs, (list, tuple)) or tuple(outputs.shape[1:]) not in (
+            (),
+            (1,),
+        ):
+            raise ValueError(
+                f"{type(self).__name__}'s `discriminator` must return one logit "
+                "per image, of shape (N, 1) or (N,). Received: discriminator "
+                f"output {describe_outputs(outputs)}"
+            )
 
     def compute_energy(self, images, training: bool = False):
         """Energy `-D(x)` and the logits `D(x)` of a batch, as backend tensors.
@@ -109,9 +94,3 @@ class GAN(EnergyGAN):
         fake = self.generator(latents, training=training)
         energy_fake, _ = self.compute_energy(fake, training=training)
         return ops.mean(ops.softplus(energy_fake)), {}
-
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.pop("energy_reduction", None)
-        config.pop("energy_power", None)
-        return config

@@ -36,7 +36,9 @@ class GANOptimizer(keras.optimizers.MultiOptimizer):
     updated there. This container exposes the variables of both optimizers,
     so every backend carries them. The training step calls
     `d_optimizer.apply` and `g_optimizer.apply` itself, at different times,
-    and advances this container's `iterations` once per step.
+    and advances this container's `iterations` once per step. In a saved
+    file it holds only its own variables: each optimizer's state is saved
+    once, by the optimizer.
 
     Args:
         d_optimizer: `keras.optimizers.Optimizer`. Updates the discriminator.
@@ -55,6 +57,29 @@ class GANOptimizer(keras.optimizers.MultiOptimizer):
         d_optimizer.loss_scale_factor, g_optimizer.loss_scale_factor = scales
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
+
+    def save_own_variables(self, store):
+        # Only this container's own variables (its step counter and the
+        # unused learning rate). Each of the two optimizers saves its own
+        # state as a child object, once: Keras's `MultiOptimizer` would also
+        # write both optimizers' variables here, a second copy of every slot
+        # next to the `d_optimizer` / `g_optimizer` entries of the model.
+        for index, variable in enumerate(self._variables):
+            store[str(index)] = variable.numpy()
+
+    def load_own_variables(self, store):
+        # Files written by release 0.1 hold, after these, the copy of both
+        # optimizers' variables; the optimizers load theirs from their own
+        # entries, so the copy is not read.
+        if len(store.keys()) < len(self._variables):
+            raise ValueError(
+                f"The saved state of {self.name!r} holds {len(store.keys())} "
+                f"variables; it needs its own {len(self._variables)} (step "
+                "counter and learning rate). Received: a file of another "
+                "optimizer or model"
+            )
+        for index, variable in enumerate(self._variables):
+            variable.assign(store[str(index)])
 
     def apply(self, grads, trainable_variables=None):
         raise RuntimeError(

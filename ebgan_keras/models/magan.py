@@ -24,8 +24,8 @@ class MAGAN(EBGAN):
 
     The margin and the phase are model state (`model.margin`,
     `model.pretrained_epochs`), saved with the model and carried through
-    resume. `fit` adds the `ek.callbacks.MAGANMarginUpdate` callback that
-    applies the rule, unless one is passed. The discriminator's optimizer
+    resume. The rule runs in the model's `on_epoch_end` hook, which `fit`
+    calls after each epoch. The discriminator's optimizer
     also steps during pre-training, so after `fit` its `iterations` counts
     pre-training steps too.
 
@@ -113,15 +113,6 @@ class MAGAN(EBGAN):
     def trains_generator(self) -> bool:
         return not self._pretraining
 
-    def sync_phase(self) -> bool:
-        """Sets the training phase from the model state; True if it changed."""
-        pretraining = (
-            float(ops.convert_to_numpy(self.pretrained_epochs)) < self.pretrain_epochs
-        )
-        changed = pretraining != self._pretraining
-        self._pretraining = pretraining
-        return changed
-
     def discriminator_loss(self, real, latents, training=True):
         if not self._pretraining:
             return super().discriminator_loss(real, latents, training=training)
@@ -136,15 +127,23 @@ class MAGAN(EBGAN):
         self.epoch_batches.assign_add(1.0)
         return {"margin": ops.convert_to_tensor(self.margin)}
 
-    def end_epoch(self) -> bool:
-        """Applies the end-of-epoch rule (pre-training phase or margin update).
+    def on_train_begin(self) -> bool:
+        # Runs after the state was restored (resume): the phase follows it.
+        return self._sync_phase()
 
-        Called by `ek.callbacks.MAGANMarginUpdate` at the end of each epoch.
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> bool:
+        """Applies the end-of-epoch rule: pre-training phase or margin update.
+
+        Args:
+            epoch: int. Index of the epoch that ended (unused: the phase is
+                counted in `pretrained_epochs`, which survives resume).
+            logs: dict. The epoch's logs; `margin` is set to the new margin.
 
         Returns:
             Whether pre-training just ended (the training step must then be
             rebuilt).
         """
+        del epoch
         phase_changed = False
         real_sum = float(ops.convert_to_numpy(self.epoch_energy_real_sum))
         fake_sum = float(ops.convert_to_numpy(self.epoch_energy_fake_sum))
@@ -153,7 +152,7 @@ class MAGAN(EBGAN):
             mean_real = real_sum / batches
             if self._pretraining:
                 self.pretrained_epochs.assign(self.pretrained_epochs + 1.0)
-                phase_changed = self.sync_phase()
+                phase_changed = self._sync_phase()
                 if phase_changed and self.initial_margin is None:
                     self.margin.assign(mean_real)
             else:
@@ -168,14 +167,18 @@ class MAGAN(EBGAN):
             self.epoch_batches,
         ):
             variable.assign(0.0)
+        if logs is not None:
+            logs["margin"] = float(ops.convert_to_numpy(self.margin))
         return phase_changed
 
-    def _default_callbacks(self, callbacks: list) -> list:
-        from ebgan_keras.callbacks import MAGANMarginUpdate
-
-        if not any(isinstance(c, MAGANMarginUpdate) for c in callbacks):
-            callbacks.append(MAGANMarginUpdate())
-        return callbacks
+    def _sync_phase(self) -> bool:
+        """Sets the training phase from the model state; True if it changed."""
+        pretraining = (
+            float(ops.convert_to_numpy(self.pretrained_epochs)) < self.pretrain_epochs
+        )
+        changed = pretraining != self._pretraining
+        self._pretraining = pretraining
+        return changed
 
     def get_config(self) -> dict:
         config = super().get_config()

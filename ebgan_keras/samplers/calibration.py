@@ -7,9 +7,9 @@ import numpy as np
 from ebgan_keras.samplers.sampler import _check_positive_int
 from ebgan_keras.samplers.sampler import check_images
 from ebgan_keras.samplers.sampler import check_model
-from ebgan_keras.samplers.sampler import draw_prior
 from ebgan_keras.samplers.sampler import energies
 from ebgan_keras.samplers.sampler import generate
+from ebgan_keras.utils import prior_latents
 
 # Ridge on the standardized slope: keeps the fit finite when real and
 # generated energies separate perfectly.
@@ -114,7 +114,7 @@ def calibrate_model(
     """Fits an `EnergyCalibration` of `model` on real and generated images.
 
     Args:
-        model: an `ek.EnergyGAN`.
+        model: a model of the library (`ek.models.BaseGAN`).
         real_images: array `(N, H, W, C)`. Held-out real images (not used in
             training, or the fit is optimistic).
         num_generated: int. Generated images in the fit. Defaults (None) to
@@ -131,7 +131,11 @@ def calibrate_model(
         num_generated = len(real_images)
     num_generated = _check_positive_int(num_generated, "num_generated")
     rng = np.random.default_rng(seed)
-    fake_images = generate(model, draw_prior(model, num_generated, rng), batch_size)
+    fake_images = generate(
+        model,
+        prior_latents(model.latent_distribution, num_generated, model.latent_dim, rng),
+        batch_size,
+    )
     return EnergyCalibration.fit(
         energies(model, real_images, batch_size),
         energies(model, fake_images, batch_size),

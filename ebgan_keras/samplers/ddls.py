@@ -8,14 +8,14 @@ import weakref
 import numpy as np
 from keras import ops
 
-from ebgan_keras.samplers import backend as sampler_backend
+from ebgan_keras import backend
 from ebgan_keras.samplers.sampler import Sampler
 from ebgan_keras.samplers.sampler import _check_float
 from ebgan_keras.samplers.sampler import _check_positive_int
 from ebgan_keras.samplers.sampler import check_model
-from ebgan_keras.samplers.sampler import draw_prior
 from ebgan_keras.samplers.sampler import generate
 from ebgan_keras.samplers.sampler import register_sampler
+from ebgan_keras.utils import prior_latents
 
 # Keeps arctanh finite when a uniform latent sits on the box's edge.
 _UNIFORM_EDGE = 1e-6
@@ -138,7 +138,7 @@ class DDLS(Sampler):
         """Runs `num_steps` Langevin steps from the prior; returns `(images, z)`.
 
         Args:
-            model: an `ek.EnergyGAN`.
+            model: a model of the library (`ek.models.BaseGAN`).
             num_samples: int. How many samples (chains).
             seed: int. Seed of this call only. Defaults to `None` (the next
                 seed of the sampler's stream).
@@ -149,7 +149,7 @@ class DDLS(Sampler):
         check_model(model)
         num_samples = _check_positive_int(num_samples, "num_samples")
         rng = np.random.default_rng(self._call_seed(seed))
-        z = draw_prior(model, num_samples, rng)
+        z = prior_latents(model.latent_distribution, num_samples, model.latent_dim, rng)
         z, traces, accepted = self._run(model, z, self.num_steps, rng)
         self.energy_trace = np.concatenate(traces, axis=1) if traces else None
         self.acceptance_rate = accepted / (num_samples * self.num_steps)
@@ -159,7 +159,7 @@ class DDLS(Sampler):
         """One DDLS step from the latents `z`; returns the new latents.
 
         Args:
-            model: an `ek.EnergyGAN`.
+            model: a model of the library (`ek.models.BaseGAN`).
             z: array `(N, latent_dim)`. Current latents (inside `[-1, 1]` for a
                 uniform prior).
             seed: int. Seed of this step's noise. Defaults to `None` (the next
@@ -183,7 +183,7 @@ class DDLS(Sampler):
         """The latent energy `U(z)` of each latent (up to a constant).
 
         Args:
-            model: an `ek.EnergyGAN`.
+            model: a model of the library (`ek.models.BaseGAN`).
             z: array `(N, latent_dim)`.
 
         Returns:
@@ -244,9 +244,7 @@ class DDLS(Sampler):
                 record_energy=self.record_energy,
                 use_fori_loop=self.jit_compile,
             )
-            per_model[key] = sampler_backend.compile_chain(
-                model, chain_fn, self.jit_compile
-            )
+            per_model[key] = backend.compile_function(model, chain_fn, self.jit_compile)
         return per_model[key]
 
 
@@ -270,7 +268,7 @@ def latent_energy_fn(model, temperature: float):
     """Returns `U(w)`, the per-chain latent energy, as a `keras.ops` function.
 
     Args:
-        model: an `ek.EnergyGAN`.
+        model: a model of the library (`ek.models.BaseGAN`).
         temperature: float. `T`, divides the discriminator's energy.
 
     Returns:
@@ -335,7 +333,7 @@ def build_chain(
     def chain(w, noise_steps, uniform_steps):
         w = ops.cast(w, "float32")
         shape = tuple(w.shape)
-        energy, gradient = sampler_backend.energy_and_grad(energy_fn, w)
+        energy, gradient = backend.input_value_and_grad(energy_fn, w)
         trace_rows = num_steps + 1 if record_energy else 1
         trace = ops.zeros((trace_rows, shape[0]), "float32")
         trace = ops.slice_update(trace, (0, 0), energy[None, :])
@@ -344,9 +342,7 @@ def build_chain(
             w, energy, gradient, accepted, trace = carry
             noise = ops.take(noise_steps, i, axis=0)
             proposal = w - drift * gradient + diffusion * noise
-            energy_new, gradient_new = sampler_backend.energy_and_grad(
-                energy_fn, proposal
-            )
+            energy_new, gradient_new = backend.input_value_and_grad(energy_fn, proposal)
             if metropolis:
                 # log q(w | w') - log q(w' | w) for the Gaussian proposals.
                 backward = w - proposal + drift * gradient_new

@@ -9,10 +9,10 @@ from ebgan_keras.samplers.calibration import calibrate_model
 from ebgan_keras.samplers.sampler import Sampler
 from ebgan_keras.samplers.sampler import _check_positive_int
 from ebgan_keras.samplers.sampler import check_model
-from ebgan_keras.samplers.sampler import draw_prior
 from ebgan_keras.samplers.sampler import energies
 from ebgan_keras.samplers.sampler import generate
 from ebgan_keras.samplers.sampler import register_sampler
+from ebgan_keras.utils import prior_latents
 
 
 def acceptance_probability(d_current, d_proposal) -> np.ndarray:
@@ -102,7 +102,7 @@ class MetropolisHastings(Sampler):
         """Fits the energy calibration of a model; returns a ready sampler.
 
         Args:
-            model: an `ek.EnergyGAN`.
+            model: a model of the library (`ek.models.BaseGAN`).
             real_images: array `(N, H, W, C)`. Held-out real images.
             chain_length: int. Proposals per output sample. Defaults to
                 `640`.
@@ -125,7 +125,7 @@ class MetropolisHastings(Sampler):
         """Runs one chain per sample; returns `(images, z)` of the last states.
 
         Args:
-            model: an `ek.EnergyGAN`.
+            model: a model of the library (`ek.models.BaseGAN`).
             num_samples: int. How many samples (chains).
             seed: int. Seed of this call only. Defaults to `None`.
 
@@ -144,10 +144,12 @@ class MetropolisHastings(Sampler):
         outputs, accepted = [], 0
         for start in range(0, num_samples, self.batch_size):
             chains = min(self.batch_size, num_samples - start)
-            z = draw_prior(model, chains, rng)
+            z = prior_latents(model.latent_distribution, chains, model.latent_dim, rng)
             logits = self._logits(model, z)
             for _ in range(self.chain_length - 1):
-                z_proposal = draw_prior(model, chains, rng)
+                z_proposal = prior_latents(
+                    model.latent_distribution, chains, model.latent_dim, rng
+                )
                 logits_proposal = self._logits(model, z_proposal)
                 probability = acceptance_probability(logits, logits_proposal)
                 accept = rng.uniform(size=chains) < probability

@@ -10,10 +10,10 @@ from ebgan_keras.samplers.sampler import Sampler
 from ebgan_keras.samplers.sampler import _check_float
 from ebgan_keras.samplers.sampler import _check_positive_int
 from ebgan_keras.samplers.sampler import check_model
-from ebgan_keras.samplers.sampler import draw_prior
 from ebgan_keras.samplers.sampler import energies
 from ebgan_keras.samplers.sampler import generate
 from ebgan_keras.samplers.sampler import register_sampler
+from ebgan_keras.utils import prior_latents
 
 
 @register_sampler("rejection")
@@ -110,7 +110,7 @@ class RejectionSampler(Sampler):
         """Fits the energy calibration, `d_max` and `gamma` of a model.
 
         Args:
-            model: an `ek.EnergyGAN`.
+            model: a model of the library (`ek.models.BaseGAN`).
             real_images: array `(N, H, W, C)`. Held-out real images (not
                 used in training).
             num_generated: int. Generated images in the logistic fit.
@@ -141,7 +141,11 @@ class RejectionSampler(Sampler):
             model, real_images, num_generated, batch_size, sampler._call_seed(None)
         )
         rng = np.random.default_rng(sampler._call_seed(None))
-        images = generate(model, draw_prior(model, burn_in, rng), batch_size)
+        images = generate(
+            model,
+            prior_latents(model.latent_distribution, burn_in, model.latent_dim, rng),
+            batch_size,
+        )
         logits = sampler.calibration.logit(energies(model, images, batch_size))
         sampler.d_max = float(np.max(logits))
         if sampler.gamma is None:
@@ -189,7 +193,7 @@ class RejectionSampler(Sampler):
         """Draws proposals from the generator and keeps the accepted ones.
 
         Args:
-            model: an `ek.EnergyGAN`.
+            model: a model of the library (`ek.models.BaseGAN`).
             num_samples: int. How many accepted samples to return.
             seed: int. Seed of this call only. Defaults to `None`.
 
@@ -214,7 +218,9 @@ class RejectionSampler(Sampler):
                     "lower `gamma` or raise `max_proposals`. Received: "
                     f"gamma={gamma!r}, max_proposals={self.max_proposals}"
                 )
-            z = draw_prior(model, self.batch_size, rng)
+            z = prior_latents(
+                model.latent_distribution, self.batch_size, model.latent_dim, rng
+            )
             images = generate(model, z, self.batch_size)
             logits = self.calibration.logit(energies(model, images, self.batch_size))
             # d_max is updated online, before the batch is judged.

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-from keras import ops
+
+from ebgan_keras.utils import LATENT_DISTRIBUTIONS
+from ebgan_keras.utils import predict_in_batches
+from ebgan_keras.utils import prior_latents
 
 _REGISTRY: dict[str, type] = {}
 
@@ -40,7 +43,7 @@ class Sampler:
     returns numpy arrays `(images, z)`. It works with any model that has a
     `generator`, `compute_energy(images)`, `latent_dim` and
     `latent_distribution` (`"normal"` or `"uniform"` on `[-1, 1]`), such as
-    every `ek.EnergyGAN`.
+    every model of the library (`ek.models.BaseGAN`).
 
     Randomness: a sampler built with `seed=s` draws the seed of each call from
     a numpy generator seeded by `s`, so a fresh sampler with the same seed gives
@@ -73,7 +76,8 @@ class Sampler:
         """Draws `num_samples` images and their latents.
 
         Args:
-            model: an `ek.EnergyGAN` (or any model with the same interface).
+            model: a model of the library (`ek.models.BaseGAN`: EBGAN, BEGAN,
+                MAGAN, GAN...) or any model with the same interface.
             num_samples: int. How many samples.
             seed: int. Seed of this call only. Defaults to `None` (the next
                 seed of the sampler's own stream).
@@ -130,7 +134,7 @@ class Prior(Sampler):
         check_model(model)
         num_samples = _check_positive_int(num_samples, "num_samples")
         rng = np.random.default_rng(self._call_seed(seed))
-        z = draw_prior(model, num_samples, rng)
+        z = prior_latents(model.latent_distribution, num_samples, model.latent_dim, rng)
         return generate(model, z, self.batch_size), z
 
 
@@ -208,40 +212,29 @@ def check_model(model) -> None:
         raise TypeError(
             "Samplers need a model with `generator`, `discriminator`, "
             "`compute_energy`, `latent_dim` and `latent_distribution` (an "
-            f"ek.EnergyGAN). Missing: {missing}. Received: model={model!r}"
+            f"ek.models.BaseGAN). Missing: {missing}. Received: model={model!r}"
         )
-    if model.latent_distribution not in ("normal", "uniform"):
+    if model.latent_distribution not in LATENT_DISTRIBUTIONS:
         raise ValueError(
-            "Samplers know the latent priors 'normal' and 'uniform'. Received: "
+            f"Samplers know the latent priors {LATENT_DISTRIBUTIONS}. Received: "
             f"model.latent_distribution={model.latent_distribution!r}"
         )
 
 
-def draw_prior(model, num_samples: int, rng: np.random.Generator) -> np.ndarray:
-    """Latents from the model's prior, as float32 numpy `(N, latent_dim)`."""
-    shape = (num_samples, int(model.latent_dim))
-    if model.latent_distribution == "uniform":
-        return rng.uniform(-1.0, 1.0, size=shape).astype("float32")
-    return rng.standard_normal(shape).astype("float32")
-
-
-def generate(model, z: np.ndarray, batch_size: int) -> np.ndarray:
+def generate(model, z, batch_size: int) -> np.ndarray:
     """Images `G(z)` in inference mode, as numpy, in batches."""
-    outputs = []
-    for start in range(0, len(z), batch_size):
-        chunk = ops.convert_to_tensor(z[start : start + batch_size])
-        outputs.append(ops.convert_to_numpy(model.generator(chunk, training=False)))
-    return np.concatenate(outputs, axis=0)
+    return predict_in_batches(
+        lambda chunk: model.generator(chunk, training=False), z, batch_size
+    )
 
 
 def energies(model, images, batch_size: int) -> np.ndarray:
     """Per-sample energies `E(x)` in inference mode, as float64 numpy."""
-    outputs = []
-    for start in range(0, len(images), batch_size):
-        chunk = ops.convert_to_tensor(np.asarray(images[start : start + batch_size]))
-        energy, _ = model.compute_energy(chunk, training=False)
-        outputs.append(ops.convert_to_numpy(energy).astype("float64"))
-    return np.concatenate(outputs, axis=0)
+    return predict_in_batches(
+        lambda chunk: model.compute_energy(chunk, training=False)[0],
+        np.asarray(images),
+        batch_size,
+    ).astype("float64")
 
 
 def check_images(model, images, name: str) -> np.ndarray:

@@ -8,9 +8,9 @@ from ebgan_keras.samplers.sampler import Sampler
 from ebgan_keras.samplers.sampler import _check_float
 from ebgan_keras.samplers.sampler import _check_positive_int
 from ebgan_keras.samplers.sampler import check_model
-from ebgan_keras.samplers.sampler import draw_prior
 from ebgan_keras.samplers.sampler import generate
 from ebgan_keras.samplers.sampler import register_sampler
+from ebgan_keras.utils import prior_latents
 
 # Past this many redraws the threshold is hopelessly small.
 _MAX_REDRAWS = 100_000
@@ -58,7 +58,7 @@ class Truncation(Sampler):
         """Draws `num_samples` truncated latents and their images.
 
         Args:
-            model: an `ek.EnergyGAN`.
+            model: a model of the library (`ek.models.BaseGAN`).
             num_samples: int. How many samples.
             seed: int. Seed of this call only. Defaults to `None`.
 
@@ -81,7 +81,8 @@ def truncated_latents(
     """Latents of the model's prior truncated at `threshold` (see `Truncation`).
 
     Args:
-        model: an `ek.EnergyGAN`. Gives `latent_dim` and `latent_distribution`.
+        model: a model of the library (`ek.models.BaseGAN`). Gives
+            `latent_dim` and `latent_distribution`.
         num_samples: int. How many latents.
         threshold: float. The truncation threshold, `> 0`.
         rng: `np.random.Generator`. The randomness.
@@ -99,7 +100,7 @@ def truncated_latents(
         bound = min(float(threshold), 1.0)
         shape = (num_samples, int(model.latent_dim))
         return rng.uniform(-bound, bound, size=shape).astype("float32")
-    z = draw_prior(model, num_samples, rng)
+    z = prior_latents(model.latent_distribution, num_samples, model.latent_dim, rng)
     outside = np.abs(z) > threshold
     redraws = 0
     while outside.any():

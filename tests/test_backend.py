@@ -1,0 +1,132 @@
+"""The backend seam: one adapter per backend, the same API in each, no private Keras."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pathlib
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+import ebgan_keras
+from ebgan_keras import backend
+
+ADAPTERS = ("jax", "tensorflow", "torch")
+PACKAGE = pathlib.Path(ebgan_keras.__file__).parent
+
+
+def _public_functions(module) -> dict:
+    return {
+        name: inspect.signature(value)
+        for name, value in vars(module).items()
+        if inspect.isfunction(value)
+        and not name.startswith("_")
+        and value.__module__ == module.__name__
+    }
+
+
+def test_every_adapter_defines_the_same_functions_and_signatures():
+    # All three libraries are installed: each adapter module imports.
+    apis = {
+        name: _public_functions(importlib.import_module(f"ebgan_keras.backend.{name}"))
+        for name in ADAPTERS
+    }
+    reference = apis["tensorflow"]
+    assert set(reference) == set(backend.__all__)
+    for name, api in apis.items():
+        assert set(api) == set(reference), name
+        for function, signature in api.items():
+            assert signature == reference[function], f"{name}.{function}"
+
+
+def test_the_package_exports_the_active_adapter():
+    adapter = importlib.import_module(f"ebgan_keras.backend.{keras.backend.backend()}")
+    for name in backend.__all__:
+        assert getattr(backend, name) is getattr(adapter, name), name
+
+
+def test_no_private_keras_import_anywhere():
+    for path in PACKAGE.rglob("*.py"):
+        assert "keras.src" not in path.read_text(), path
+
+
+@pytest.mark.parametrize(
+    "part", ["models", "samplers", "callbacks.py", "utils.py", "losses.py"]
+)
+def test_no_backend_branch_in_the_core_outside_the_seam(part):
+    paths = [PACKAGE / part] if part.endswith(".py") else (PACKAGE / part).rglob("*.py")
+    for path in paths:
+        assert "backend.backend()" not in path.read_text(), path
+
+
+def _linear_critic():
+    inputs = keras.Input((3,))
+    critic = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    critic.layers[-1].kernel.assign(np.array([[0.6], [-1.2], [2.0]], "float32"))
+    return critic
+
+
+def test_gradient_of_a_gradient_linear_critic():
+    """A linear critic `w.x + b` has input-gradient norm `|w|` everywhere."""
+    critic = _linear_critic()
+    kernel, bias = critic.trainable_variables
+    points = np.random.default_rng(0).normal(size=(5, 3)).astype("float32")
+
+    def step(x):
+        def penalty_fn():
+            _, gradient = backend.input_value_and_grad(
+                lambda v: ops.reshape(critic(v), (-1,)), x
+            )
+            norm = ops.sqrt(ops.sum(ops.square(gradient), axis=1))
+            return ops.mean(ops.square(norm - 1.0)), {"norm": norm}
+
+        penalty, aux, gradients = backend.value_and_grad(penalty_fn, [kernel, bias])
+        return {"penalty": penalty, "norm": aux["norm"], "gradients": gradients}
+
+    x = ops.convert_to_tensor(points)
+    if keras.backend.backend() == "jax":
+        state = (
+            [v.value for v in critic.trainable_variables],
+            [v.value for v in critic.non_trainable_variables],
+            [v.value for v in critic.metrics_variables],
+        )
+        logs, _ = backend.stateful_step(critic, step, state, x, training=False)
+    else:
+        logs = backend.stateful_step(critic, step, x, training=False)
+    w = np.array([0.6, -1.2, 2.0])
+    length = np.linalg.norm(w)
+    np.testing.assert_allclose(ops.convert_to_numpy(logs["norm"]), length, rtol=1e-5)
+    np.testing.assert_allclose(
+        float(ops.convert_to_numpy(logs["penalty"])), (length - 1.0) ** 2, rtol=1e-5
+    )
+    kernel_gradient, bias_gradient = (
+        ops.convert_to_numpy(g) for g in logs["gradients"]
+    )
+    # d/dw (|w| - 1)^2 = 2 (|w| - 1) w / |w|; the bias does not move the norm.
+    np.testing.assert_allclose(
+        kernel_gradient[:, 0], 2.0 * (length - 1.0) * w / length, rtol=1e-5
+    )
+    np.testing.assert_allclose(bias_gradient, 0.0, atol=1e-7)
+
+
+def test_input_value_and_grad_of_a_quadratic():
+    def energy_fn(v):
+        return 0.5 * ops.sum(ops.square(v), axis=1)
+
+    points = np.arange(6, dtype="float32").reshape(2, 3)
+    energy, gradient = backend.input_value_and_grad(
+        energy_fn, ops.convert_to_tensor(points)
+    )
+    np.testing.assert_allclose(ops.convert_to_numpy(energy), [2.5, 25.0])
+    np.testing.assert_allclose(ops.convert_to_numpy(gradient), points)
+
+
+def test_value_and_grad_outside_a_step_is_refused_on_jax():
+    if keras.backend.backend() != "jax":
+        pytest.skip("TensorFlow and PyTorch variables are live outside a step")
+    critic = _linear_critic()
+    with pytest.raises(RuntimeError, match="stateful_step"):
+        backend.value_and_grad(lambda: (ops.sum(critic.weights[0]), {}), [])
