@@ -1,35 +1,121 @@
-"""ebgan_keras: energy-based GANs for Keras 3 on TensorFlow, JAX and PyTorch."""
+"""ebgan_keras: energy-based GANs for Keras 3 on TensorFlow, JAX and PyTorch.
 
-from ebgan_keras import callbacks
-from ebgan_keras import data
-from ebgan_keras import losses
-from ebgan_keras import metrics
-from ebgan_keras import networks
-from ebgan_keras import plot
-from ebgan_keras import samplers
-from ebgan_keras import zoo
-from ebgan_keras.models import BEGAN
-from ebgan_keras.models import EBGAN
-from ebgan_keras.models import EBGANPT
-from ebgan_keras.models import GAN
-from ebgan_keras.models import MAGAN
-from ebgan_keras.models import EnergyGAN
+`import ebgan_keras` imports the model classes (they register with Keras
+serialization, so `keras.saving.load_model("x.keras")` works right after it),
+`losses` and `networks`. The heavier submodules (`data`, `metrics`, `plot`,
+`samplers`, `zoo`, `callbacks`, `visual_callbacks`) load on first use of
+`ek.<name>`, so that the package imports no TensorFlow under JAX or PyTorch
+until a `tf.data` pipeline is built.
+"""
+
+import importlib
+import os
+import sys
 
 __version__ = "0.1.0"
+
+# What `__getattr__` (PEP 562, below) loads on first access when not yet loaded.
+_SUBMODULES = (
+    "callbacks",
+    "data",
+    "losses",
+    "metrics",
+    "models",
+    "networks",
+    "plot",
+    "samplers",
+    "visual_callbacks",
+    "zoo",
+)
+_MODEL_CLASSES = ("BEGAN", "EBGAN", "EBGANPT", "EnergyGAN", "GAN", "MAGAN")
 
 __all__ = [
     "BEGAN",
     "EBGAN",
     "EBGANPT",
-    "MAGAN",
     "GAN",
+    "MAGAN",
     "EnergyGAN",
     "callbacks",
     "data",
     "losses",
     "metrics",
+    "models",
     "networks",
     "plot",
     "samplers",
+    "visual_callbacks",
     "zoo",
 ]
+
+# `BaseGAN` (ebgan_keras/models/base.py) is listed once that file exists.
+if os.path.exists(os.path.join(os.path.dirname(__file__), "models", "base.py")):
+    _MODEL_CLASSES += ("BaseGAN",)
+    __all__ += ["BaseGAN"]
+
+
+def _started_by_command_line() -> bool:
+    """Whether this process is the `ebgan-keras` command line.
+
+    The console script runs as `.../ebgan-keras` (`ebgan-keras.exe` on
+    Windows). `python -m ebgan_keras` imports this package while
+    `sys.argv[0]` is still `"-m"` (it becomes the path of `__main__.py` only
+    afterwards); `sys.orig_argv` tells which module `-m` runs.
+    """
+    argv = getattr(sys, "argv", None) or [""]
+    program = os.path.basename(argv[0])
+    if program in ("ebgan-keras", "ebgan-keras.exe"):
+        return True
+    if program != "-m":
+        return False
+    original = getattr(sys, "orig_argv", [])
+    for i, arg in enumerate(original[1:], start=1):
+        if arg.startswith("-m"):
+            module = arg[2:] or (original[i + 1] if i + 1 < len(original) else "")
+            return module in ("ebgan_keras", "ebgan_keras.cli")
+    return True
+
+
+# The command line must start without Keras: `ebgan-keras --help` and
+# `ebgan-keras zoo list` stay fast, and `--backend` can still set
+# `KERAS_BACKEND` (and `TF_CPP_MIN_LOG_LEVEL`) before Keras is imported. Its
+# process imports this package first (`from ebgan_keras.cli import main`), so
+# there nothing is imported here: every name below, the model classes
+# included, is resolved by `__getattr__`, and the command line imports
+# `ebgan_keras.models` itself once the environment is set. Anywhere else the
+# model classes are imported now, so that they are registered with Keras.
+_LAZY = _started_by_command_line()
+
+if not _LAZY:
+    from ebgan_keras import losses
+    from ebgan_keras import models
+    from ebgan_keras import networks
+    from ebgan_keras.models import BEGAN
+    from ebgan_keras.models import EBGAN
+    from ebgan_keras.models import EBGANPT
+    from ebgan_keras.models import GAN
+    from ebgan_keras.models import MAGAN
+    from ebgan_keras.models import EnergyGAN
+
+
+def _model_class(name: str):
+    models_module = importlib.import_module("ebgan_keras.models")
+    if name == "BaseGAN" and not hasattr(models_module, name):
+        return importlib.import_module("ebgan_keras.models.base").BaseGAN
+    return getattr(models_module, name)
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        # The import sets the submodule as an attribute of this package, so
+        # later accesses do not come here again.
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in _MODEL_CLASSES:
+        value = _model_class(name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import numpy as np
-import tensorflow as tf
 
 from ebgan_keras.data import _pipeline
 from ebgan_keras.data import offline
@@ -22,6 +22,9 @@ from ebgan_keras.data.arrays import from_arrays
 from ebgan_keras.data.directory import from_directory
 from ebgan_keras.data.offline import OfflineDataError
 from ebgan_keras.data.tfds_source import DatasetUnavailableError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 logger = logging.getLogger("ebgan_keras.data")
 

@@ -11,11 +11,17 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import tensorflow as tf
 
-AUTOTUNE = tf.data.AUTOTUNE
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+# TensorFlow is imported where a pipeline is built, not here: the package
+# is imported under JAX and PyTorch too (see `ebgan_keras/__init__.py`).
+# `tf.data.AUTOTUNE` is the constant -1 (a test checks that it still is).
+AUTOTUNE = -1
 
 # Images (as uint8 after decoding) up to this many bytes are cached in memory.
 DEFAULT_CACHE_BYTES = 2 * 1024**3
@@ -145,6 +151,8 @@ def spatial_transform(images: tf.Tensor, spec: Preprocessing) -> tf.Tensor:
 
     Works on values in `[0, 255]`; returns float32 in `[0, 255]`.
     """
+    import tensorflow as tf
+
     x = tf.cast(images, tf.float32)
     if spec.crop is not None:
         shape = tf.shape(x)
@@ -169,6 +177,8 @@ def spatial_transform(images: tf.Tensor, spec: Preprocessing) -> tf.Tensor:
 
 def convert_channels(x: tf.Tensor, channels: int | None) -> tf.Tensor:
     """Grayscale/RGB conversion; drops an alpha channel when converting."""
+    import tensorflow as tf
+
     if channels is None:
         return x
     source = x.shape[-1]
@@ -193,6 +203,8 @@ def convert_channels(x: tf.Tensor, channels: int | None) -> tf.Tensor:
 
 def batch_transform(images: tf.Tensor, spec: Preprocessing, flip_seed=None):
     """Scale a batch from `[0, 255]` to float32 `[-1, 1]` and maybe flip it."""
+    import tensorflow as tf
+
     x = tf.cast(images, tf.float32) / 127.5 - 1.0
     if spec.flip:
         coins = tf.random.stateless_uniform(tf.shape(x)[:1], seed=flip_seed)
@@ -215,6 +227,8 @@ def finish(
     `[0, 255]`, already shuffled. With `batch_fn` given, `dataset` already
     yields batches and `batch_fn` is applied first (to gather, crop, resize).
     """
+    import tensorflow as tf
+
     if batch_fn is None:
         dataset = dataset.batch(
             batch_size, drop_remainder=drop_remainder, num_parallel_calls=AUTOTUNE

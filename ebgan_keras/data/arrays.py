@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import tensorflow as tf
 
 from ebgan_keras.data import _pipeline
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 _VALUE_RANGES = ((0, 1), (-1, 1), (0, 255))
 # Float images may overshoot their declared range by rounding only.
@@ -74,6 +78,8 @@ def from_arrays(
     >>> next(iter(ds)).shape
     TensorShape([4, 28, 28, 1])
     """
+    import tensorflow as tf
+
     spec = _pipeline.make_preprocessing(image_size, crop, channels, flip)
     batch_size = _pipeline.check_batch_size(batch_size)
     seed = _pipeline.check_seed(seed)
@@ -123,6 +129,8 @@ def from_arrays(
 
 def _check_images(x, value_range):
     """Validate images; return (array NHWC, offset, scale to [0, 255] or None)."""
+    import tensorflow as tf
+
     if isinstance(x, tf.data.Dataset) or not hasattr(x, "__len__"):
         raise ValueError(
             "`x` must be a numpy array of images (N, H, W) or (N, H, W, C). "

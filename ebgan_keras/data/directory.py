@@ -7,11 +7,14 @@ import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import tensorflow as tf
 from PIL import Image
 
 from ebgan_keras.data import _pipeline
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 logger = logging.getLogger("ebgan_keras.data")
 
@@ -137,6 +140,8 @@ def from_directory(
             f"images ({count}) and `drop_remainder=True`. "
             f"Received: batch_size={batch_size}"
         )
+    import tensorflow as tf
+
     decode_spec = _pipeline.Preprocessing(spec.image_size, spec.crop, None, False)
 
     def load(file, *label):

@@ -6,12 +6,15 @@ import logging
 import os
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import tensorflow as tf
 
 from ebgan_keras.data import _pipeline
 from ebgan_keras.data.arrays import from_arrays
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 logger = logging.getLogger("ebgan_keras.data")
 
@@ -151,6 +154,7 @@ def load_tfds(
     >>> ds = tfds_source.load_tfds(  # doctest: +SKIP
     ...     "cifar10", "train", 64, _pipeline.make_preprocessing())
     """
+    import tensorflow as tf
     import tensorflow_datasets as tfds
 
     tried = list(tried or [])
