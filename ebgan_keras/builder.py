@@ -112,7 +112,6 @@ def build_model(
     config: dict,
     image_shape: Sequence[int] | None = None,
     seed: int | None = None,
-    epochs: int | None = None,
 ):
     """Builds the untrained model of a run config.
 
@@ -122,8 +121,6 @@ def build_model(
             data. Defaults to the config's `image_shape`.
         seed: int. Seed of the model's latents. Defaults to the config's
             `training.seed`.
-        epochs: int. The run's epochs, for models whose defaults depend on
-            them (`config_for_epochs`). Defaults to the config's.
 
     Returns:
         An uncompiled model of the config's class.
@@ -147,9 +144,6 @@ def build_model(
     training = config.get("training", {})
     seed = training.get("seed", 0) if seed is None else seed
     model_kwargs = dict(config.get("model", {}))
-    adapt = getattr(cls, "config_for_epochs", None)
-    if adapt is not None:
-        model_kwargs = adapt(model_kwargs, epochs or training.get("epochs"))
     what = config.get("name") or config["class"]
     try:
         generator = build_network(config["generator"], "generator", shape)

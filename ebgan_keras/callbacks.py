@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 
 import keras
 import numpy as np
 
 from ebgan_keras import backend
+from ebgan_keras import files
 from ebgan_keras.models.hooks import ModelHooks
 from ebgan_keras.models.hooks import TerminateOnNonFinite
 
@@ -30,8 +32,10 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
     Keras's callback writes its weights file in place (a kill during the
     write leaves a corrupt file) and, on restore, restarts the interrupted
     epoch from its first batch, training those batches twice. This one
-    writes each file to a temporary name and renames it (atomic on POSIX and
-    Windows), so a half-written checkpoint is never loaded, and it resumes at
+    writes each file to a temporary name, fsyncs and renames it (atomic on
+    POSIX and Windows), after checking the free disk space, so a
+    half-written checkpoint is never loaded and a full disk never destroys
+    the last good one; and it resumes at
     the step after the last backup: the position comes from the restored
     step counter (`model.optimizer.iterations`, saved with the weights, so it
     can never disagree with them), and the batches of the interrupted epoch
@@ -78,10 +82,14 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         self._batches_to_skip = 0
 
     def _load_model(self):
-        super()._load_model()
         self._batches_to_skip = 0
+        if not os.path.exists(self._weights_path):
+            # Metadata without its weights (set aside as unreadable, or never
+            # written) describes nothing to restore.
+            return
+        super()._load_model()
         steps = (self.params or {}).get("steps")
-        if not os.path.exists(self._weights_path) or not steps:
+        if not steps:
             return
         done = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
         self.model._initial_epoch = done // steps
@@ -98,6 +106,9 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             self._batches_to_skip = 0
 
     def _save_model(self):
+        # Each file goes through `ebgan_keras.files.atomic_write`: written
+        # under a temporary name, fsynced, renamed; the free space is checked
+        # first, so a full disk is an error before h5py writes anything.
         os.makedirs(self.backup_dir, exist_ok=True)
         if self.double_checkpoint:
             for path, previous in (
@@ -105,29 +116,16 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
                 (self._training_metadata_path, self._prev_training_metadata_path),
             ):
                 if os.path.exists(path):
-                    _atomic_copy(path, previous)
-        # The temporary name keeps the `.weights.h5` suffix save_weights needs.
-        partial = os.path.join(self.backup_dir, "partial.weights.h5")
-        self.model.save_weights(partial, overwrite=True)
-        _replace(partial, self._weights_path)
-        metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
-        partial = self._training_metadata_path + ".partial"
-        with open(partial, "w") as file:
-            json.dump(metadata, file)
-        _replace(partial, self._training_metadata_path)
-
-
-def _replace(partial: str, path: str) -> None:
-    with open(partial, "rb+") as file:
-        os.fsync(file.fileno())
-    os.replace(partial, path)
-
-
-def _atomic_copy(source: str, target: str) -> None:
-    partial = target + ".partial"
-    with open(source, "rb") as read, open(partial, "wb") as write:
-        write.write(read.read())
-    _replace(partial, target)
+                    files.atomic_write(
+                        previous,
+                        lambda target, source=path: shutil.copyfile(source, target),
+                    )
+        files.atomic_write(self._weights_path, self.model.save_weights)
+        # Written after the weights it describes.
+        files.write_json(
+            self._training_metadata_path,
+            {"epoch": self._current_epoch, "batch": self._last_batch_seen},
+        )
 
 
 class HalveLearningRateOnStall(keras.callbacks.Callback):

@@ -129,7 +129,9 @@ def pulling_away_term(codes):
     n = ops.cast(num_samples, "float32")
     # The diagonal of `squared` is 1 for every non-zero code: remove it exactly.
     off_diagonal = ops.sum(squared) - ops.sum(ops.diagonal(squared))
-    return off_diagonal / (n * (n - 1.0))
+    # One sample has no pair: the term is 0, not 0/0 (a stray last batch of
+    # one image in a stream; `EBGANPT.fit` refuses batches of one up front).
+    return off_diagonal / ops.maximum(n * (n - 1.0), 1.0)
 
 
 def hinge(energy_fake, margin):

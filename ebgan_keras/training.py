@@ -33,6 +33,7 @@ import warnings
 from ebgan_keras import files
 from ebgan_keras.builder import build_model
 from ebgan_keras.builder import compile_model
+from ebgan_keras.builder import model_class
 from ebgan_keras.config import ConfigError
 from ebgan_keras.config import merge
 from ebgan_keras.config import validate
@@ -73,7 +74,8 @@ def resolve_config(
     image_size: int | None = None,
     learning_rate=None,
 ) -> dict:
-    """A config with the run's overrides applied, validated.
+    """A config with the run's overrides applied, validated, and the model's
+    defaults that depend on the run's length filled in (`config_for_epochs`).
 
     Every other argument overrides the `training` field of its name; `None`
     keeps the config's value.
@@ -104,7 +106,14 @@ def resolve_config(
         )
         if value is not None
     }
-    return validate(merge(config, {"training": overrides}))
+    result = validate(merge(config, {"training": overrides}))
+    # Defaults that depend on the run's length (MAGAN's pre-training) are
+    # fixed here, so the run folder records them and a resume keeps them.
+    cls = model_class(result["class"])
+    result["model"] = cls.config_for_epochs(
+        result["model"], result["training"]["epochs"]
+    )
+    return result
 
 
 def load_training_data(config: dict, data: str | None = None, **kwargs):
@@ -346,7 +355,7 @@ def train(
         epochs = training["epochs"]
 
         keras.utils.set_random_seed(training["seed"])
-        model = build_model(config, image_shape, epochs=epochs)
+        model = build_model(config, image_shape)
         compile_model(model, config, steps_per_execution=per_call)
 
         final = os.path.join(run_dir, MODEL_FILE)

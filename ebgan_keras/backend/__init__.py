@@ -19,6 +19,10 @@ define the same functions with the same signatures:
 - `num_replicas()`, `replica_id()`, `cross_replica_mean(values)`,
   `all_gather(tensor)`: data parallelism inside the step (`tf.distribute`;
   identities elsewhere).
+- `STEPS_PER_EXECUTION`: training steps per compiled call that the training
+  driver uses; `XLA_SLOW_CONVOLUTIONS`: whether the samplers should not
+  compile convolutional nets with XLA. Both are measured choices of
+  formulation, documented in the adapters.
 
 The adapter is picked once, at import, like Keras picks its trainer.
 """
@@ -52,8 +56,12 @@ num_replicas = _adapter.num_replicas
 replica_id = _adapter.replica_id
 cross_replica_mean = _adapter.cross_replica_mean
 all_gather = _adapter.all_gather
+STEPS_PER_EXECUTION = _adapter.STEPS_PER_EXECUTION
+XLA_SLOW_CONVOLUTIONS = _adapter.XLA_SLOW_CONVOLUTIONS
 
 __all__ = [
+    "STEPS_PER_EXECUTION",
+    "XLA_SLOW_CONVOLUTIONS",
     "all_gather",
     "compile_function",
     "cross_replica_mean",
@@ -64,7 +72,3 @@ __all__ = [
     "stateful_step",
     "value_and_grad",
 ]
-
-# TEMPORARY (merged with the seam rewrite): per-backend formulation choices.
-STEPS_PER_EXECUTION = 10 if _BACKEND == "tensorflow" else 1
-XLA_SLOW_CONVOLUTIONS = _BACKEND == "tensorflow"

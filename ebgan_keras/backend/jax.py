@@ -267,3 +267,11 @@ def _unique_variables(model) -> list:
                 seen.add(id(variable))
                 variables.append(variable)
     return variables
+
+
+#: Training steps per compiled call used by the training driver (the whole
+#: step is one `jax.jit` already; more per call gained nothing measurable).
+STEPS_PER_EXECUTION = 1
+#: Whether the samplers should not compile convolutional nets with XLA (JAX
+#: has no other compiler; `FastConv2DTranspose` handles the slow case).
+XLA_SLOW_CONVOLUTIONS = False

@@ -165,3 +165,10 @@ def _detach(structure):
     if isinstance(structure, torch.Tensor):
         return structure.detach()
     return structure
+
+
+#: Training steps per compiled call used by the training driver (Keras's
+#: torch trainer runs one step per call).
+STEPS_PER_EXECUTION = 1
+#: The samplers do not use XLA on PyTorch.
+XLA_SLOW_CONVOLUTIONS = False

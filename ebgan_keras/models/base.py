@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 
 import keras
 import numpy as np
@@ -68,6 +69,10 @@ class BaseGAN(keras.Model):
     #: Discriminator updates per training step, each with fresh latents and
     #: the same real batch (WGAN-GP's `n_critic`).
     discriminator_steps = 1
+    #: The smallest batch the losses are defined for (EBGAN-PT's pulling-away
+    #: term needs a pair); `fit` refuses smaller batches, naming why.
+    min_batch_size = 1
+    min_batch_reason = ""
 
     def __init__(
         self,
@@ -118,6 +123,24 @@ class BaseGAN(keras.Model):
     # ------------------------------------------------------------------
     # Public API
     # ------------------------------------------------------------------
+    @classmethod
+    def config_for_epochs(cls, model_kwargs: dict, epochs: int | None) -> dict:
+        """The constructor kwargs of a run of `epochs` epochs (the builder asks).
+
+        A model whose defaults depend on the length of the run (MAGAN's
+        pre-training epochs) overrides this; here the kwargs are returned as
+        they are.
+
+        Args:
+            model_kwargs: dict. The config's `model` kwargs.
+            epochs: int or None. The run's epochs.
+
+        Returns:
+            The kwargs to construct the model with.
+        """
+        del epochs
+        return model_kwargs
+
     def default_optimizers(self) -> tuple:
         """The optimizers `compile` uses when none is given.
 
@@ -469,6 +492,31 @@ class BaseGAN(keras.Model):
         """
         if isinstance(x, np.ndarray):
             self._check_image_array(x, "x")
+            batch_size = kwargs.get("batch_size") or 32  # Keras's default
+            self._check_batch_size(batch_size, "batch_size")
+            remainder = len(x) % batch_size
+            if 0 < remainder < self.min_batch_size:
+                raise ValueError(
+                    f"{type(self).__name__}: {len(x)} images in batches of "
+                    f"{batch_size} leave a last batch of {remainder}, and "
+                    f"{self.min_batch_reason}. Drop {remainder} image(s) or choose "
+                    f"another batch size. Received: x with {len(x)} images, "
+                    f"batch_size={batch_size}"
+                )
+        elif _is_tf_dataset(x):
+            # Checked like numpy inputs, on the first batch: a pipeline of
+            # uint8 pixels in [0, 255] must not train silently.
+            first = keras.utils.unpack_x_y_sample_weight(next(iter(x.take(1))))[0]
+            first = np.asarray(first)
+            if not np.issubdtype(first.dtype, np.floating):
+                raise ValueError(
+                    f"`x` must yield float images in [-1, 1] (for uint8 pixels "
+                    "use `ek.data.from_arrays` or map `x / 127.5 - 1`). Received: "
+                    f"a dataset whose first batch has dtype {first.dtype}"
+                )
+            self._check_image_array(first, "x (its first batch)")
+            self._check_batch_size(len(first), "the first batch of `x`")
+            kwargs.setdefault("shuffle", False)
         elif x is not None and not isinstance(x, (list, tuple, dict)):
             # Datasets and generators bring their own order; Keras would warn.
             kwargs.setdefault("shuffle", False)
@@ -566,6 +614,14 @@ class BaseGAN(keras.Model):
             )
         return ops.cast(real, "float32")
 
+    def _check_batch_size(self, batch_size: int, name: str) -> None:
+        if batch_size < self.min_batch_size:
+            raise ValueError(
+                f"{type(self).__name__} cannot train on batches of "
+                f"{batch_size}: {self.min_batch_reason}. Use batches of at least "
+                f"{self.min_batch_size}. Received: {name}={batch_size}"
+            )
+
     def _check_image_array(self, images, name: str, check_range: bool = True):
         shape = tuple(ops.shape(images))
         if len(shape) != 4 or tuple(shape[1:]) != self.image_shape:
@@ -594,6 +650,12 @@ class BaseGAN(keras.Model):
                     f"in [{low:g}, {high:g}]"
                 )
         return images
+
+
+def _is_tf_dataset(x) -> bool:
+    """Whether `x` is a `tf.data.Dataset` (without importing TensorFlow)."""
+    tf = sys.modules.get("tensorflow")
+    return tf is not None and isinstance(x, tf.data.Dataset)
 
 
 def _scaled_value_and_grad(optimizer, loss_fn, variables):

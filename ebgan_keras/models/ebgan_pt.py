@@ -47,6 +47,11 @@ class EBGANPT(EBGAN):
     """
 
     tracked_logs = EBGAN.tracked_logs + ("pt",)
+    min_batch_size = 2
+    min_batch_reason = (
+        "the pulling-away term compares the codes of pairs of generated "
+        "samples, so a batch needs at least two"
+    )
 
     def __init__(self, generator, discriminator, margin=10.0, pt_weight=0.1, **kwargs):
         super().__init__(generator, discriminator, margin=margin, **kwargs)

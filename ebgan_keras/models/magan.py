@@ -64,6 +64,22 @@ class MAGAN(EBGAN):
     default_energy_reduction = "sum"
     state_logs = ("margin",)
 
+    @classmethod
+    def config_for_epochs(cls, model_kwargs: dict, epochs: int | None) -> dict:
+        """Shortens the default pre-training so a short run has adversarial epochs.
+
+        Args:
+            model_kwargs: dict. The config's `model` kwargs.
+            epochs: int or None. The run's epochs.
+
+        Returns:
+            The kwargs; without an explicit `pretrain_epochs`, a run of
+            `epochs` epochs pre-trains `min(2, max(epochs - 1, 1))` of them.
+        """
+        if epochs is None or "pretrain_epochs" in model_kwargs:
+            return model_kwargs
+        return {**model_kwargs, "pretrain_epochs": min(2, max(epochs - 1, 1))}
+
     def __init__(
         self, generator, discriminator, margin=None, pretrain_epochs=2, **kwargs
     ):
