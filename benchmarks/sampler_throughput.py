@@ -202,7 +202,7 @@ def ddls_step_flops(model, batch: int) -> int:
     """Analytic FLOPs of one DDLS step: forward of G and D plus the input gradient.
 
     Args:
-        model: an `ek.EnergyGAN`.
+        model: an `ek.BaseGAN`.
         batch: int. Chains run together.
 
     Returns:

@@ -227,7 +227,7 @@ def step_flops(model, batch_size: int) -> int:
     Total `batch_size * (4 F_G + 9 F_D)`.
 
     Args:
-        model: an `ek.EnergyGAN`.
+        model: an `ek.BaseGAN`.
         batch_size: int.
 
     Returns:

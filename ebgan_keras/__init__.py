@@ -16,18 +16,23 @@ __version__ = "0.1.0"
 
 # What `__getattr__` (PEP 562, below) loads on first access when not yet loaded.
 _SUBMODULES = (
+    "builder",
     "callbacks",
+    "config",
     "data",
+    "files",
     "losses",
     "metrics",
     "models",
     "networks",
     "plot",
     "samplers",
+    "training",
+    "utils",
     "visual_callbacks",
     "zoo",
 )
-_MODEL_CLASSES = ("BEGAN", "EBGAN", "EBGANPT", "EnergyGAN", "GAN", "MAGAN")
+_MODEL_CLASSES = ("BEGAN", "EBGAN", "EBGANPT", "BaseGAN", "EnergyGAN", "GAN", "MAGAN")
 
 __all__ = [
     "BEGAN",
@@ -35,23 +40,24 @@ __all__ = [
     "EBGANPT",
     "GAN",
     "MAGAN",
+    "BaseGAN",
     "EnergyGAN",
+    "builder",
     "callbacks",
+    "config",
     "data",
+    "files",
     "losses",
     "metrics",
     "models",
     "networks",
     "plot",
     "samplers",
+    "training",
+    "utils",
     "visual_callbacks",
     "zoo",
 ]
-
-# `BaseGAN` (ebgan_keras/models/base.py) is listed once that file exists.
-if os.path.exists(os.path.join(os.path.dirname(__file__), "models", "base.py")):
-    _MODEL_CLASSES += ("BaseGAN",)
-    __all__ += ["BaseGAN"]
 
 
 def _started_by_command_line() -> bool:
@@ -95,14 +101,8 @@ if not _LAZY:
     from ebgan_keras.models import EBGANPT
     from ebgan_keras.models import GAN
     from ebgan_keras.models import MAGAN
+    from ebgan_keras.models import BaseGAN
     from ebgan_keras.models import EnergyGAN
-
-
-def _model_class(name: str):
-    models_module = importlib.import_module("ebgan_keras.models")
-    if name == "BaseGAN" and not hasattr(models_module, name):
-        return importlib.import_module("ebgan_keras.models.base").BaseGAN
-    return getattr(models_module, name)
 
 
 def __getattr__(name: str):
@@ -111,7 +111,7 @@ def __getattr__(name: str):
         # later accesses do not come here again.
         return importlib.import_module(f"{__name__}.{name}")
     if name in _MODEL_CLASSES:
-        value = _model_class(name)
+        value = getattr(importlib.import_module(f"{__name__}.models"), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

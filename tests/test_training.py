@@ -314,3 +314,56 @@ def test_atomic_write_leaves_the_old_file_on_a_failed_write(tmp_path):
         files.atomic_write(target, fail)
     assert json.loads(target.read_text()) == {"a": 1}
     assert os.listdir(tmp_path) == ["x.json"]
+
+
+# ----------------------------------------------------------------------
+# Models refuse what they cannot train
+# ----------------------------------------------------------------------
+def _tiny_model():
+    return builder.build_model(tiny_config(), (28, 28, 1))
+
+
+def test_ebgan_pt_refuses_batches_of_one_up_front():
+    model = _tiny_model()
+    model.compile()
+    images = np.zeros((65, 28, 28, 1), "float32")
+    with pytest.raises(ValueError, match="pulling-away term") as error:
+        model.fit(images, batch_size=1, epochs=1, verbose=0)
+    assert "Received: batch_size=1" in str(error.value)
+    with pytest.raises(ValueError, match="last batch of 1") as error:
+        model.fit(images, batch_size=64, epochs=1, verbose=0)
+    assert "Received: x with 65 images, batch_size=64" in str(error.value)
+    model.fit(images[:64], batch_size=32, epochs=1, verbose=0)  # pairs: fine
+
+
+def test_a_stray_batch_of_one_gives_a_zero_pulling_away_term():
+    codes = keras.ops.ones((1, 8))
+    value = keras.ops.convert_to_numpy(ek.losses.pulling_away_term(codes))
+    assert float(value) == 0.0
+
+
+def test_tf_data_inputs_are_checked_like_numpy_on_their_first_batch():
+    import tensorflow as tf
+
+    model = _tiny_model()
+    model.compile()
+    pixels = np.full((8, 28, 28, 1), 200, "uint8")
+    cases = (
+        (pixels, "dtype uint8"),
+        (pixels.astype("float32"), "values in [200, 200]"),
+        (np.full((8, 28, 28, 1), np.nan, "float32"), "NaN"),
+        (np.zeros((8, 32, 32, 1), "float32"), "shape (8, 32, 32, 1)"),
+        (np.zeros((1, 28, 28, 1), "float32"), "Received: the first batch of `x`=1"),
+    )
+    for images, message in cases:
+        dataset = tf.data.Dataset.from_tensor_slices(images).batch(8)
+        with pytest.raises(ValueError) as error:
+            model.fit(dataset, epochs=1, verbose=0)
+        assert message in str(error.value), str(error.value)
+
+
+def test_cli_batch_of_one_is_refused_and_leaves_the_folder_free(tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(ValueError, match="pulling-away term"):
+        training.train(tiny_config(batch_size=1), str(run), verbose=0)
+    training.train(tiny_config(epochs=1), str(run), verbose=0)  # another size

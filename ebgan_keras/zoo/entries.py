@@ -419,7 +419,7 @@ def load(
             `$KERAS_HOME/ebgan_keras/zoo`.
 
     Returns:
-        The model (an `ek.EnergyGAN` subclass), weights loaded.
+        The model (an `ek.BaseGAN` subclass), weights loaded.
 
     Example:
 
