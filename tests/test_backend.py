@@ -35,11 +35,17 @@ def test_every_adapter_defines_the_same_functions_and_signatures():
         for name in ADAPTERS
     }
     reference = apis["tensorflow"]
-    assert set(reference) == set(backend.__all__)
+    constants = {name for name in backend.__all__ if name.isupper()}
+    assert constants == {"STEPS_PER_EXECUTION", "XLA_SLOW_CONVOLUTIONS"}
+    assert set(reference) == set(backend.__all__) - constants
     for name, api in apis.items():
         assert set(api) == set(reference), name
         for function, signature in api.items():
             assert signature == reference[function], f"{name}.{function}"
+        module = importlib.import_module(f"ebgan_keras.backend.{name}")
+        assert isinstance(module.STEPS_PER_EXECUTION, int), name
+        assert module.STEPS_PER_EXECUTION >= 1, name
+        assert isinstance(module.XLA_SLOW_CONVOLUTIONS, bool), name
 
 
 def test_the_package_exports_the_active_adapter():

@@ -257,9 +257,7 @@ def test_dataset_of_wrong_shape_is_rejected():
     dataset = tf.data.Dataset.from_tensor_slices(np.zeros((8, 16, 16, 1), "float32"))
     model = tiny_model()
     model.compile()
-    with pytest.raises(
-        ValueError, match=r"Received: batch of shape \((None|4), 16, 16, 1\)"
-    ):
+    with pytest.raises(ValueError, match=r"Received: .*shape \((None|4), 16, 16, 1\)"):
         model.fit(dataset.batch(4), epochs=1, verbose=0)
 
 

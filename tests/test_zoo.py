@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import time
@@ -341,6 +342,27 @@ def test_each_recipe_runs_end_to_end_shrunk(name, tmp_path):
     model = zoo.load(str(tmp_path / "entry"))
     zoo.check_golden(model, tmp_path / "entry")
     assert (tmp_path / "entry" / "README.md").read_text().startswith(f"# {name}")
+
+
+def test_build_writes_only_under_its_out_folder(tmp_path, monkeypatch):
+    config_dir = tmp_path / "config"
+    config_dir.mkdir()
+    (config_dir / "config.json").write_text(json.dumps(tiny_config()))
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    out = tmp_path / "entry"
+    zoo.build(str(config_dir), out_dir=str(out), steps_per_epoch=2, verbose=0)
+    assert os.listdir(cwd) == []
+    run = out / "run"
+    assert sorted(os.listdir(run)) == [
+        ".lock",
+        "eval.json",
+        "history.json",
+        "model.keras",
+        "run_config.json",
+        "train_info.json",
+    ]
 
 
 def test_recipe_resumes_from_its_run_folder(tmp_path):
