@@ -3,7 +3,10 @@
 Each command runs in a fresh Python process, `--runs` times (the commands
 interleaved, so that a burst of load on a shared CPU hits all of them alike),
 and the wall time of the whole process is kept: interpreter start, imports,
-the command, and shutdown. The rows give the median and the min.
+the command, and shutdown. The rows give the median and the min. The
+`import ebgan_keras` process also times its own `import ebgan_keras` after
+`import keras` (`in_process_extra_over_keras_s`, median): the package's cost
+without the noise of whole processes on a shared CPU.
 
 Every child process reports at exit (an `atexit` hook) which of `tensorflow`,
 `matplotlib`, `matplotlib.pyplot`, `keras`, `jax` and `torch` ended up in
@@ -41,8 +44,14 @@ BENCHMARKS = Path(__file__).resolve().parent
 ROOT = BENCHMARKS.parent
 RESULTS_DIR = Path(os.environ.get("EK_BENCH_RESULTS_DIR", BENCHMARKS / "results"))
 BACKENDS = ("jax", "torch", "tensorflow")
-TRACKED_MODULES = ("tensorflow", "matplotlib", "matplotlib.pyplot", "keras", "jax")
-TRACKED_MODULES += ("torch",)
+TRACKED_MODULES = (
+    "tensorflow",
+    "matplotlib",
+    "matplotlib.pyplot",
+    "keras",
+    "jax",
+    "torch",
+)
 MARKER = "STARTUP_MODULES "
 
 # Printed at exit by every child, after whatever the command imported.
@@ -55,8 +64,21 @@ def _report_modules():
         for name in {TRACKED_MODULES!r}
     }}
     found["matplotlib.pyplot"] = "matplotlib.pyplot" in names
+    found["extra_s"] = globals().get("_EXTRA_OVER_KERAS_S")
+    package = sys.modules.get("ebgan_keras")
+    found["ebgan_keras_file"] = getattr(package, "__file__", None)
     print({MARKER!r} + json.dumps(found), file=sys.__stderr__, flush=True)
 atexit.register(_report_modules)
+"""
+
+# `import ebgan_keras` imports Keras first anyway; timing the two steps in
+# the process gives its own cost without the noise of whole processes.
+_IMPORT_EBGAN_KERAS_BODY = """\
+import time
+import keras
+_start = time.perf_counter()
+import ebgan_keras
+_EXTRA_OVER_KERAS_S = time.perf_counter() - _start
 """
 
 _CLI_BODY = """\
@@ -79,15 +101,22 @@ def cases(backends=BACKENDS) -> list[dict]:
     """
     rows = []
     for backend in backends:
-        for module in ("keras", "ebgan_keras"):
-            rows.append(
-                dict(
-                    command=f'python -c "import {module}"',
-                    backend=backend,
-                    code=f"import {module}\n",
-                    args=[],
-                )
+        rows.append(
+            dict(
+                command='python -c "import keras"',
+                backend=backend,
+                code="import keras\n",
+                args=[],
             )
+        )
+        rows.append(
+            dict(
+                command='python -c "import ebgan_keras"',
+                backend=backend,
+                code=_IMPORT_EBGAN_KERAS_BODY,
+                args=[],
+            )
+        )
     for args in (["--help"], ["zoo", "list"]):
         rows.append(
             dict(
@@ -122,7 +151,9 @@ def run_once(case: dict, root: Path) -> tuple[float, dict]:
         env["KERAS_BACKEND"] = case["backend"]
     command = [sys.executable, "-c", _REPORT_HOOK + case["code"], *case["args"]]
     start = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    # `python -c` puts the working folder first on `sys.path`: run in `root`
+    # so that its `ebgan_keras` is the one imported.
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=root)
     seconds = time.perf_counter() - start
     lines = [line for line in result.stderr.splitlines() if line.startswith(MARKER)]
     if result.returncode != 0 or not lines:
@@ -130,7 +161,14 @@ def run_once(case: dict, root: Path) -> tuple[float, dict]:
             f"{case['command']} (KERAS_BACKEND={case['backend']}) failed with "
             f"exit code {result.returncode}:\n{result.stderr[-3000:]}"
         )
-    return seconds, json.loads(lines[-1][len(MARKER) :])
+    found = json.loads(lines[-1][len(MARKER) :])
+    imported = found.pop("ebgan_keras_file")
+    if imported is not None and not Path(imported).resolve().is_relative_to(root):
+        raise RuntimeError(
+            f"{case['command']} imported {imported}, not the package under "
+            f"--root {root}."
+        )
+    return seconds, found
 
 
 def measure(runs: int, root: Path, backends=BACKENDS) -> list[dict]:
@@ -148,11 +186,15 @@ def measure(runs: int, root: Path, backends=BACKENDS) -> list[dict]:
     """
     todo = cases(backends)
     times = {i: [] for i in range(len(todo))}
+    extras = {i: [] for i in range(len(todo))}
     modules = {}
     for _ in range(runs):
         for i, case in enumerate(todo):
             seconds, found = run_once(case, root)
             times[i].append(seconds)
+            extra = found.pop("extra_s")
+            if extra is not None:
+                extras[i].append(extra)
             modules[i] = found
     rows = []
     for i, case in enumerate(todo):
@@ -169,6 +211,10 @@ def measure(runs: int, root: Path, backends=BACKENDS) -> list[dict]:
                 "modules": modules[i],
             }
         )
+        if extras[i]:
+            rows[-1]["in_process_extra_over_keras_s"] = round(
+                statistics.median(extras[i]), 3
+            )
     keras_median = {
         row["backend"]: row["median_s"]
         for row in rows
@@ -191,16 +237,18 @@ def format_table(rows: list[dict]) -> str:
         str. One line per row.
     """
     lines = [
-        "| command | backend | median s | min s | minus keras s | tensorflow "
-        "| matplotlib (pyplot) | keras |",
-        "|---|---|---|---|---|---|---|---|",
+        "| command | backend | median s | min s | minus keras s "
+        "| in-process extra s | tensorflow | matplotlib (pyplot) | keras |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         found = row["modules"]
         extra = row.get("extra_over_import_keras_s")
+        in_process = row.get("in_process_extra_over_keras_s")
         lines.append(
             f"| `{row['command']}` | {row['backend']} | {row['median_s']:.2f} "
             f"| {row['min_s']:.2f} | {'' if extra is None else f'{extra:+.2f}'} "
+            f"| {'' if in_process is None else f'{in_process:.3f}'} "
             f"| {'yes' if found['tensorflow'] else 'no'} "
             f"| {'yes' if found['matplotlib'] else 'no'} "
             f"({'yes' if found['matplotlib.pyplot'] else 'no'}) "

@@ -5,6 +5,8 @@ the shipped `mnist_subset`), `from_directory` (a folder of images) and
 `from_arrays` (numpy arrays) all return batched, shuffled (seeded), prefetched
 `tf.data.Dataset`s that `model.fit` accepts on the TensorFlow, JAX and PyTorch
 Keras backends (Keras iterates `tf.data` as numpy on JAX and torch).
+TensorFlow is imported when a pipeline is built, not with this module, so
+that `load_arrays` and the offline caches need no TensorFlow.
 """
 
 from __future__ import annotations
