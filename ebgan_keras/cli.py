@@ -820,8 +820,8 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         0 on success, 2 on a user error (bad arguments, missing files or
         data, an unwritable or busy folder, a full disk, a diverged run),
-        printed as one line without a traceback unless `--verbose` is given,
-        and 130 when interrupted.
+        1 on an internal error, each printed as one line without a traceback
+        unless `--verbose` is given, and 130 when interrupted.
 
     Example:
 
@@ -855,8 +855,18 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 130
     except Exception as error:  # noqa: BLE001 - sorted below
-        if args.debug or not isinstance(error, _user_errors()):
+        if args.debug:
             raise
+        if not isinstance(error, _user_errors()):
+            # A bug of ours, not the user's: still one line, with the way to
+            # the traceback.
+            print(
+                f"ebgan-keras {args.command}: internal error: "
+                f"{type(error).__name__}: {error} (rerun with `ebgan-keras "
+                "--verbose ...` for the traceback, and please report it)",
+                file=sys.stderr,
+            )
+            return 1
         message = str(error)
         if isinstance(error, OSError) and error.strerror and not error.filename:
             message = error.strerror

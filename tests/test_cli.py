@@ -495,3 +495,16 @@ def test_read_only_folders_are_one_line_errors(small_filesystem, tmp_path):
         assert done.returncode == 2, done.stderr[-2000:]
         assert "Read-only file system" in done.stderr, done.stderr
         assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
+
+
+def test_internal_errors_are_one_line_unless_verbose(monkeypatch, capsys):
+    def broken(args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(cli, "sample", broken)
+    assert cli.main(["sample", "ebgan_pt_mnist"]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "internal error: RuntimeError: a bug" in error
+    assert "--verbose" in error
+    with pytest.raises(RuntimeError, match="a bug"):
+        cli.main(["--verbose", "sample", "ebgan_pt_mnist"])
