@@ -92,6 +92,27 @@ def check_free_space(path, needed_bytes: int) -> None:
         )
 
 
+def state_bytes(model) -> int:
+    """Bytes of a model's variables and its optimizer's: a checkpoint's size.
+
+    Args:
+        model: a `keras.Model` (compiled or not).
+
+    Returns:
+        The sum of the sizes of all variables, in bytes.
+    """
+    variables = list(model.variables)
+    if getattr(model, "optimizer", None) is not None:
+        variables += list(model.optimizer.variables)
+    return int(
+        sum(
+            np.prod(variable.shape, dtype=np.int64)
+            * np.dtype(str(variable.dtype)).itemsize
+            for variable in variables
+        )
+    )
+
+
 def atomic_write(path, write: Callable[[str], None], expected_bytes: int = 0) -> None:
     """Writes a file atomically: `write(temporary_path)`, fsync, rename.
 
@@ -294,5 +315,6 @@ __all__ = [
     "file_sha256",
     "read_json",
     "remove_partials",
+    "state_bytes",
     "write_json",
 ]

@@ -399,11 +399,7 @@ def train(
             callbacks=[*run_callbacks, *callbacks],
             verbose=verbose,
         )
-        size = sum(
-            os.path.getsize(os.path.join(backup_dir, name))
-            for name in os.listdir(backup_dir)
-        )
-        files.atomic_write(final, model.save, expected_bytes=size)
+        files.atomic_write(final, model.save, expected_bytes=files.state_bytes(model))
         # The finished model is the run's one checkpoint from now on.
         import shutil
 
