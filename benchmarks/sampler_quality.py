@@ -6,7 +6,7 @@ truncation, DDLS (step size chosen per entry on 2,000 samples with another
 seed), rejection (DRS) and Metropolis-Hastings with the entry's recipe
 settings: FID and KID from 10,000 samples against the test split on the
 offline domain-classifier features, and the wall time per 1,000 samples.
-It calls `ebgan_keras.zoo.recipe.evaluate`, the same code that wrote the
+It calls `ebgan_keras.zoo.stages.evaluate`, the same code that wrote the
 entries' model cards; results are kept per entry in `--run-root` (pass the
 zoo build's run folders to reuse what the build measured, or a fresh folder
 to measure again). Rows go to `benchmarks/results/sampler_quality.json`.
@@ -39,11 +39,11 @@ def measure(entry: str, run_root: str, num_samples: int | None) -> list[dict]:
     import keras
 
     from ebgan_keras import zoo
-    from ebgan_keras.zoo import recipe
+    from ebgan_keras.zoo import stages
 
     model = zoo.load(entry, compile=False)
-    config = recipe.read_config(entry)
-    results = recipe.evaluate(
+    config = stages.read_config(entry)
+    results = stages.evaluate(
         model, config, os.path.join(run_root, entry), num_samples=num_samples
     )
     sweep = results.pop("_ddls_sweep", None)

@@ -293,9 +293,9 @@ def measure_calibrated(repeats: int, quick: bool, count: int = 1000) -> list:
             )
         ]
     )
-    from ebgan_keras.zoo import recipe
+    from ebgan_keras.zoo import stages
 
-    samplers_config = recipe.read_config("ebgan_pt_mnist")["evaluation"]["samplers"]
+    samplers_config = stages.read_config("ebgan_pt_mnist")["evaluation"]["samplers"]
     chain_length = samplers_config["metropolis_hastings"]["chain_length"]
     built = {
         "ek.samplers.RejectionSampler": samplers.RejectionSampler.calibrate(

@@ -26,7 +26,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import ebgan_keras as ek  # noqa: E402
-from ebgan_keras.zoo import recipe  # noqa: E402
+from ebgan_keras.zoo import stages  # noqa: E402
 
 FEATURES = {"mnist": "mnist_classifier", "fashion_mnist": "fashion_mnist_classifier"}
 
@@ -79,7 +79,7 @@ def main() -> None:
         channels=1,
     )
     reference = np.concatenate([np.asarray(batch) for batch in test])[:2000]
-    reference = recipe.to_feature_size(reference, (28, 28))
+    reference = stages.to_feature_size(reference, (28, 28))
     folder = os.path.join(args.out, args.name)
     os.makedirs(folder, exist_ok=True)
     rows = []
@@ -89,7 +89,7 @@ def main() -> None:
         def on_epoch_end(self, epoch, logs=None):
             images = np.asarray(model.generate(2000, seed=1))
             report = ek.metrics.evaluate(
-                recipe.to_feature_size(images, (28, 28)),
+                stages.to_feature_size(images, (28, 28)),
                 reference=reference,
                 metrics=("fid",),
                 features=FEATURES[args.data],
