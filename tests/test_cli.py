@@ -508,3 +508,30 @@ def test_internal_errors_are_one_line_unless_verbose(monkeypatch, capsys):
     assert "--verbose" in error
     with pytest.raises(RuntimeError, match="a bug"):
         cli.main(["--verbose", "sample", "ebgan_pt_mnist"])
+
+
+def test_train_takes_an_entrys_config_file_or_its_name(tmp_path, capsys):
+    from pathlib import Path
+
+    parser = cli.build_parser()
+    path = str(Path(cli.__file__).parents[1] / "zoo" / "ebgan_pt_mnist" / "config.json")
+
+    def resolve(*argv):
+        return cli.resolve_train_settings(parser.parse_args(["train", *argv]))
+
+    whole = resolve("--config", path, "--out", "r")
+    assert whole["name"] == "ebgan_pt_mnist" and whole["class"] == "EBGANPT"
+    assert whole["training"]["data"] == "mnist" and whole["training"]["epochs"] == 10
+    named = resolve("ebgan_pt_mnist", "--epochs", "2", "--out", "r")
+    assert named["training"]["epochs"] == 2
+    assert named["generator"] == whole["generator"]
+    with pytest.raises(cli.UsageError, match="whole run config"):
+        resolve("ebgan", "--config", path, "--out", "r")
+    with pytest.raises(cli.UsageError, match="needs CONFIG"):
+        resolve("--data", "mnist", "--out", "r")
+    out = tmp_path / "run"
+    argv = ["train", "--config", path, "--data", "mnist_subset", "--epochs", "1"]
+    argv += ["--steps-per-epoch", "2", "--out", str(out), "--verbose", "0"]
+    assert cli.main(argv) == 0, capsys.readouterr().err
+    assert "Training ebgan_pt_mnist on mnist_subset" in capsys.readouterr().out
+    assert isinstance(keras.saving.load_model(out / "model.keras"), ek.EBGANPT)
