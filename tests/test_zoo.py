@@ -54,19 +54,24 @@ def tiny_config() -> dict:
 
 @pytest.fixture(scope="module")
 def tiny_entry(tmp_path_factory):
-    """A tiny entry built by the real recipe code (2 steps, 40 samples)."""
+    """A tiny entry built by the real recipe code (2 steps, 40 samples).
+
+    Built from an empty working folder without `run_dir`: a build writes only
+    under its `out_dir` (checked by `test_build_writes_only_under_its_out_folder`).
+    """
     root = tmp_path_factory.mktemp("zoo")
     config_dir = root / "config"
     config_dir.mkdir()
     (config_dir / "config.json").write_text(json.dumps(tiny_config()))
     out = root / "tiny_ebgan_pt"
-    zoo.build(
-        str(config_dir),
-        out_dir=str(out),
-        run_dir=str(root / "run"),
-        verbose=0,
-        steps_per_epoch=2,
-    )
+    cwd = root / "cwd"
+    cwd.mkdir()
+    previous = os.getcwd()
+    os.chdir(cwd)
+    try:
+        zoo.build(str(config_dir), out_dir=str(out), verbose=0, steps_per_epoch=2)
+    finally:
+        os.chdir(previous)
     return out
 
 
@@ -344,18 +349,9 @@ def test_each_recipe_runs_end_to_end_shrunk(name, tmp_path):
     assert (tmp_path / "entry" / "README.md").read_text().startswith(f"# {name}")
 
 
-def test_build_writes_only_under_its_out_folder(tmp_path, monkeypatch):
-    config_dir = tmp_path / "config"
-    config_dir.mkdir()
-    (config_dir / "config.json").write_text(json.dumps(tiny_config()))
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    monkeypatch.chdir(cwd)
-    out = tmp_path / "entry"
-    zoo.build(str(config_dir), out_dir=str(out), steps_per_epoch=2, verbose=0)
-    assert os.listdir(cwd) == []
-    run = out / "run"
-    assert sorted(os.listdir(run)) == [
+def test_build_writes_only_under_its_out_folder(tiny_entry):
+    assert os.listdir(tiny_entry.parent / "cwd") == []
+    assert sorted(os.listdir(tiny_entry / "run")) == [
         ".lock",
         "eval.json",
         "history.json",
