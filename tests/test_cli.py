@@ -321,7 +321,7 @@ def test_internal_errors_are_one_line_unless_verbose(monkeypatch, capsys):
         cli.main(["--verbose", "sample", "ebgan_pt_mnist"])
 
 
-def test_train_takes_an_entrys_config_file_or_its_name(tmp_path, capsys):
+def test_train_takes_an_entrys_config_file_or_its_name():
     from pathlib import Path
 
     parser = cli.build_parser()
@@ -340,9 +340,3 @@ def test_train_takes_an_entrys_config_file_or_its_name(tmp_path, capsys):
         resolve("ebgan", "--config", path, "--out", "r")
     with pytest.raises(cli.UsageError, match="needs CONFIG"):
         resolve("--data", "mnist", "--out", "r")
-    out = tmp_path / "run"
-    argv = ["train", "--config", path, "--data", "mnist_subset", "--epochs", "1"]
-    argv += ["--steps-per-epoch", "2", "--out", str(out), "--verbose", "0"]
-    assert cli.main(argv) == 0, capsys.readouterr().err
-    assert "Training ebgan_pt_mnist on mnist_subset" in capsys.readouterr().out
-    assert isinstance(keras.saving.load_model(out / "model.keras"), ek.EBGANPT)
