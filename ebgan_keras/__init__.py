@@ -14,26 +14,6 @@ import sys
 
 __version__ = "0.1.0"
 
-# What `__getattr__` (PEP 562, below) loads on first access when not yet loaded.
-_SUBMODULES = (
-    "builder",
-    "callbacks",
-    "config",
-    "data",
-    "files",
-    "losses",
-    "metrics",
-    "models",
-    "networks",
-    "plot",
-    "samplers",
-    "training",
-    "utils",
-    "visual_callbacks",
-    "zoo",
-)
-_MODEL_CLASSES = ("BEGAN", "EBGAN", "EBGANPT", "BaseGAN", "EnergyGAN", "GAN", "MAGAN")
-
 __all__ = [
     "BEGAN",
     "EBGAN",
@@ -58,6 +38,10 @@ __all__ = [
     "visual_callbacks",
     "zoo",
 ]
+
+# What `__getattr__` (PEP 562, below) loads on first access when not yet loaded.
+_SUBMODULES = tuple(name for name in __all__ if name.islower())
+_MODEL_CLASSES = tuple(name for name in __all__ if not name.islower())
 
 
 def _started_by_command_line() -> bool:
