@@ -20,6 +20,13 @@ from ebgan_keras import files
 from ebgan_keras import training
 
 REPO = Path(__file__).resolve().parents[1]
+#: File handling of the driver (locks, settings, torn or full disks) does not
+#: depend on the backend: checked on one, to keep the suite's time down. The
+#: resume tests run on all three.
+file_handling = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="backend-independent file handling, checked on TensorFlow",
+)
 
 
 def tiny_config(**training_overrides) -> dict:
@@ -151,6 +158,7 @@ def test_a_new_model_file_trains_through_the_driver_with_only_a_config(tmp_path)
 # ----------------------------------------------------------------------
 # Run folders: layout, lock, resume
 # ----------------------------------------------------------------------
+@file_handling
 def test_run_folder_keeps_one_copy_of_the_model(uninterrupted, tmp_path):
     run = tmp_path / "run"
     training.train(tiny_config(epochs=1), str(run), verbose=0)
@@ -166,6 +174,7 @@ def test_run_folder_keeps_one_copy_of_the_model(uninterrupted, tmp_path):
     assert info["steps_done"] == 3 and info["epochs_done"] == 1
 
 
+@file_handling
 def test_a_second_writer_fails_at_once_naming_the_folder_and_holder(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
@@ -180,6 +189,7 @@ def test_a_second_writer_fails_at_once_naming_the_folder_and_holder(tmp_path):
     training.train(tiny_config(epochs=1), str(run), verbose=0)
 
 
+@file_handling
 def test_other_settings_are_refused_only_once_a_run_has_started(tmp_path):
     run = tmp_path / "run"
     training.train(tiny_config(epochs=1), str(run), verbose=0)
@@ -253,6 +263,7 @@ def test_kill_during_a_checkpoint_save_keeps_the_last_good_one(
     assert_same_state(resumed, uninterrupted)
 
 
+@file_handling
 def test_torn_checkpoint_is_set_aside_with_a_warning(uninterrupted, tmp_path):
     run = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
@@ -268,6 +279,7 @@ def test_torn_checkpoint_is_set_aside_with_a_warning(uninterrupted, tmp_path):
     assert_same_state(resumed, uninterrupted)  # trained again from the start
 
 
+@file_handling
 def test_full_disk_fails_cleanly_and_the_run_resumes_once_space_is_back(
     uninterrupted, tmp_path, monkeypatch
 ):
@@ -292,6 +304,7 @@ def test_full_disk_fails_cleanly_and_the_run_resumes_once_space_is_back(
     assert_same_state(resumed, uninterrupted)
 
 
+@file_handling
 def test_unwritable_run_folder_fails_before_data_and_model(tmp_path, monkeypatch):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
@@ -362,6 +375,7 @@ def test_tf_data_inputs_are_checked_like_numpy_on_their_first_batch():
         assert message in str(error.value), str(error.value)
 
 
+@file_handling
 def test_cli_batch_of_one_is_refused_and_leaves_the_folder_free(tmp_path):
     run = tmp_path / "run"
     with pytest.raises(ValueError, match="pulling-away term"):
