@@ -117,11 +117,11 @@ def test_builder_fills_the_image_shape_and_names_unknown_classes():
     config = schema.load_config("began")
     config["generator"]["kwargs"]["filters"] = 4
     config["discriminator"]["kwargs"]["filters"] = 4
-    model = builder.build_model(config, (16, 16, 3))
-    assert isinstance(model, ek.BEGAN) and model.image_shape == (16, 16, 3)
+    model = builder.build_model(config, (8, 8, 3))
+    assert isinstance(model, ek.BEGAN) and model.image_shape == (8, 8, 3)
     config["class"] = "WGAN"
     with pytest.raises(schema.ConfigError, match="Received: class='WGAN'") as error:
-        builder.build_model(config, (16, 16, 3))
+        builder.build_model(config, (8, 8, 3))
     assert "EBGANPT" in str(error.value) and "GAN" in str(error.value)
     config = schema.load_config("ebgan")
     config["generator"]["builder"] = "unet"
