@@ -26,6 +26,7 @@ import datetime
 import math
 import os
 import platform
+import shutil
 import sys
 import time
 import warnings
@@ -50,18 +51,6 @@ CHECKPOINT_FILE = "latest.weights.h5"
 
 class DataError(ValueError):
     """The training data cannot be loaded (name, split, offline, shape)."""
-
-
-def _steps_per_execution() -> int:
-    """Training steps per compiled call for the current backend.
-
-    Several steps per call on TensorFlow: measured on the MNIST MLP, one step
-    per call swings between 19 and 38 steps/s from epoch to epoch, ten per
-    call hold ~40 (`../shared/DATA.md`); JAX and PyTorch gain nothing.
-    """
-    from ebgan_keras import backend
-
-    return backend.STEPS_PER_EXECUTION
 
 
 def resolve_config(
@@ -314,6 +303,7 @@ def train(
     """
     import keras
 
+    from ebgan_keras import backend
     from ebgan_keras.callbacks import BackupAndRestore
     from ebgan_keras.callbacks import JSONHistory
 
@@ -340,7 +330,9 @@ def train(
                 f"{training['data']!r}"
             )
         batches = int(dataset.cardinality())
-        per_call = _steps_per_execution()
+        # Steps per compiled call: a measured choice per backend (see the
+        # adapters' STEPS_PER_EXECUTION).
+        per_call = backend.STEPS_PER_EXECUTION
         steps = training["steps_per_epoch"]
         if steps is None:
             if batches < 1:
@@ -401,8 +393,6 @@ def train(
         )
         files.atomic_write(final, model.save, expected_bytes=files.state_bytes(model))
         # The finished model is the run's one checkpoint from now on.
-        import shutil
-
         shutil.rmtree(backup_dir, ignore_errors=True)
         return model
     finally:
