@@ -19,9 +19,13 @@ __all__ = [
     "EBGAN",
     "EBGANPT",
     "GAN",
+    "GLSGAN",
     "MAGAN",
+    "WGANGP",
     "BaseGAN",
+    "CriticGAN",
     "EnergyGAN",
+    "LossSensitiveGAN",
     "builder",
     "callbacks",
     "config",
@@ -84,9 +88,13 @@ if not _LAZY:
     from ebgan_keras.models import EBGAN
     from ebgan_keras.models import EBGANPT
     from ebgan_keras.models import GAN
+    from ebgan_keras.models import GLSGAN
     from ebgan_keras.models import MAGAN
+    from ebgan_keras.models import WGANGP
     from ebgan_keras.models import BaseGAN
+    from ebgan_keras.models import CriticGAN
     from ebgan_keras.models import EnergyGAN
+    from ebgan_keras.models import LossSensitiveGAN
 
 
 def __getattr__(name: str):

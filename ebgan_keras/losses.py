@@ -7,7 +7,10 @@ loss must flow through both the reconstruction and the target `G(z)`).
 
 from __future__ import annotations
 
+import keras
 from keras import ops
+
+from ebgan_keras import backend
 
 ENERGY_REDUCTIONS = ("sum", "mean", "l2")
 
@@ -164,6 +167,147 @@ def ebgan_discriminator_loss(energy_real, energy_fake, margin):
     return ops.mean(energy_real) + ops.mean(hinge(energy_fake, margin))
 
 
+def gradient_penalty(
+    critic, real, fake, seed=None, target: float = 1.0, one_sided: bool = False
+):
+    """Gradient penalty `mean_i (||grad_x D(x_hat_i)||_2 - target)^2` (WGAN-GP).
+
+    The penalty is taken at random interpolates `x_hat = eps * x + (1 - eps)
+    * G(z)` with one `eps ~ U[0, 1]` per sample (Gulrajani et al., 2017). It
+    is differentiable with respect to the critic's weights: the gradient of
+    the gradient runs through the backend seam (a nested `GradientTape` on
+    TensorFlow, nested `jax.grad` on JAX, `create_graph=True` on PyTorch).
+
+    Args:
+        critic: callable. Maps images `(N, ...)` to one score per image,
+            `(N,)` or `(N, 1)`: a Keras model, or a model's energy function.
+        real: tensor `(N, ...)`. Real images.
+        fake: tensor `(N, ...)`. Generated images (the caller stops their
+            gradient).
+        seed: int, `keras.random.SeedGenerator` or a tensor of `eps` of shape
+            `(N,)`. Where the interpolation weights come from. Defaults to
+            `None` (unseeded).
+        target: float. The gradient norm the penalty pulls towards. Defaults
+            to `1.0`.
+        one_sided: bool. Penalise only norms above `target`,
+            `max(0, ||grad|| - target)^2` (a Lipschitz bound rather than a
+            unit norm). Defaults to `False`.
+
+    Returns:
+        `(penalty, norms)`: the float32 scalar penalty and the per-sample
+        gradient norms `(N,)`.
+
+    Example:
+
+    >>> critic = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    >>> penalty, norms = gradient_penalty(critic, ops.ones((3, 4)), ops.zeros((3, 4)))
+    >>> tuple(norms.shape)
+    (3,)
+    """
+    real = ops.cast(real, "float32")
+    fake = ops.cast(fake, "float32")
+    num = ops.shape(real)[0]
+    broadcast = (-1,) + (1,) * (len(real.shape) - 1)
+    if seed is None or isinstance(seed, (int, keras.random.SeedGenerator)):
+        eps = keras.random.uniform((num,), seed=seed)
+    else:
+        eps = ops.cast(seed, "float32")
+    eps = ops.reshape(eps, broadcast)
+    mixed = eps * real + (1.0 - eps) * fake
+
+    def scores(images):
+        return ops.cast(ops.reshape(critic(images), (-1,)), "float32")
+
+    _, gradient = backend.input_value_and_grad(scores, mixed)
+    squared = ops.sum(ops.square(_flatten_per_sample(gradient)), axis=1)
+    # The epsilon keeps the norm's gradient finite where the gradient is 0.
+    norms = ops.sqrt(squared + _NORM_EPSILON)
+    gap = norms - target
+    if one_sided:
+        gap = ops.relu(gap)
+    return ops.mean(ops.square(gap)), norms
+
+
+def wasserstein_critic_loss(energy_real, energy_fake):
+    """`mean E(x) - mean E(G(z))`: WGAN's critic loss, written on energies.
+
+    With the critic's score `D = -E` this is WGAN's `mean D(G(z)) - mean
+    D(x)`: the critic lowers the energy of real images and raises that of
+    generated ones.
+
+    Args:
+        energy_real: tensor `(N,)`. Energies of real images.
+        energy_fake: tensor `(M,)`. Energies of generated images.
+
+    Returns:
+        A float32 scalar tensor.
+    """
+    return ops.mean(energy_real) - ops.mean(energy_fake)
+
+
+def l1_distance(a, b):
+    """Per-sample L1 distance `sum |a_i - b_i|` over every pixel and channel.
+
+    The LS-GAN margin's `Delta(x, G(z))` (the official code's
+    `PairwiseDistance(1)`).
+
+    Args:
+        a: tensor `(N, ...)`.
+        b: tensor `(N, ...)`, the same shape.
+
+    Returns:
+        A float32 tensor `(N,)`.
+    """
+    return ops.sum(ops.abs(_flatten_per_sample(ops.cast(a, "float32") - b)), axis=1)
+
+
+def generalized_cost(values, slope: float = 0.0):
+    """GLS-GAN's cost `C(a) = max(a, 0) + slope * min(a, 0)` (a leaky ReLU).
+
+    `slope = 0` is the hinge `[a]_+` of the loss-sensitive GAN, `slope = 1` is
+    the identity (WGAN), `slope = -1` is `|a|`. Any slope `<= 1` keeps
+    `C(a) >= a` (Qi, 2017, appendix D).
+
+    Args:
+        values: tensor. The margin violations `a`.
+        slope: float. The slope on negative values. Defaults to `0.0`.
+
+    Returns:
+        A tensor of the shape of `values`.
+    """
+    return ops.relu(values) - slope * ops.relu(-values)
+
+
+def loss_sensitive_critic_loss(
+    loss_real, loss_fake, margins, slope: float = 0.0, gamma: float = 0.0
+):
+    """The (generalised) loss-sensitive critic loss of Qi (2017).
+
+    `gamma * mean_i L(x_i) + mean_i C(Delta_i + L(x_i) - L(G(z_i)))`, with
+    `C` the hinge (`slope = 0`, LS-GAN) or a leaky ReLU (GLS-GAN); a real
+    image needs a loss lower than its paired fake's by at least the margin
+    `Delta_i = tau * ||x_i - G(z_i)||_1`. With `slope = 1` it equals
+    `wasserstein_critic_loss(loss_real, loss_fake) + mean(margins)` (plus the
+    `gamma` term).
+
+    Args:
+        loss_real: tensor `(N,)`. `L(x_i) >= 0` of real images.
+        loss_fake: tensor `(N,)`. `L(G(z_i))`, paired with the real ones.
+        margins: tensor `(N,)`. `Delta_i`, scaled by `tau`.
+        slope: float. The cost's negative slope. Defaults to `0.0`.
+        gamma: float. Weight of the real-loss term. Defaults to `0.0` (the
+            official code's value for the unconditional model).
+
+    Returns:
+        A float32 scalar tensor.
+    """
+    violations = margins + loss_real - loss_fake
+    loss = ops.mean(generalized_cost(violations, slope))
+    if gamma:
+        loss = loss + gamma * ops.mean(loss_real)
+    return loss
+
+
 def _check_reduction(reduction: str, power: float) -> None:
     if reduction not in ENERGY_REDUCTIONS:
         raise ValueError(
@@ -184,8 +328,13 @@ def _check_reduction(reduction: str, power: float) -> None:
 __all__ = [
     "ENERGY_REDUCTIONS",
     "ebgan_discriminator_loss",
+    "generalized_cost",
+    "gradient_penalty",
     "hinge",
+    "l1_distance",
+    "loss_sensitive_critic_loss",
     "max_energy",
     "pulling_away_term",
     "reconstruction_energy",
+    "wasserstein_critic_loss",
 ]

@@ -44,11 +44,18 @@ def fixed_latent_class(base):
 
     class FixedLatents(base):
         fixed_latents = None
+        fixed_mix = None
 
         def sample_latents(self, num_samples, seed=None):
             if seed is not None or self.fixed_latents is None:
                 return super().sample_latents(num_samples, seed=seed)
             return ops.convert_to_tensor(self.fixed_latents)
+
+        def interpolation_weights(self, batch_size):
+            # The critic family's gradient-penalty weights `eps`, fixed too.
+            if self.fixed_mix is None:
+                return super().interpolation_weights(batch_size)
+            return ops.convert_to_tensor(self.fixed_mix)
 
     FixedLatents.__name__ = f"FixedLatents{base.__name__}"
     return FixedLatents

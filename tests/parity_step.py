@@ -54,6 +54,19 @@ def configs():
             margin=40.0,
             pretrain_epochs=0,
         ),
+        # The critic family: the gradient penalty's gradient of a gradient.
+        "wgan_gp": lambda: fixed_latent_class(ek.WGANGP)(
+            n.ebgan_mlp_generator(
+                latent_dim=6, image_shape=(8, 8, 1), hidden_units=(16,)
+            ),
+            n.gan_mlp_discriminator(image_shape=(8, 8, 1), hidden_units=(16, 8)),
+            critic_steps=2,
+        ),
+        "loss_sensitive_gan": lambda: fixed_latent_class(ek.LossSensitiveGAN)(
+            n.dcgan_generator(latent_dim=6, image_size=16, channels=1, filters=4),
+            n.dcgan_critic(image_size=16, channels=1, filters=(4, 8)),
+            tau=0.02,
+        ),
     }
 
 
@@ -65,6 +78,7 @@ def deterministic_model(name):
     model.fixed_latents = rng.normal(size=(BATCH, model.latent_dim)).astype("float32")
     images = rng.uniform(-1, 1, (BATCH, *model.image_shape)).astype("float32")
     probe = rng.normal(size=(3, model.latent_dim)).astype("float32")
+    model.fixed_mix = rng.uniform(size=(BATCH,)).astype("float32")
     return model, images, probe
 
 

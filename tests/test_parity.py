@@ -20,7 +20,14 @@ import pytest
 
 HERE = os.path.dirname(__file__)
 BACKENDS = ("tensorflow", "jax", "torch")
-NAMES = ("ebgan_pt_mlp", "ebgan_pt_conv", "began", "magan")
+NAMES = (
+    "ebgan_pt_mlp",
+    "ebgan_pt_conv",
+    "began",
+    "magan",
+    "wgan_gp",
+    "loss_sensitive_gan",
+)
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow" and not os.environ.get("EBGAN_PARITY"),

@@ -1,4 +1,4 @@
-"""The DCGAN-style generator and convolutional autoencoder critic of EBGAN."""
+"""DCGAN-style networks: the generator, EBGAN's autoencoder critic, a scalar critic."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
+from ebgan_keras.networks.layers import LayerNormalization
 from ebgan_keras.networks.layers import upsample_conv
 
 
@@ -135,3 +136,62 @@ def ebgan_conv_discriminator(
     x = upsample_conv(channels, name="to_pixels")(x)
     reconstruction = layers.Activation("tanh", name="reconstruction")(x)
     return keras.Model(images, [reconstruction, code], name=name)
+
+
+def dcgan_critic(
+    image_size: int = 64,
+    channels: int = 3,
+    filters: Sequence[int] = (64, 128, 256),
+    normalization: str | None = "layer",
+    name: str = "dcgan_critic",
+) -> keras.Model:
+    """DCGAN-style critic with one score per image and no batch norm.
+
+    The encoder of `ebgan_conv_discriminator` (4x4 stride-2 convolutions,
+    leaky ReLU 0.2) with a dense head to one unbounded score. Batch norm is
+    replaced by layer norm (or nothing): a gradient penalty constrains each
+    sample's score alone, which batch statistics would mix (Gulrajani et al.,
+    2017, section 4). The layer norm is `ek.networks.LayerNormalization`,
+    whose second derivative is exact on TensorFlow too. For `ek.WGANGP`,
+    `ek.LossSensitiveGAN` and `ek.GLSGAN`.
+
+    Args:
+        image_size: int. A power of two from 8 to 256. Defaults to `64`.
+        channels: int. Image channels. Defaults to `3`.
+        filters: tuple of int. Channels of each convolution. Defaults to
+            `(64, 128, 256)`.
+        normalization: str or None. `"layer"` (layer norm after every
+            convolution but the first) or `None`. Defaults to `"layer"`.
+        name: str. Model name.
+
+    Returns:
+        A functional `keras.Model` from images to scores `(N, 1)`.
+
+    Example:
+
+    >>> d = dcgan_critic(image_size=32, channels=1, filters=(8, 16))
+    >>> d.output_shape
+    (None, 1)
+    """
+    size = check_image_size(image_size)
+    filters = tuple(int(f) for f in filters)
+    if not filters or size >> len(filters) < 1:
+        raise ValueError(
+            f"`filters` must have between 1 and log2(image_size) entries. "
+            f"Received: filters={filters} for image_size={image_size}"
+        )
+    if normalization not in ("layer", None):
+        raise ValueError(
+            "`normalization` must be 'layer' or None (no batch norm under a "
+            f"gradient penalty). Received: normalization={normalization!r}"
+        )
+    images = keras.Input((size, size, channels), name="images")
+    x = images
+    for i, width in enumerate(filters):
+        x = layers.Conv2D(width, 4, strides=2, padding="same", name=f"down_{i}")(x)
+        if i > 0 and normalization == "layer":
+            x = LayerNormalization(name=f"down_{i}_layer_norm")(x)
+        x = layers.LeakyReLU(0.2, name=f"down_{i}_leaky_relu")(x)
+    x = layers.Flatten(name="flatten")(x)
+    scores = layers.Dense(1, name="score")(x)
+    return keras.Model(images, scores, name=name)
