@@ -149,6 +149,25 @@ def test_compiled_and_eager_chains_agree():
         np.testing.assert_allclose(z_compiled, z_eager, atol=1e-5)
 
 
+def test_ddls_any_number_of_samples():
+    """Batches of 256 chains and a last batch of another size: the chain is
+    retraced for the second shape (TensorFlow once crashed there, for n
+    neither <= 256 nor a multiple of 256)."""
+    model = quadratic_model()
+    sampler = samplers.DDLS(
+        step_size=0.05, num_steps=2, seed=0, metropolis=True, record_energy=True
+    )
+    for n in (1, 255, 257, 300, 1000):
+        images, z = sampler.sample(model, n, seed=3)
+        assert images.shape == (n, 1, 1, 2) and z.shape == (n, 2)
+        assert np.all(np.isfinite(z))
+        assert sampler.energy_trace.shape == (3, n)
+        # The trace's last row is the energy of the returned latents.
+        np.testing.assert_allclose(
+            sampler.energy_trace[-1], sampler.latent_energy(model, z), rtol=1e-4
+        )
+
+
 def test_same_seed_same_samples():
     model = quadratic_model()
     first = samplers.DDLS(num_steps=10, seed=11)

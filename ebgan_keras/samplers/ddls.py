@@ -332,11 +332,11 @@ def build_chain(
 
     def chain(w, noise_steps, uniform_steps):
         w = ops.cast(w, "float32")
-        shape = tuple(w.shape)
         energy, gradient = backend.input_value_and_grad(energy_fn, w)
         trace_rows = num_steps + 1 if record_energy else 1
-        trace = ops.zeros((trace_rows, shape[0]), "float32")
-        trace = ops.slice_update(trace, (0, 0), energy[None, :])
+        # Shapes from tensors, not from `w.shape`: a retraced `tf.function`
+        # (a last batch of another size) sees the batch dimension as None.
+        trace = ops.tile(energy[None, :], (trace_rows, 1))
 
         def body(i, carry):
             w, energy, gradient, accepted, trace = carry
@@ -364,7 +364,7 @@ def build_chain(
             trace = ops.slice_update(trace, (row, 0), energy[None, :])
             return w, energy, gradient, accepted, trace
 
-        carry = (w, energy, gradient, ops.zeros((shape[0],), "float32"), trace)
+        carry = (w, energy, gradient, ops.zeros_like(energy), trace)
         if use_fori_loop:
             carry = ops.fori_loop(0, num_steps, body, carry)
         else:
