@@ -3,7 +3,7 @@
 Commands:
 
 - `ebgan-keras train CONFIG --data DATA --epochs N --out RUN_DIR`: train a
-  built-in config (`ebgan`, `ebgan_pt`, `began`, `magan`), a zoo entry's
+  built-in config (`ebgan_keras/configs/*.json`), a zoo entry's
   recipe, or any config file (`--config FILE.json`) through the one training
   driver (`ebgan_keras.training`); the run folder holds `model.keras`,
   `history.json`, `samples.png`, `curves.png`, per-epoch grids in `samples/`
@@ -27,11 +27,12 @@ import json
 import os
 import sys
 
+from ebgan_keras.config import builtin_names
+
 SAMPLERS = ("none", "truncation", "ddls")
 BACKENDS = ("tensorflow", "jax", "torch")
 METRICS = ("fid", "kid", "is", "precision_recall")
 FEATURES = ("auto", "mnist_classifier", "fashion_mnist_classifier", "inception_v3")
-BUILTIN_CONFIGS = ("ebgan", "ebgan_pt", "began", "magan")
 
 #: Keys of a `--config` file of the previous release's form: settings that
 #: overlay the chosen config (`generator`/`discriminator` hold builder kwargs).
@@ -55,13 +56,14 @@ TRAIN_EXAMPLE = """examples:
   ebgan-keras train ebgan_pt_mnist --epochs 2 --out runs/e2   (a zoo recipe)
   ebgan-keras train magan --data fashion_mnist --config magan.json --out runs/m
 
-CONFIG is a built-in config (ebgan, ebgan_pt, began, magan: the papers'
-settings) or a zoo entry's name. --config FILE.json is either a whole run
-config (the form of a zoo entry's config.json, see ebgan_keras.config), used
-alone, or settings that overlay CONFIG: any of data, epochs, batch_size,
-seed, steps_per_epoch, image_size, learning_rate, and the objects model (e.g.
-{"margin": 5.0}), generator and discriminator (arguments of the ek.networks
-builders, e.g. {"hidden_units": [512, 512]}). Command-line options win.
+CONFIG is a built-in config (ebgan, ebgan_pt, began, magan, wgan_gp,
+loss_sensitive_gan, gls_gan: the papers' settings) or a zoo entry's name.
+--config FILE.json is either a whole run config (the form of a zoo entry's
+config.json, see ebgan_keras.config), used alone, or settings that overlay
+CONFIG: any of data, epochs, batch_size, seed, steps_per_epoch, image_size,
+learning_rate, and the objects model (e.g. {"margin": 5.0}), generator and
+discriminator (arguments of the ek.networks builders, e.g.
+{"hidden_units": [512, 512]}). Command-line options win.
 
 Rerun the same command after an interruption (a kill included) to continue
 exactly where the last finished epoch ended, or with a larger --epochs to
@@ -205,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
         "model",
         nargs="?",
         metavar="CONFIG",
-        help=f"a built-in config ({', '.join(BUILTIN_CONFIGS)}) or a zoo entry's "
+        help=f"a built-in config ({', '.join(builtin_names())}) or a zoo entry's "
         "name; optional when --config is a whole run config",
     )
     train.add_argument(
@@ -447,7 +449,7 @@ def resolve_train_settings(args) -> dict:
             base = schema.validate(raw, f"--config {args.config!r}")
         elif args.model is None:
             raise UsageError(
-                f"train needs CONFIG ({', '.join(BUILTIN_CONFIGS)} or a zoo entry) "
+                f"train needs CONFIG ({', '.join(builtin_names())} or a zoo entry) "
                 "or --config with a whole run config. Received: neither"
             )
         else:

@@ -76,7 +76,26 @@ def test_every_shipped_and_builtin_config_follows_the_schema():
         config = schema.validate(json.loads(Path(path).read_text()), path)
         assert config["format_version"] == schema.FORMAT_VERSION
         assert config["class"] in builder.model_classes()
-    assert schema.builtin_names() == ["began", "ebgan", "ebgan_pt", "magan"]
+    assert schema.builtin_names() == [
+        "began",
+        "ebgan",
+        "ebgan_pt",
+        "gls_gan",
+        "loss_sensitive_gan",
+        "magan",
+        "wgan_gp",
+    ]
+
+
+@pytest.mark.parametrize("name", ["wgan_gp", "loss_sensitive_gan", "gls_gan"])
+def test_builtin_critic_configs_build_their_models(name):
+    config = schema.load_config(name)
+    config["generator"]["kwargs"]["hidden_units"] = [8]
+    config["discriminator"]["kwargs"]["hidden_units"] = [8]
+    model = builder.build_model(config, (8, 8, 1))
+    assert type(model).__name__ == config["class"]
+    assert isinstance(model, ek.CriticGAN)
+    assert model.critic_steps == (5 if name == "wgan_gp" else 1)
 
 
 @pytest.mark.parametrize(
