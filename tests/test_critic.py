@@ -389,3 +389,17 @@ def test_ddls_on_wgan_gp_samples_the_reports_energy():
     scores = ops.convert_to_numpy(model.discriminator(model.generate(z)))[:, 0]
     expected = 0.5 * np.sum(z**2, axis=1) - scores
     np.testing.assert_allclose(sampler.energy_trace[-1], expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("cls", [ek.WGANGP, ek.LossSensitiveGAN])
+def test_rejection_and_metropolis_hastings_run_on_critic_energies(cls):
+    model = cls(generator(), critic(), seed=0)
+    real = images(64, 7)
+    rejection = ek.samplers.RejectionSampler.calibrate(model, real, burn_in=256, seed=0)
+    out, z = rejection.sample(model, 5)
+    assert out.shape == (5, *SHAPE) and z.shape == (5, model.latent_dim)
+    assert 0 < rejection.acceptance_rate <= 1
+    mh = ek.samplers.MetropolisHastings.calibrate(model, real, chain_length=4, seed=0)
+    out, z = mh.sample(model, 3)
+    assert out.shape == (3, *SHAPE)
+    assert np.all(np.isfinite(z))
