@@ -30,6 +30,8 @@ __all__ = [
     "callbacks",
     "config",
     "data",
+    "export",
+    "exporting",
     "files",
     "losses",
     "metrics",
@@ -44,7 +46,11 @@ __all__ = [
 ]
 
 # What `__getattr__` (PEP 562, below) loads on first access when not yet loaded.
-_SUBMODULES = tuple(name for name in __all__ if name.islower())
+# Functions: `ek.export` is `ebgan_keras.exporting.export`.
+_FUNCTIONS = {"export": "exporting"}
+_SUBMODULES = tuple(
+    name for name in __all__ if name.islower() and name not in _FUNCTIONS
+)
 _MODEL_CLASSES = tuple(name for name in __all__ if not name.islower())
 
 
@@ -102,6 +108,11 @@ def __getattr__(name: str):
         # The import sets the submodule as an attribute of this package, so
         # later accesses do not come here again.
         return importlib.import_module(f"{__name__}.{name}")
+    if name in _FUNCTIONS:
+        module = importlib.import_module(f"{__name__}.{_FUNCTIONS[name]}")
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
     if name in _MODEL_CLASSES:
         value = getattr(importlib.import_module(f"{__name__}.models"), name)
         globals()[name] = value

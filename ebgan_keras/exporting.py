@@ -1,0 +1,335 @@
+"""Samplers exported as TensorFlow SavedModels, served without this package.
+
+`ek.export(model, path, sampler="ddls")` writes a SavedModel (through
+`keras.export.ExportArchive`) whose signatures run the generator, the
+energy and the chosen latent sampler inside the graph:
+
+- `generate(z)`: images `(N, H, W, C)` from latents `(N, latent_dim)`.
+- `energy(images)`: the per-sample energy `(N,)` (low = looks real).
+- `sample(num_samples, seed)`: `{"images", "latents"}` drawn with the
+  sampler: latents from the prior with TensorFlow's stateless random ops
+  (`seed` an int64 scalar: the same seed gives the same samples), then, for
+  DDLS, the Langevin chain of `ek.samplers.DDLS` (the same `keras.ops` step,
+  compiled into the graph).
+- `ddls_chain(z, noise)` (DDLS only): the chain from given starting latents
+  and noise `(num_steps, N, latent_dim)`; `ek.samplers.ddls.build_chain`
+  gives the same numbers in Python, which is how the export is tested.
+
+Samplers: `"prior"` (or `"none"`), `"truncation"` and `"ddls"`. Rejection
+sampling returns a random number of images per proposal batch and
+Metropolis-Hastings needs held-out real images to calibrate and a chain of
+proposals per output; neither fits a fixed-size in-graph signature, so they
+are not exported (use them in Python).
+
+The SavedModel is written by TensorFlow. Under JAX or PyTorch the model is
+saved to a temporary `.keras` file (weights are backend-neutral) and a
+TensorFlow subprocess writes the export; TensorFlow must be installed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+EXPORT_SAMPLERS = ("prior", "none", "truncation", "ddls")
+#: Settings each exported sampler reads (the rest are refused by name).
+SAMPLER_SETTINGS = {
+    "prior": (),
+    "none": (),
+    "truncation": ("threshold",),
+    "ddls": ("step_size", "num_steps", "temperature", "noise_scale"),
+}
+_DEFAULTS = {
+    "threshold": 1.0,
+    "step_size": 1e-2,
+    "num_steps": 100,
+    "temperature": 1.0,
+    "noise_scale": 1.0,
+}
+
+
+def export(
+    model,
+    path: str | os.PathLike,
+    sampler: str = "ddls",
+    sampler_settings: dict | None = None,
+    verbose: bool = False,
+) -> Path:
+    """Writes a TensorFlow SavedModel of a model and its latent sampler.
+
+    Args:
+        model: a model of the library (`ek.models.BaseGAN`), trained on any
+            backend.
+        path: str or path. The SavedModel folder to write. It must not exist
+            yet (nothing already written is replaced).
+        sampler: str. `"prior"` (alias `"none"`), `"truncation"` or `"ddls"`.
+            Defaults to `"ddls"`.
+        sampler_settings: dict. The sampler's settings: `threshold` for
+            truncation; `step_size`, `num_steps`, `temperature`,
+            `noise_scale` for DDLS (the defaults of `ek.samplers`).
+        verbose: bool. Let Keras print the exported variables. Defaults to
+            `False`.
+
+    Returns:
+        The path of the SavedModel.
+
+    Example:
+
+    ```python
+    import ebgan_keras as ek
+
+    model = ek.zoo.load("ebgan_pt_mnist")
+    ek.export(model, "ebgan_pt_ddls", sampler="ddls",
+              sampler_settings={"num_steps": 50})
+    # Elsewhere, with TensorFlow only:
+    #   served = tf.saved_model.load("ebgan_pt_ddls")
+    #   out = served.sample(tf.constant(16), tf.constant(0, tf.int64))
+    ```
+    """
+    import keras  # noqa: PLC0415 (kept out of the package's import)
+
+    from ebgan_keras.models import BaseGAN  # noqa: PLC0415
+
+    if not isinstance(model, BaseGAN):
+        raise TypeError(
+            "`model` must be a model of ebgan_keras (ek.models.BaseGAN). "
+            f"Received: model of type {type(model).__name__}"
+        )
+    settings = check_sampler(sampler, sampler_settings)
+    path = Path(path)
+    if path.exists():
+        raise FileExistsError(
+            f"`path` must not exist yet (an export never replaces files). "
+            f"Received: path={str(path)!r}, which exists"
+        )
+    if keras.backend.backend() != "tensorflow":
+        return _export_in_tensorflow_process(model, path, sampler, settings)
+    archive = build_archive(model, sampler, settings)
+    archive.write_out(str(path), verbose=verbose)
+    return path
+
+
+def check_sampler(sampler: str, sampler_settings: dict | None) -> dict:
+    """Validates an export's sampler and its settings; returns them filled in.
+
+    Args:
+        sampler: str. One of `EXPORT_SAMPLERS`.
+        sampler_settings: dict or None. The sampler's settings.
+
+    Returns:
+        dict of the sampler's settings with the defaults filled in.
+    """
+    if sampler in ("rejection", "mh", "metropolis_hastings"):
+        raise ValueError(
+            f"`sampler` {sampler!r} cannot be exported: its number of outputs is "
+            "random (rejection) or it needs held-out real images to calibrate "
+            "and a chain of proposals per output (Metropolis-Hastings); use it "
+            f"from Python. Expected one of {EXPORT_SAMPLERS}. Received: "
+            f"sampler={sampler!r}"
+        )
+    if sampler not in EXPORT_SAMPLERS:
+        raise ValueError(
+            f"`sampler` must be one of {EXPORT_SAMPLERS}. Received: sampler={sampler!r}"
+        )
+    sampler_settings = dict(sampler_settings or {})
+    allowed = SAMPLER_SETTINGS[sampler]
+    unknown = sorted(set(sampler_settings) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"Unknown setting(s) {unknown} for the exported {sampler!r} sampler; "
+            f"it takes {list(allowed) or 'none'}. Received: "
+            f"sampler_settings={sampler_settings!r}"
+        )
+    settings = {name: sampler_settings.get(name, _DEFAULTS[name]) for name in allowed}
+    for name, value in settings.items():
+        if name == "num_steps":
+            if isinstance(value, bool) or int(value) != value or value < 1:
+                raise ValueError(
+                    f"`num_steps` must be an int >= 1. Received: num_steps={value!r}"
+                )
+            settings[name] = int(value)
+            continue
+        number = float(value) if isinstance(value, (int, float)) else math.nan
+        strict = name != "noise_scale"
+        if not math.isfinite(number) or number < 0 or (strict and number == 0):
+            sign = "> 0" if strict else ">= 0"
+            raise ValueError(
+                f"`{name}` must be a finite number {sign}. Received: {name}={value!r}"
+            )
+        settings[name] = number
+    return settings
+
+
+def build_archive(model, sampler: str, settings: dict):
+    """The `keras.export.ExportArchive` of a model's signatures (TensorFlow only).
+
+    Args:
+        model: a model of the library.
+        sampler: str. One of `EXPORT_SAMPLERS`.
+        settings: dict. The sampler's settings (`check_sampler`).
+
+    Returns:
+        A `keras.export.ExportArchive` ready for `write_out`.
+    """
+    import keras  # noqa: PLC0415
+    import tensorflow as tf  # noqa: PLC0415
+    from keras import ops  # noqa: PLC0415
+
+    from ebgan_keras.samplers import ddls  # noqa: PLC0415
+
+    latent_dim = int(model.latent_dim)
+    uniform = model.latent_distribution == "uniform"
+    archive = keras.export.ExportArchive()
+    archive.track(model.generator)
+    archive.track(model.discriminator)
+
+    def generate(z):
+        return model.generator(z, training=False)
+
+    def energy(images):
+        return model.compute_energy(images, training=False)[0]
+
+    archive.add_endpoint(
+        "generate",
+        generate,
+        input_signature=[tf.TensorSpec((None, latent_dim), tf.float32, name="z")],
+    )
+    archive.add_endpoint(
+        "energy",
+        energy,
+        input_signature=[
+            tf.TensorSpec((None, *model.image_shape), tf.float32, name="images")
+        ],
+    )
+
+    chain = None
+    if sampler == "ddls":
+        chain = ddls.build_chain(
+            ddls.latent_energy_fn(model, settings["temperature"]),
+            num_steps=settings["num_steps"],
+            step_size=settings["step_size"],
+            noise_scale=settings["noise_scale"],
+            metropolis=False,
+            record_energy=False,
+        )
+
+        def run_chain(z, noise):
+            # The chain runs on arctanh(z) for a uniform prior (samplers.ddls).
+            limit = 1.0 - ddls._UNIFORM_EDGE
+            w = ops.arctanh(ops.clip(z, -limit, limit)) if uniform else z
+            w, _, _ = chain(w, noise, ops.zeros((1, 1), "float32"))
+            z_last = ops.tanh(w) if uniform else w
+            return {"images": generate(z_last), "latents": z_last}
+
+        archive.add_endpoint(
+            "ddls_chain",
+            run_chain,
+            input_signature=[
+                tf.TensorSpec((None, latent_dim), tf.float32, name="z"),
+                tf.TensorSpec(
+                    (settings["num_steps"], None, latent_dim), tf.float32, name="noise"
+                ),
+            ],
+        )
+
+    def sample(num_samples, seed):
+        shape = tf.stack([num_samples, latent_dim])
+        seeds = tf.stack([seed, tf.constant(0, tf.int64)])
+        if sampler == "truncation":
+            z = _truncated_prior(shape, seeds, settings["threshold"], uniform)
+        elif uniform:
+            z = tf.random.stateless_uniform(shape, seeds, minval=-1.0, maxval=1.0)
+        else:
+            z = tf.random.stateless_normal(shape, seeds)
+        if chain is None:
+            return {"images": generate(z), "latents": z}
+        noise_seeds = tf.stack([seed, tf.constant(1, tf.int64)])
+        noise = tf.random.stateless_normal(
+            tf.stack([settings["num_steps"], num_samples, latent_dim]), noise_seeds
+        )
+        return run_chain(z, noise)
+
+    archive.add_endpoint(
+        "sample",
+        sample,
+        input_signature=[
+            tf.TensorSpec((), tf.int32, name="num_samples"),
+            tf.TensorSpec((), tf.int64, name="seed"),
+        ],
+    )
+    return archive
+
+
+def _truncated_prior(shape, seeds, threshold: float, uniform: bool):
+    """Prior latents truncated at `threshold`, drawn by the inverse CDF in-graph.
+
+    The distribution of `ek.samplers.Truncation` (normal prior: the standard
+    normal conditioned on `|z_i| <= threshold`; uniform prior: `U[-t, t]` with
+    `t = min(threshold, 1)`), drawn without redraw loops.
+    """
+    import tensorflow as tf  # noqa: PLC0415
+
+    if uniform:
+        edge = min(float(threshold), 1.0)
+        return tf.random.stateless_uniform(shape, seeds, minval=-edge, maxval=edge)
+    low = 0.5 * math.erfc(threshold / math.sqrt(2.0))  # Phi(-threshold)
+    u = tf.random.stateless_uniform(shape, seeds, minval=low, maxval=1.0 - low)
+    return tf.math.ndtri(u)
+
+
+def _export_in_tensorflow_process(model, path: Path, sampler: str, settings: dict):
+    """Saves the model and exports it from a TensorFlow subprocess."""
+    with tempfile.TemporaryDirectory(prefix="ek-export-") as folder:
+        saved = Path(folder) / "model.keras"
+        model.save(saved)
+        env = dict(os.environ, KERAS_BACKEND="tensorflow")
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        command = [
+            sys.executable,
+            "-m",
+            "ebgan_keras.exporting",
+            str(saved),
+            str(path),
+            "--sampler",
+            sampler,
+            "--settings",
+            json.dumps(settings),
+        ]
+        done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines() or ["(no output)"]
+        raise RuntimeError(
+            f"Exporting needs TensorFlow: the TensorFlow subprocess failed: {lines[-1]}"
+        )
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m ebgan_keras.exporting MODEL.keras PATH --sampler S --settings J`."""
+    import argparse  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model")
+    parser.add_argument("path")
+    parser.add_argument("--sampler", default="ddls")
+    parser.add_argument("--settings", default="{}")
+    args = parser.parse_args(argv)
+    import keras  # noqa: PLC0415
+
+    import ebgan_keras  # noqa: F401, PLC0415 (registers the model classes)
+
+    model = keras.saving.load_model(args.model, compile=False)
+    export(model, args.path, args.sampler, json.loads(args.settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["EXPORT_SAMPLERS", "build_archive", "check_sampler", "export"]
