@@ -69,6 +69,16 @@ Rerun the same command after an interruption (a kill included) to continue
 exactly where the last finished epoch ended, or with a larger --epochs to
 train further. One process at a time may train in a run folder."""
 
+EXPORT_EXAMPLE = """examples:
+  ebgan-keras export ebgan_pt_mnist exported/ebgan_pt_ddls --sampler ddls
+  ebgan-keras export runs/quickstart/model.keras exported/q --sampler truncation \\
+      --threshold 0.7
+
+Then, with TensorFlow alone:
+  served = tf.saved_model.load("exported/ebgan_pt_ddls")
+  out = served.sample(tf.constant(16), tf.constant(0, tf.int64))
+  out["images"], out["latents"]"""
+
 SAMPLE_EXAMPLE = """examples:
   ebgan-keras sample runs/quickstart/model.keras --out samples.png
   ebgan-keras sample runs/quickstart/model.keras --sampler ddls --num 64 \\
@@ -327,6 +337,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--seed", type=_int, default=0, help="seed (default: 0)")
     evaluate.add_argument("--json", help="also write the results to this JSON file")
+
+    export = _subparser(
+        commands,
+        "export",
+        "write a TensorFlow SavedModel of a model and its sampler",
+        "Export a saved model (or a zoo entry) as a TensorFlow SavedModel with "
+        "the signatures generate(z), energy(images) and sample(num_samples, "
+        "seed), the sampler running inside the graph (ek.export). Serve it with "
+        "TensorFlow alone: tf.saved_model.load(PATH). Needs TensorFlow; a model "
+        "trained on JAX or PyTorch is exported through a TensorFlow subprocess. "
+        "For a zoo entry the sampler's settings default to those of its card.",
+        EXPORT_EXAMPLE,
+    )
+    export.add_argument(
+        "model_file",
+        metavar="FILE_OR_ENTRY",
+        help="a .keras model file, or the name of a zoo entry",
+    )
+    export.add_argument("path", metavar="PATH", help="SavedModel folder to create")
+    export.add_argument(
+        "--sampler",
+        choices=("none", "truncation", "ddls"),
+        default="ddls",
+        help="the sampler of the `sample` signature (default: ddls; rejection "
+        "and Metropolis-Hastings have no fixed-size in-graph form)",
+    )
+    for flag, kind, help_text in (
+        ("--threshold", float, "truncation: threshold (default: 1.0)"),
+        ("--step-size", float, "ddls: step size (default: the card's, else 0.01)"),
+        ("--num-steps", _positive_int, "ddls: steps (default: the card's, else 100)"),
+        ("--temperature", float, "ddls: temperature (default: the card's, else 1)"),
+        ("--noise-scale", float, "ddls: noise scale (default: the card's, else 1)"),
+    ):
+        export.add_argument(flag, type=kind, help=help_text)
 
     zoo = _subparser(
         commands,
@@ -714,6 +758,54 @@ def evaluate(args) -> int:
     return 0
 
 
+def export(args) -> int:
+    """Runs `ebgan-keras export`; see `ebgan-keras export --help`."""
+    from ebgan_keras import exporting
+
+    if os.path.exists(args.path):
+        raise UsageError(
+            f"PATH must not exist yet (an export never replaces files). "
+            f"Received: {args.path}, which exists"
+        )
+    sampler = "prior" if args.sampler == "none" else args.sampler
+    settings = {}
+    model = _load_model(args.model_file)
+    entry = getattr(model, "zoo_entry", None)
+    if entry is not None:
+        # The settings the entry's card measured (DDLS: its chosen step size).
+        measured = _zoo_module(entry).describe(entry).get("metrics", {})
+        card = dict(measured.get(args.sampler, {}).get("sampler", {}))
+        settings = {
+            key: value
+            for key, value in card.items()
+            if key in exporting.SAMPLER_SETTINGS[sampler]
+        }
+    for key in ("threshold", "step_size", "num_steps", "temperature", "noise_scale"):
+        value = getattr(args, key)
+        if value is None:
+            continue
+        if key not in exporting.SAMPLER_SETTINGS[sampler]:
+            flag = "--" + key.replace("_", "-")
+            raise UsageError(
+                f"{flag} is not a setting of the {args.sampler} sampler (it takes "
+                f"{', '.join(exporting.SAMPLER_SETTINGS[sampler]) or 'none'}). "
+                f"Received: {flag} {value} with --sampler {args.sampler}"
+            )
+        settings[key] = value
+    try:
+        settings = exporting.check_sampler(sampler, settings)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    exporting.export(model, args.path, sampler, settings)
+    shown = ", ".join(f"{key}={value}" for key, value in settings.items())
+    print(
+        f"Wrote a SavedModel to {args.path}: generate(z), energy(images), "
+        f"sample(num_samples, seed) with the {args.sampler} sampler"
+        + (f" ({shown})" if shown else "")
+    )
+    return 0
+
+
 def _entry_line(entry: dict) -> str:
     if entry.get("weights") == "broken":
         return f"{entry['name']:<24} BROKEN: {entry.get('error', '?')}"
@@ -843,7 +935,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.debug:
         # Before TensorFlow is imported, or its C++ log lines reach the user.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    commands = {"train": train, "sample": sample, "eval": evaluate, "zoo": zoo}
+    commands = {
+        "train": train,
+        "sample": sample,
+        "eval": evaluate,
+        "export": export,
+        "zoo": zoo,
+    }
     try:
         _set_backend(args.backend)
         if args.command != "zoo" or args.action == "build":

@@ -274,7 +274,9 @@ def test_bad_config_and_changed_settings_are_user_errors(run_dir, tmp_path, caps
     assert "class: 'EBGANPT' -> 'EBGAN'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", [[], ["train"], ["sample"], ["eval"], ["zoo"]])
+@pytest.mark.parametrize(
+    "command", [[], ["train"], ["sample"], ["eval"], ["export"], ["zoo"]]
+)
 def test_help_is_complete_with_an_example(command, capsys):
     assert cli.main([*command, "--help"]) == 0
     text = capsys.readouterr().out
@@ -340,3 +342,39 @@ def test_train_takes_an_entrys_config_file_or_its_name():
         resolve("ebgan", "--config", path, "--out", "r")
     with pytest.raises(cli.UsageError, match="needs CONFIG"):
         resolve("--data", "mnist", "--out", "r")
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="the command is backend-independent; export itself is tested on all",
+)
+def test_export_writes_a_saved_model_and_refuses_bad_input(tmp_path, capsys):
+    import tensorflow as tf
+
+    generator = ek.networks.ebgan_mlp_generator(
+        latent_dim=4, image_shape=(6, 6, 1), hidden_units=(8,)
+    )
+    discriminator = ek.networks.ebgan_mlp_discriminator(
+        image_shape=(6, 6, 1), encoder_units=(8, 4)
+    )
+    ek.EBGANPT(generator, discriminator).save(tmp_path / "m.keras")
+    model = str(tmp_path / "m.keras")
+    out = tmp_path / "saved"
+    args = ["export", model, str(out), "--sampler", "truncation"]
+    assert cli.main([*args, "--threshold", "0.5"]) == 0
+    assert "threshold=0.5" in capsys.readouterr().out
+    served = tf.saved_model.load(str(out))
+    drawn = served.sample(tf.constant(3), tf.constant(0, tf.int64))
+    assert drawn["images"].shape == (3, 6, 6, 1)
+    assert np.abs(drawn["latents"].numpy()).max() <= 0.5
+    # Nothing already written is replaced; bad settings are one line, rc 2.
+    assert cli.main(args) == 2
+    assert "must not exist yet" in capsys.readouterr().err
+    bad = [*args[:2], str(tmp_path / "b"), "--sampler", "truncation"]
+    assert cli.main([*bad, "--threshold", "-1"]) == 2
+    assert "`threshold` must be a finite number > 0" in capsys.readouterr().err
+    assert cli.main([*bad[:3], "--sampler", "ddls", "--threshold", "1"]) == 2
+    assert "--threshold is not a setting of the ddls sampler" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "b").exists()
