@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import pytest
 from keras import ops
 
 import ebgan_keras as ek
 
 IMAGE_SHAPE = (8, 8, 1)
 LATENT_DIM = 4
+
+#: Marks an end-to-end test slow except on TensorFlow: the default run checks
+#: each backend-independent path once, on TensorFlow; `--run-slow` (CI's step
+#: of slow tests) repeats it on JAX and PyTorch.
+slow_off_tensorflow = (
+    pytest.mark.slow
+    if keras.backend.backend() != "tensorflow"
+    else pytest.mark.usefixtures()
+)
 
 
 def tiny_generator(batch_norm: bool = True) -> keras.Model:

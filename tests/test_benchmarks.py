@@ -108,6 +108,7 @@ def test_report_renders_other_scripts_rows(tmp_path, monkeypatch):
     assert "287,109" in text or "287109" in text
 
 
+@pytest.mark.slow  # a minute or more of subprocesses: CI's slow step runs it
 def test_train_throughput_quick_writes_rows_and_report(tmp_path):
     backend = keras.backend.backend()
     results = tmp_path / "results"
@@ -151,6 +152,7 @@ def test_train_throughput_quick_writes_rows_and_report(tmp_path):
     assert "### Config A" in report and "plain PyTorch loop" in report
 
 
+@pytest.mark.slow
 def test_scaling_quick_writes_rows_plot_and_report(tmp_path):
     backend = keras.backend.backend()
     results = tmp_path / "results"
@@ -185,6 +187,7 @@ def test_ddls_step_flops_of_config_a_networks_matches_hand_count():
     assert flops == pytest.approx(3.7e9, rel=0.02)  # the figure
 
 
+@pytest.mark.slow
 def test_sampler_throughput_quick_writes_rows_and_report(tmp_path):
     backend = keras.backend.backend()
     results = tmp_path / "results"

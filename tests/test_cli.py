@@ -11,6 +11,7 @@ import types
 import keras
 import numpy as np
 import pytest
+from helpers import slow_off_tensorflow
 from PIL import Image
 
 import ebgan_keras as ek
@@ -59,6 +60,7 @@ def run_dir(tmp_path_factory):
     return {"out": out, "first": first, "first_history": history}
 
 
+@slow_off_tensorflow
 def test_train_writes_the_run_folder(run_dir):
     first = run_dir["first"]
     assert isinstance(first, ek.EBGANPT)
@@ -76,6 +78,7 @@ def test_train_writes_the_run_folder(run_dir):
     assert settings["model"]["margin"] == 10.0
 
 
+@slow_off_tensorflow
 def test_rerun_resumes_from_the_last_epoch(run_dir):
     out = run_dir["out"]
     resumed = keras.saving.load_model(out / "model.keras")
@@ -86,6 +89,7 @@ def test_rerun_resumes_from_the_last_epoch(run_dir):
     assert (out / "samples" / "epoch_0002.png").is_file()
 
 
+@slow_off_tensorflow
 def test_sample_from_saved_file(run_dir, tmp_path):
     out, npz = tmp_path / "grids" / "grid.png", tmp_path / "samples.npz"
     done = run_cli(
@@ -101,6 +105,7 @@ def test_sample_from_saved_file(run_dir, tmp_path):
     assert Image.open(out).size == (3 * 28 * 2, 3 * 28 * 2)
 
 
+@slow_off_tensorflow
 def test_sample_none_is_seeded_in_process(run_dir, tmp_path, capsys):
     model_file = str(run_dir["out"] / "model.keras")
     paths = [tmp_path / "a.npz", tmp_path / "b.npz"]
@@ -114,6 +119,7 @@ def test_sample_none_is_seeded_in_process(run_dir, tmp_path, capsys):
 
 
 @pytest.mark.filterwarnings("ignore:Only .* (samples|reference images)")
+@slow_off_tensorflow
 def test_eval_prints_values_with_protocol(run_dir, tmp_path, capsys):
     report = tmp_path / "eval.json"
     code = cli.main(
@@ -259,6 +265,7 @@ def test_zoo_commands_and_zoo_entries_delegate_to_the_zoo(
         assert message in capsys.readouterr().err
 
 
+@slow_off_tensorflow
 def test_bad_config_and_changed_settings_are_user_errors(run_dir, tmp_path, capsys):
     config = tmp_path / "bad.json"
     config.write_text(json.dumps({"epoch": 3}))

@@ -144,6 +144,9 @@ if __name__ != "__main__":
     import pytest
 
     BACKEND = keras.backend.backend()
+    # Device layouts are process-wide: each case is a subprocess of a minute
+    # or more, so the file runs in CI's step of slow tests (`--run-slow`).
+    pytestmark = pytest.mark.slow
 
     @pytest.fixture(scope="module")
     def results(tmp_path_factory):

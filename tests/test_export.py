@@ -10,6 +10,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+from helpers import slow_off_tensorflow
 from keras import ops
 
 import ebgan_keras as ek
@@ -101,6 +102,7 @@ def python_chain(model, z, noise, temperature):
     return ddls.from_chain_space(model, ops.convert_to_numpy(w))
 
 
+@slow_off_tensorflow  # off TF: two TensorFlow subprocesses, in CI's slow step
 @pytest.mark.parametrize("latent_distribution", ["normal", "uniform"])
 def test_export_round_trip_matches_the_library(latent_distribution, tmp_path):
     """Exported on this backend (via a TensorFlow subprocess off TensorFlow),

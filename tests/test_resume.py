@@ -134,9 +134,9 @@ if __name__ != "__main__":
         reason="covered on TensorFlow and JAX (the issue's scope); the runs "
         "are subprocesses, too slow to repeat for every backend",
     )
-    # On JAX the four subprocesses compile for about a minute: run with
-    # --run-slow (measured passing); TensorFlow runs it by default.
-    @pytest.mark.slow if BACKEND == "jax" else (lambda test: test)
+    # Four subprocesses (a minute or more): CI's slow step runs it; the
+    # in-process resume tests (test_training.py) run by default.
+    @pytest.mark.slow
     def test_resume_after_kill_equals_uninterrupted(tmp_path):
         reference, resumed = tmp_path / "reference", tmp_path / "resumed"
         reference.mkdir()

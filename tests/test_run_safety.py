@@ -22,6 +22,7 @@ from ebgan_keras import cli
     keras.backend.backend() != "tensorflow",
     reason="one backend is enough for the kill -9 path of the run folder",
 )
+@pytest.mark.slow  # subprocesses killed and rerun: CI's slow step
 def test_train_resumes_after_kill(tmp_path):
     import signal
     import time
@@ -115,6 +116,7 @@ sys.exit(main(sys.argv[1:]))
     keras.backend.backend() != "tensorflow",
     reason="subprocess kills on one backend; in-process resume runs on all three",
 )
+@pytest.mark.slow
 def test_kill_9_during_a_save_then_rerun_ends_as_an_uninterrupted_run(tmp_path):
     config = tmp_path / "tiny.json"
     config.write_text(json.dumps(TINY_CONFIG))

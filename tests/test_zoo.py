@@ -31,6 +31,7 @@ DECLARED = ("began_celeba", "ebgan_pt_celeba")
 #: Every recipe runs shrunk on the backend that built its entry; this one on
 #: every backend.
 RECIPES_ON_EVERY_BACKEND = ("ebgan_pt_mnist",)
+SLOW = pytest.mark.slow
 #: Samplers shrunk with the recipe (the code paths stay the same).
 SHRUNK_SAMPLERS = {
     "ddls": {"num_steps": 2},
@@ -321,7 +322,14 @@ def test_failed_download_never_overwrites_the_cache(entry_copy, tmp_path):
     assert sorted(p.name for p in cached.parent.iterdir()) == ["generator.weights.h5"]
 
 
-@pytest.mark.parametrize("name", TRAINED)
+@pytest.mark.parametrize(
+    "name",
+    [
+        # One recipe by default; the others (a minute each) in CI's slow step.
+        name if name in RECIPES_ON_EVERY_BACKEND else pytest.param(name, marks=SLOW)
+        for name in TRAINED
+    ],
+)
 def test_each_recipe_runs_end_to_end_shrunk(name, tmp_path):
     built_on = zoo.describe(name)["training"]["backend"]
     if keras.backend.backend() != built_on and name not in RECIPES_ON_EVERY_BACKEND:
