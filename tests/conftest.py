@@ -19,6 +19,9 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: longer tests, run with --run-slow")
+    config.addinivalue_line(
+        "markers", "network: downloads from the package registries (pip, apt)"
+    )
 
 
 def pytest_collection_modifyitems(config, items):

