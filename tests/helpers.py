@@ -71,5 +71,24 @@ def fixed_latent_class(base):
     return FixedLatents
 
 
+def run_in_step(model: keras.Model, fn, data):
+    """Runs `fn(data)` the way a training step of `model` does.
+
+    On JAX, `ebgan_keras.backend.value_and_grad` needs the scope that
+    `stateful_step` opens (it maps the model's variables to values).
+    """
+    from ebgan_keras import backend
+
+    if keras.backend.backend() == "jax":
+        state = (
+            [v.value for v in model.trainable_variables],
+            [v.value for v in model.non_trainable_variables],
+            [v.value for v in model.metrics_variables],
+        )
+        logs, _ = backend.stateful_step(model, fn, state, data, training=False)
+        return logs
+    return backend.stateful_step(model, fn, data, training=False)
+
+
 def numpy_weights(model: keras.Model) -> list[np.ndarray]:
     return [np.array(ops.convert_to_numpy(v)) for v in model.weights]

@@ -9,6 +9,7 @@ import pathlib
 import keras
 import numpy as np
 import pytest
+from helpers import run_in_step
 from keras import ops
 
 import ebgan_keras
@@ -92,16 +93,7 @@ def test_gradient_of_a_gradient_linear_critic():
         penalty, aux, gradients = backend.value_and_grad(penalty_fn, [kernel, bias])
         return {"penalty": penalty, "norm": aux["norm"], "gradients": gradients}
 
-    x = ops.convert_to_tensor(points)
-    if keras.backend.backend() == "jax":
-        state = (
-            [v.value for v in critic.trainable_variables],
-            [v.value for v in critic.non_trainable_variables],
-            [v.value for v in critic.metrics_variables],
-        )
-        logs, _ = backend.stateful_step(critic, step, state, x, training=False)
-    else:
-        logs = backend.stateful_step(critic, step, x, training=False)
+    logs = run_in_step(critic, step, ops.convert_to_tensor(points))
     w = np.array([0.6, -1.2, 2.0])
     length = np.linalg.norm(w)
     np.testing.assert_allclose(ops.convert_to_numpy(logs["norm"]), length, rtol=1e-5)

@@ -742,6 +742,25 @@ def _symbolic_call(model, shape, name: str):
         ) from error
 
 
+def check_one_score_per_image(model, role: str) -> None:
+    """Raises a `ValueError` unless the discriminator gives one value per image.
+
+    Args:
+        model: the model (`BaseGAN`) whose discriminator is checked.
+        role: str. What the value is, for the message (`"logit"`, `"score"`).
+    """
+    outputs = model.discriminator_output_spec()
+    if isinstance(outputs, (list, tuple)) or tuple(outputs.shape[1:]) not in (
+        (),
+        (1,),
+    ):
+        raise ValueError(
+            f"{type(model).__name__}'s `discriminator` must return one {role} "
+            "per image, of shape (N, 1) or (N,). Received: discriminator "
+            f"output {describe_outputs(outputs)}"
+        )
+
+
 def describe_outputs(outputs) -> str:
     """Describes symbolic outputs for an error message: count and shapes."""
     if isinstance(outputs, (list, tuple)):

@@ -9,7 +9,7 @@ from keras import ops
 
 from ebgan_keras import losses
 from ebgan_keras.models.base import BaseGAN
-from ebgan_keras.models.base import describe_outputs
+from ebgan_keras.models.base import check_one_score_per_image
 
 
 @keras.saving.register_keras_serializable(package="ebgan_keras")
@@ -77,16 +77,7 @@ class CriticGAN(BaseGAN):
         return self.critic_steps
 
     def check_discriminator(self, discriminator) -> None:
-        outputs = self.discriminator_output_spec()
-        if isinstance(outputs, (list, tuple)) or tuple(outputs.shape[1:]) not in (
-            (),
-            (1,),
-        ):
-            raise ValueError(
-                f"{type(self).__name__}'s `discriminator` (the critic) must return "
-                "one score per image, of shape (N, 1) or (N,). Received: "
-                f"discriminator output {describe_outputs(outputs)}"
-            )
+        check_one_score_per_image(self, "score")
         if self.gradient_penalty_weight > 0:
             batch_norms = [
                 layer.name

@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from ebgan_keras.models.base import BaseGAN
-from ebgan_keras.models.base import describe_outputs
+from ebgan_keras.models.base import check_one_score_per_image
 
 
 @keras.saving.register_keras_serializable(package="ebgan_keras")
@@ -51,16 +51,7 @@ class GAN(BaseGAN):
     """
 
     def check_discriminator(self, discriminator) -> None:
-        outputs = self.discriminator_output_spec()
-        if isinstance(outputs, (list, tuple)) or tuple(outputs.shape[1:]) not in (
-            (),
-            (1,),
-        ):
-            raise ValueError(
-                f"{type(self).__name__}'s `discriminator` must return one logit "
-                "per image, of shape (N, 1) or (N,). Received: discriminator "
-                f"output {describe_outputs(outputs)}"
-            )
+        check_one_score_per_image(self, "logit")
 
     def compute_energy(self, images, training: bool = False):
         """Energy `-D(x)` and the logits `D(x)` of a batch, as backend tensors.

@@ -32,6 +32,17 @@ def check_image_size(image_size: int, low: int = 8, high: int = 256) -> int:
     return size
 
 
+def _check_filters(filters: Sequence[int], size: int) -> tuple[int, ...]:
+    """The encoder's filters as ints: 1 to log2(size) stride-2 layers."""
+    filters = tuple(int(f) for f in filters)
+    if not filters or size >> len(filters) < 1:
+        raise ValueError(
+            f"`filters` must have between 1 and log2(image_size) entries. "
+            f"Received: filters={filters} for image_size={size}"
+        )
+    return filters
+
+
 def dcgan_generator(
     latent_dim: int = 100,
     image_size: int = 64,
@@ -113,12 +124,7 @@ def ebgan_conv_discriminator(
     [(None, 32, 32, 1), (None, 8, 8, 16)]
     """
     size = check_image_size(image_size)
-    filters = tuple(int(f) for f in filters)
-    if not filters or size >> len(filters) < 1:
-        raise ValueError(
-            f"`filters` must have between 1 and log2(image_size) entries. "
-            f"Received: filters={filters} for image_size={image_size}"
-        )
+    filters = _check_filters(filters, size)
     images = keras.Input((size, size, channels), name="images")
     x = images
     for i, width in enumerate(filters):
@@ -174,12 +180,7 @@ def dcgan_critic(
     (None, 1)
     """
     size = check_image_size(image_size)
-    filters = tuple(int(f) for f in filters)
-    if not filters or size >> len(filters) < 1:
-        raise ValueError(
-            f"`filters` must have between 1 and log2(image_size) entries. "
-            f"Received: filters={filters} for image_size={image_size}"
-        )
+    filters = _check_filters(filters, size)
     if normalization not in ("layer", None):
         raise ValueError(
             "`normalization` must be 'layer' or None (no batch norm under a "
