@@ -184,13 +184,16 @@ def with_overrides(config: dict, overrides: dict) -> dict:
 
 
 # The plain loops (`reference_torch.py`, `reference_jax.py`) implement EBGAN-PT
-# on two pairs of network builders (`REFERENCE_NETWORKS`: pair -> kind) and
-# read these builder kwargs of each kind (`REFERENCE_FIELDS`: field of the
-# loops -> (network, kwarg)). Any other kwarg would change the Keras networks
-# and not theirs, so `reference_spec` raises on it.
+# on two pairs of network builders and WGAN-GP on one (`REFERENCE_NETWORKS`:
+# (class, generator, discriminator) -> kind), read the model kwargs of their
+# class (`REFERENCE_MODEL_KWARGS`: kwarg -> type) and these builder kwargs of
+# each kind (`REFERENCE_FIELDS`: field of the loops -> (network, kwarg)). Any
+# other kwarg would change the Keras model and not theirs, so `reference_spec`
+# raises on it.
 REFERENCE_NETWORKS = {
-    ("ebgan_mlp_generator", "ebgan_mlp_discriminator"): "mlp",
-    ("dcgan_generator", "ebgan_conv_discriminator"): "conv",
+    ("EBGANPT", "ebgan_mlp_generator", "ebgan_mlp_discriminator"): "mlp",
+    ("EBGANPT", "dcgan_generator", "ebgan_conv_discriminator"): "conv",
+    ("WGANGP", "ebgan_mlp_generator", "gan_mlp_discriminator"): "mlp_critic",
 }
 REFERENCE_FIELDS = {
     "mlp": {
@@ -203,48 +206,69 @@ REFERENCE_FIELDS = {
         "generator_filters": ("generator", "filters"),
         "discriminator_filters": ("discriminator", "filters"),
     },
+    "mlp_critic": {
+        "latent_dim": ("generator", "latent_dim"),
+        "hidden_units": ("generator", "hidden_units"),
+        "critic_units": ("discriminator", "hidden_units"),
+    },
 }
-REFERENCE_MODEL_KWARGS = ("margin", "pt_weight")
+REFERENCE_MODEL_KWARGS = {
+    "EBGANPT": {"margin": float, "pt_weight": float},
+    "WGANGP": {"gradient_penalty_weight": float, "critic_steps": int},
+}
 
 
 def reference_spec(config: dict) -> dict:
     """The sizes and settings the plain loops need, read from a run config.
 
     The plain loops are written by hand for EBGAN-PT on the EBGAN MLPs or on
-    the DCGAN generator with the EBGAN convolutional autoencoder; their sizes
-    come from the config's builder kwargs, so that a `CONFIGS` entry is the
-    one source of both the Keras model and its plain counterpart.
+    the DCGAN generator with the EBGAN convolutional autoencoder, and for
+    WGAN-GP on the EBGAN MLP generator with the MLP critic
+    (`gan_mlp_discriminator`); their sizes come from the config's builder
+    kwargs, so that a `CONFIGS` entry is the one source of both the Keras
+    model and its plain counterpart.
 
     Args:
         config: dict. A run config with `image_shape`, `training.batch_size`,
-            the model kwargs `margin` and `pt_weight`, and exactly the builder
-            kwargs of `REFERENCE_FIELDS`.
+            exactly the model kwargs of `REFERENCE_MODEL_KWARGS[class]`
+            (`margin` and `pt_weight` for EBGANPT; `gradient_penalty_weight`
+            and `critic_steps` for WGANGP) and exactly the builder kwargs of
+            `REFERENCE_FIELDS`.
 
     Returns:
-        dict with `kind` (`"mlp"` or `"conv"`), `batch_size`, `image_shape`,
-        `margin`, `pt_weight` and the fields of `REFERENCE_FIELDS[kind]`.
+        dict with `kind` (`"mlp"`, `"conv"` or `"mlp_critic"`), `batch_size`,
+        `image_shape`, the model kwargs of the class and the fields of
+        `REFERENCE_FIELDS[kind]`.
 
     Example:
 
     >>> import train_throughput
     >>> reference_spec(train_throughput.CONFIGS["C"])["discriminator_filters"]
     [32, 64, 128]
+    >>> reference_spec(train_throughput.CONFIGS["E"])["critic_steps"]
+    5
     """
     builders = (config["generator"]["builder"], config["discriminator"]["builder"])
-    kind = REFERENCE_NETWORKS.get(builders)
-    if config["class"] != "EBGANPT" or kind is None:
-        accepted = " or ".join(" + ".join(pair) for pair in REFERENCE_NETWORKS)
+    kind = REFERENCE_NETWORKS.get((config["class"], *builders))
+    if kind is None:
+        accepted = {}
+        for name, *pair in REFERENCE_NETWORKS:
+            accepted.setdefault(name, []).append(" + ".join(pair))
+        described = ", and ".join(
+            f"{name} on {' or '.join(pairs)}" for name, pairs in accepted.items()
+        )
         raise ValueError(
-            f"The plain loops implement EBGANPT on {accepted}. Received: "
+            f"The plain loops implement {described}. Received: "
             f"class={config['class']!r} on {' + '.join(builders)}"
         )
     fields = REFERENCE_FIELDS[kind]
+    model_kwargs = REFERENCE_MODEL_KWARGS[config["class"]]
     kwargs = {
         "model": config.get("model", {}),
         "generator": config["generator"].get("kwargs", {}),
         "discriminator": config["discriminator"].get("kwargs", {}),
     }
-    expected = {"model": set(REFERENCE_MODEL_KWARGS)}
+    expected = {"model": set(model_kwargs)}
     for role, kwarg in fields.values():
         expected.setdefault(role, set()).add(kwarg)
     for where, keys in expected.items():
@@ -263,9 +287,15 @@ def reference_spec(config: dict) -> dict:
         "kind": kind,
         "batch_size": config["training"]["batch_size"],
         "image_shape": list(config["image_shape"]),
-        "margin": float(kwargs["model"]["margin"]),
-        "pt_weight": float(kwargs["model"]["pt_weight"]),
     }
+    for name, cast in model_kwargs.items():
+        value = kwargs["model"][name]
+        if cast is int and (isinstance(value, bool) or int(value) != value):
+            raise ValueError(
+                f"The plain loops need an int model kwarg `{name}`. Received: "
+                f"{name}={value!r}"
+            )
+        spec[name] = cast(value)
     for field, (role, kwarg) in fields.items():
         spec[field] = kwargs[role][kwarg]
     return spec

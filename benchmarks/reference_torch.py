@@ -1,4 +1,4 @@
-"""Plain PyTorch EBGAN-PT training loop: the baseline of `train_throughput.py`.
+"""Plain PyTorch EBGAN-PT and WGAN-GP loops: the baselines of `train_throughput.py`.
 
 What a PyTorch user would write by hand for the same networks and losses as
 `ek.EBGANPT`: `torch.nn` modules, two `torch.optim.Adam` (lr 1e-3, beta1
@@ -7,8 +7,18 @@ with margin 10, pulling-away term with weight 0.1 on the generated codes,
 one discriminator step and one generator step per batch. Images are NCHW
 (PyTorch's layout); this changes no FLOP.
 
+And for `ek.WGANGP` (config E): `critic_steps` critic updates per step, each
+with fresh latents on the step's real batch, the penalty
+`lambda * mean((||grad_x D(x_hat)||_2 - 1)^2)` at interpolates `x_hat = eps
+* x + (1 - eps) * G(z)`, `eps ~ U[0, 1]` per sample, through
+`torch.autograd.grad(create_graph=True)`; then one generator update on
+`-mean D(G(z))` with the critic's `requires_grad` off (as the common
+PyTorch port of the authors' code does, so that no critic weight gradient
+is computed there); two `torch.optim.Adam(1e-4, betas=(0, 0.9))`.
+
 Usage (normally run by `train_throughput.py`, one process per library):
     python benchmarks/reference_torch.py --config A --steps 20
+    python benchmarks/reference_torch.py --config E --steps 10
 """
 
 from __future__ import annotations
@@ -19,6 +29,30 @@ import time
 
 import torch
 from torch import nn
+
+
+def mlp_generator(spec: dict) -> nn.Module:
+    """The EBGAN paper's MNIST MLP generator (`ek.networks.ebgan_mlp_generator`).
+
+    Dense without bias, batch norm and ReLU per hidden layer; dense and tanh
+    to the pixels, reshaped to NCHW images.
+
+    Args:
+        spec: dict. `latent_dim`, `image_shape`, `hidden_units` of
+            `_common.reference_spec`.
+
+    Returns:
+        The generator, from latents `(N, latent_dim)` to images `(N, C, H, W)`.
+    """
+    pixels = int(torch.tensor(spec["image_shape"]).prod())
+    layers, width = [], spec["latent_dim"]
+    for units in spec["hidden_units"]:
+        layers += [nn.Linear(width, units, bias=False), nn.BatchNorm1d(units)]
+        layers += [nn.ReLU()]
+        width = units
+    layers += [nn.Linear(width, pixels), nn.Tanh()]
+    layers += [nn.Unflatten(1, _nchw(spec["image_shape"]))]
+    return nn.Sequential(*layers)
 
 
 def mlp_networks(spec: dict) -> tuple[nn.Module, nn.Module]:
@@ -32,14 +66,8 @@ def mlp_networks(spec: dict) -> tuple[nn.Module, nn.Module]:
         `(generator, discriminator)`; the discriminator returns
         `(reconstruction, code)`.
     """
+    generator = mlp_generator(spec)
     pixels = int(torch.tensor(spec["image_shape"]).prod())
-    layers, width = [], spec["latent_dim"]
-    for units in spec["hidden_units"]:
-        layers += [nn.Linear(width, units, bias=False), nn.BatchNorm1d(units)]
-        layers += [nn.ReLU()]
-        width = units
-    layers += [nn.Linear(width, pixels), nn.Tanh()]
-    generator = nn.Sequential(*layers)
 
     class Discriminator(nn.Module):
         def __init__(self):
@@ -55,15 +83,32 @@ def mlp_networks(spec: dict) -> tuple[nn.Module, nn.Module]:
             code = self.encoder(images.flatten(1))
             return self.decoder(code).view_as(images), code
 
-    class Generator(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.net = generator
+    return generator, Discriminator()
 
-        def forward(self, latents):
-            return self.net(latents).view(-1, *_nchw(spec["image_shape"]))
 
-    return Generator(), Discriminator()
+def mlp_critic_networks(spec: dict) -> tuple[nn.Module, nn.Module]:
+    """Config E: the EBGAN MLP generator and the MLP critic of WGAN-GP.
+
+    Same layers as `ek.networks.ebgan_mlp_generator` (dense without bias,
+    batch norm, ReLU; dense and tanh to the pixels) and
+    `ek.networks.gan_mlp_discriminator` (dense and leaky ReLU 0.2 per hidden
+    layer, then a dense layer to one score; no batch norm).
+
+    Args:
+        spec: dict. `latent_dim`, `image_shape`, `hidden_units`,
+            `critic_units` of `_common.reference_spec`.
+
+    Returns:
+        `(generator, critic)`; the critic returns scores `(N,)`.
+    """
+    generator = mlp_generator(spec)
+    pixels = int(torch.tensor(spec["image_shape"]).prod())
+    layers, width = [nn.Flatten()], pixels
+    for units in spec["critic_units"]:
+        layers += [nn.Linear(width, units), nn.LeakyReLU(0.2)]
+        width = units
+    layers += [nn.Linear(width, 1), nn.Flatten(0)]
+    return generator, nn.Sequential(*layers)
 
 
 def _nchw(shape):
@@ -147,8 +192,59 @@ def pulling_away_term(code: torch.Tensor) -> torch.Tensor:
     return (squared.sum() - squared.diagonal().sum()) / (n * (n - 1))
 
 
+def make_wgan_gp_step(spec: dict, seed: int = 0):
+    """Builds the WGAN-GP networks, optimizers and one training-step closure.
+
+    Args:
+        spec: dict. The fields of a `"mlp_critic"` config for the plain loops
+            (`_common.reference_spec`).
+        seed: int. Torch seed for weights and latents. Defaults to `0`.
+
+    Returns:
+        `step(real)`, which runs `critic_steps` critic updates and one
+        generator update on a real batch `(N, C, H, W)` and returns the last
+        critic loss and the generator loss as tensors.
+    """
+    torch.manual_seed(seed)
+    generator, critic = mlp_critic_networks(spec)
+    d_optimizer = torch.optim.Adam(critic.parameters(), 1e-4, (0.0, 0.9))
+    g_optimizer = torch.optim.Adam(generator.parameters(), 1e-4, (0.0, 0.9))
+    batch, latent_dim = spec["batch_size"], spec["latent_dim"]
+    penalty_weight = spec["gradient_penalty_weight"]
+
+    def gradient_penalty(real, fake):
+        eps = torch.rand(batch, 1, 1, 1)
+        mixed = (eps * real + (1 - eps) * fake).requires_grad_(True)
+        (gradient,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
+        norms = torch.sqrt(gradient.flatten(1).square().sum(1) + 1e-12)
+        return (norms - 1).square().mean()
+
+    def step(real):
+        for _ in range(spec["critic_steps"]):
+            with torch.no_grad():
+                fake = generator(torch.randn(batch, latent_dim))
+            d_loss = critic(fake).mean() - critic(real).mean()
+            d_loss = d_loss + penalty_weight * gradient_penalty(real, fake)
+            d_optimizer.zero_grad(set_to_none=True)
+            d_loss.backward()
+            d_optimizer.step()
+
+        critic.requires_grad_(False)
+        g_loss = -critic(generator(torch.randn(batch, latent_dim))).mean()
+        g_optimizer.zero_grad(set_to_none=True)
+        g_loss.backward()
+        g_optimizer.step()
+        critic.requires_grad_(True)
+        return d_loss.detach(), g_loss.detach()
+
+    return step
+
+
 def make_step(spec: dict, seed: int = 0):
     """Builds the networks, optimizers and one training-step closure.
+
+    EBGAN-PT for the kinds `"mlp"` and `"conv"`; WGAN-GP
+    (`make_wgan_gp_step`) for `"mlp_critic"`.
 
     Args:
         spec: dict. The fields of a config for the plain loops
@@ -156,9 +252,12 @@ def make_step(spec: dict, seed: int = 0):
         seed: int. Torch seed for weights and latents. Defaults to `0`.
 
     Returns:
-        `step(real)`, which runs one D step and one G step on a real batch
-        `(N, C, H, W)` and returns the two losses as tensors.
+        `step(real)`, which runs one training step (one D step and one G
+        step for EBGAN-PT) on a real batch `(N, C, H, W)` and returns the two
+        losses as tensors.
     """
+    if spec["kind"] == "mlp_critic":
+        return make_wgan_gp_step(spec, seed)
     torch.manual_seed(seed)
     builder = mlp_networks if spec["kind"] == "mlp" else conv_networks
     generator, discriminator = builder(spec)

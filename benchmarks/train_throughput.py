@@ -1,10 +1,11 @@
 """Training throughput of `model.fit` per backend, against plain PyTorch and JAX.
 
 Measures steps/s and images/s of `ek.EBGANPT` (and `ek.BEGAN` for the BEGAN
-architecture) on each Keras backend, each backend in its own subprocess
-(thread pools of different libraries in one process interfere), compiled
-and not, next to a hand-written PyTorch loop (`reference_torch.py`) and a
-jitted JAX loop (`reference_jax.py`) on the same networks and losses.
+architecture, `ek.WGANGP` for the critic family) on each Keras backend, each
+backend in its own subprocess (thread pools of different libraries in one
+process interfere), compiled and not, next to a hand-written PyTorch loop
+(`reference_torch.py`) and a jitted JAX loop (`reference_jax.py`) on the
+same networks and losses.
 
 Timing leaves out warm-up and compilation: a callback records the time at
 two batch indices of `fit` (as Keras's `BenchmarkMetricsCallback` does),
@@ -13,8 +14,24 @@ max of the repeats are reported. Data are uniform random images in [-1, 1]
 (the speed of a step does not depend on the pixels). FLOPs per step are
 counted analytically from the layers (every Dense and convolution; a step
 is G forward + 2 D forwards + D backward, then G and D forward + backward,
-backward = 2x forward: `4 F_G + 9 F_D`), the matmul peak of the machine is
-probed in the same run, and MFU = achieved FLOP/s / peak.
+backward = 2x forward: `4 F_G + 9 F_D`; WGAN-GP below), the matmul peak of
+the machine is probed in the same run, and MFU = achieved FLOP/s / peak.
+
+WGAN-GP (config E) FLOPs. One training step is `n = critic_steps` critic
+updates and one generator update. A critic update: G forward (F_G); D
+forward on real and on fake (2 F_D) and their backward (4 F_D); the
+penalty's D forward on the interpolates (F_D), its input-gradient backward
+(F_D: one matmul per layer, no weight gradient) and the double backward,
+i.e. the backward of that input-gradient pass to the weights (2 F_D: per
+layer a gradient with respect to the incoming cotangent and one with respect
+to the kernel); `F_G + 10 F_D`. The generator update is `3 F_G + 3 F_D` as
+above. Total `(n + 3) F_G + (10 n + 3) F_D` per sample; `8 F_G + 53 F_D` at
+n = 5 (11.0 GFLOP per step at batch 64). Assumptions: the critic's
+activations are piecewise linear (leaky ReLU), so their second derivative is
+zero and no backward through the penalty's forward pass is counted
+(PyTorch and TensorFlow run that backward anyway, on zero cotangents; JAX
+drops it); the interpolation, the norms and the elementwise work are left
+out, as everywhere here.
 
 Configurations:
     A: MNIST MLP EBGAN-PT, batch 64, z 64, G 64-1024-1024-784 (BN),
@@ -23,6 +40,9 @@ Configurations:
        `ebgan_conv_discriminator(64)`), batch 64.
     C: 32x32x1 conv EBGAN-PT (filters 32 / (32, 64, 128)), batch 64, z 64.
     D: BEGAN 32x32x1 (filters 32), batch 64, z 64.
+    E: MNIST MLP WGAN-GP (lambda 10, 5 critic updates per step), batch 64,
+       z 64, G 64-1024-1024-784 (BN) as in A, critic 784-1024-512-1 (leaky
+       ReLU 0.2, no BN), Adam(1e-4, beta_1=0, beta_2=0.9).
 
 Each is a run config of the library's schema (`ebgan_keras.config`) in
 `CONFIGS`, built by `ebgan_keras.builder` like any other run; the plain loops
@@ -114,10 +134,32 @@ CONFIGS = {
         "image_shape": [32, 32, 1],
         "training": {"batch_size": 64, "seed": 0},
     },
+    "E": {
+        "summary": "MNIST MLP WGAN-GP (G 64-1024-1024-784, critic 784-1024-512-1)",
+        "class": "WGANGP",
+        "model": {"gradient_penalty_weight": 10.0, "critic_steps": 5},
+        "generator": {
+            "builder": "ebgan_mlp_generator",
+            "kwargs": {"latent_dim": 64, "hidden_units": [1024, 1024]},
+        },
+        "discriminator": {
+            "builder": "gan_mlp_discriminator",
+            "kwargs": {"hidden_units": [1024, 512]},
+        },
+        "image_shape": [28, 28, 1],
+        "training": {"batch_size": 64, "seed": 0},
+    },
 }
-REFERENCE_CONFIGS = ("A", "B", "C")  # EBGAN-PT configs the plain loops implement
-# (warmup steps, timed steps) per config; quick values second.
-STEPS = {"A": ((10, 40), (4, 10)), "B": ((2, 4), (1, 2)), "C": ((4, 12), (2, 4))}
+# Configs the plain loops implement: EBGAN-PT (A, B, C) and WGAN-GP (E).
+REFERENCE_CONFIGS = ("A", "B", "C", "E")
+# (warmup steps, timed steps) per config; quick values second. A step of E is
+# six updates with a double backward (~3.7x the FLOPs of A's).
+STEPS = {
+    "A": ((10, 40), (4, 10)),
+    "B": ((2, 4), (1, 2)),
+    "C": ((4, 12), (2, 4)),
+    "E": ((4, 12), (2, 4)),
+}
 STEPS["D"] = STEPS["C"]
 
 
@@ -220,11 +262,18 @@ def forward_flops(network) -> int:
 
 
 def step_flops(model, batch_size: int) -> int:
-    """Analytic FLOPs of one training step (one D step and one G step).
+    """Analytic FLOPs of one training step (`n` D steps and one G step).
 
     D step: G forward, D forward on real and fake, D backward of both
-    (2x forward). G step: G and D forward, and backward through both.
-    Total `batch_size * (4 F_G + 9 F_D)`.
+    (2x forward): `F_G + 6 F_D`. With a gradient penalty (a model with
+    `gradient_penalty_weight > 0`, e.g. `ek.WGANGP`), `4 F_D` more: D forward
+    on the interpolates, its input gradient and the double backward of that
+    to the weights (2x the input gradient; the backward through the forward
+    pass is left out, zero for piecewise-linear activations). G step: G and D
+    forward, and backward through both: `3 F_G + 3 F_D`. `n` is the model's
+    `discriminator_steps` (`critic_steps` of the critic family, else 1).
+    Total `batch_size * (4 F_G + 9 F_D)` for EBGAN-PT and BEGAN, and
+    `batch_size * ((n + 3) F_G + (10 n + 3) F_D)` for WGAN-GP.
 
     Args:
         model: an `ek.BaseGAN`.
@@ -235,7 +284,11 @@ def step_flops(model, batch_size: int) -> int:
     """
     f_g = forward_flops(model.generator)
     f_d = forward_flops(model.discriminator)
-    return int(batch_size * (4 * f_g + 9 * f_d))
+    d_steps = int(getattr(model, "discriminator_steps", 1))
+    penalty = 4 * f_d if getattr(model, "gradient_penalty_weight", 0) else 0
+    d_step = f_g + 6 * f_d + penalty
+    g_step = 3 * f_g + 3 * f_d
+    return int(batch_size * (d_steps * d_step + g_step))
 
 
 class StepTimer:
@@ -494,7 +547,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps and variants")
     parser.add_argument("--backends", default="tensorflow,jax,torch")
-    parser.add_argument("--configs", default="A,B,C,D")
+    parser.add_argument("--configs", default="A,B,C,D,E")
     parser.add_argument("--references", default="torch,jax", help="plain loops to run")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(

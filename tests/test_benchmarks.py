@@ -29,6 +29,11 @@ TINY_MLP = {
     "discriminator": {"kwargs": {"encoder_units": [32, 16]}},
     "training": {"batch_size": 8},
 }
+TINY_CRITIC = {
+    "generator": {"kwargs": {"hidden_units": [32]}},
+    "discriminator": {"kwargs": {"hidden_units": [32, 16]}},
+    "training": {"batch_size": 8},
+}
 
 # The scripts are plain Python around `fit`; checking their output once, in
 # the TensorFlow session of the suite, keeps the three-backend run short.
@@ -75,6 +80,18 @@ def test_step_flops_of_config_a_matches_hand_count():
     assert train_throughput.step_flops(model, 64) == 64 * (4 * f_g + 9 * f_d)
 
 
+def test_step_flops_of_config_e_counts_critic_steps_and_double_backward():
+    model = train_throughput.seeded_model(train_throughput.CONFIGS["E"])
+    f_g = 2 * (64 * 1024 + 1024 * 1024 + 1024 * 784)
+    f_d = 2 * (784 * 1024 + 1024 * 512 + 512 * 1)
+    # 5 x (G fwd + 2 D fwd + their bwd + penalty fwd, input grad, double bwd)
+    # + the generator step.
+    expected = 64 * (5 * (f_g + 6 * f_d + 4 * f_d) + 3 * f_g + 3 * f_d)
+    assert train_throughput.step_flops(model, 64) == expected
+    assert expected == 64 * (8 * f_g + 53 * f_d)
+    assert expected == pytest.approx(10.97e9, rel=1e-3)
+
+
 def test_reference_spec_reads_the_plain_loops_sizes_from_the_config():
     configs = train_throughput.CONFIGS
     assert _common.reference_spec(configs["C"]) == {
@@ -97,6 +114,41 @@ def test_reference_spec_reads_the_plain_loops_sizes_from_the_config():
         _common.reference_spec(_common.with_overrides(configs["A"], unread))
 
 
+def test_reference_spec_reads_wgan_gp_and_refuses_what_the_loops_ignore():
+    configs = train_throughput.CONFIGS
+    assert _common.reference_spec(configs["E"]) == {
+        "kind": "mlp_critic",
+        "batch_size": 64,
+        "image_shape": [28, 28, 1],
+        "gradient_penalty_weight": 10.0,
+        "critic_steps": 5,
+        "latent_dim": 64,
+        "hidden_units": [1024, 1024],
+        "critic_units": [1024, 512],
+    }
+    # A model kwarg the plain loops do not implement.
+    unread = {"model": {"latent_distribution": "uniform"}}
+    with pytest.raises(ValueError, match="model kwargs critic_steps, gradient_pen"):
+        _common.reference_spec(_common.with_overrides(configs["E"], unread))
+    # EBGAN-PT's kwargs on WGANGP, and a critic kwarg the loops ignore.
+    for unread in (
+        {"model": {"margin": 10.0}},
+        {"discriminator": {"kwargs": {"name": "critic"}}},
+    ):
+        with pytest.raises(ValueError, match="plain loops read exactly"):
+            _common.reference_spec(_common.with_overrides(configs["E"], unread))
+    with pytest.raises(ValueError, match="int model kwarg `critic_steps`"):
+        _common.reference_spec(
+            _common.with_overrides(configs["E"], {"model": {"critic_steps": 2.5}})
+        )
+    # WGANGP on the autoencoder discriminator, and EBGANPT on the critic.
+    autoencoder = {"discriminator": configs["A"]["discriminator"]}
+    with pytest.raises(ValueError, match="WGANGP on ebgan_mlp_generator"):
+        _common.reference_spec(_common.with_overrides(configs["E"], autoencoder))
+    with pytest.raises(ValueError, match="class='EBGANPT' on .*gan_mlp_disc"):
+        _common.reference_spec({**configs["E"], "class": "EBGANPT"})
+
+
 def test_report_renders_other_scripts_rows(tmp_path, monkeypatch):
     monkeypatch.setattr(_report, "RESULTS_DIR", tmp_path / "results")
     monkeypatch.setattr(_report, "REPORT", tmp_path / "RESULTS.md")
@@ -109,7 +161,18 @@ def test_report_renders_other_scripts_rows(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow  # a minute or more of subprocesses: CI's slow step runs it
-def test_train_throughput_quick_writes_rows_and_report(tmp_path):
+@pytest.mark.parametrize(
+    "config, overrides, references",
+    [
+        ("A", TINY_MLP, ["torch"]),
+        # WGAN-GP against both plain loops; one torch thread, since on this
+        # shared CPU two OpenMP threads made the tiny torch loop 100x slower.
+        ("E", TINY_CRITIC, ["torch", "jax"]),
+    ],
+)
+def test_train_throughput_quick_writes_rows_and_report(
+    tmp_path, config, overrides, references
+):
     backend = keras.backend.backend()
     results = tmp_path / "results"
     _run(
@@ -117,27 +180,38 @@ def test_train_throughput_quick_writes_rows_and_report(tmp_path):
         [
             "--quick",
             "--configs",
-            "A",
+            config,
             "--backends",
             backend,
             "--references",
-            "torch",
+            ",".join(references),
             "--repeats",
             "1",
             "--overrides",
-            json.dumps(TINY_MLP),
+            json.dumps(overrides),
+            "--torch-threads",
+            "1" if config == "E" else "0",
         ],
         results,
     )
     rows = json.loads((results / "train_throughput.json").read_text())
-    ours = [r for r in rows if r["implementation"] == "ek.EBGANPT"]
+    implementation = "ek." + train_throughput.CONFIGS[config]["class"]
+    ours = [r for r in rows if r["implementation"] == implementation]
     plain = [r for r in rows if r["implementation"] == "plain PyTorch loop"]
-    assert ours and len(plain) == 1
+    plain_jax = [r for r in rows if r["implementation"] == "plain JAX jit loop"]
+    assert ours and len(plain) == 1 and len(plain_jax) == ("jax" in references)
     assert {r["backend"] for r in ours} == {backend}
+    flops = train_throughput.step_flops(
+        train_throughput.seeded_model(
+            _common.with_overrides(train_throughput.CONFIGS[config], overrides)
+        ),
+        8,
+    )
     for row in rows:
         for field in ("machine", "cpu_model", "cpu_flags", "date", "load_average"):
             assert field in row
-        assert row["config"] == "A" and row["batch_size"] == 8
+        assert row["config"] == config and row["batch_size"] == 8
+        assert row["flops_per_step"] == flops
         stats = row["steps_per_s"]
         assert 0 < stats["min"] <= stats["median"] <= stats["max"]
         # Rounded to 0.1 as stored: on a loaded machine the plain loop may
@@ -147,9 +221,13 @@ def test_train_throughput_quick_writes_rows_and_report(tmp_path):
             stats["median"] / plain[0]["steps_per_s"]["median"], rel=1e-2
         )
         assert 0 < row["mfu"] and row["peak_gflops"] > 0
+        if plain_jax:
+            assert row["ratio_to_plain_jax"] == pytest.approx(
+                stats["median"] / plain_jax[0]["steps_per_s"]["median"], rel=1e-2
+            )
     assert plain[0]["ratio_to_plain_torch"] == 1.0
     report = (tmp_path / "RESULTS.md").read_text()
-    assert "### Config A" in report and "plain PyTorch loop" in report
+    assert f"### Config {config}" in report and "plain PyTorch loop" in report
 
 
 @pytest.mark.slow
