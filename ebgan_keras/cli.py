@@ -718,7 +718,11 @@ def _entry_line(entry: dict) -> str:
     if entry.get("weights") == "broken":
         return f"{entry['name']:<24} BROKEN: {entry.get('error', '?')}"
     fid = entry.get("fid")
-    quality = f"FID {fid['value']:.2f} ({fid['sampler']})" if fid else "-"
+    quality = "-"
+    if fid:
+        # `prior`: no sampler beats plain sampling by more than the noise band.
+        best = "prior: none better" if fid["sampler"] == "prior" else fid["sampler"]
+        quality = f"FID {fid['value']:.2f} ({best})"
     shape = "x".join(str(d) for d in entry.get("image_shape") or ())
     return (
         f"{entry['name']:<24} {entry.get('class') or '?':<8} {shape:<8} "
