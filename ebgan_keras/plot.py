@@ -1,8 +1,8 @@
 """Pictures of a GAN's training: sample grids, training curves, energy histograms.
 
-`grid` needs only numpy and Pillow. `history` and `energy_histogram` draw with
-matplotlib (a `Figure` rendered by Agg, without pyplot), imported when first
-used.
+`grid` and `animation` need only numpy and Pillow. `history` and
+`energy_histogram` draw with matplotlib (a `Figure` rendered by Agg, without
+pyplot), imported when first used.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["energy_histogram", "grid", "history", "to_uint8"]
+__all__ = ["animation", "energy_histogram", "grid", "history", "to_uint8"]
 
 
 def to_uint8(images) -> np.ndarray:
@@ -114,6 +114,81 @@ def grid(
         _make_parent(path)
         picture.save(path)
     return picture
+
+
+def animation(
+    frames,
+    path=None,
+    nrow: int | None = None,
+    scale: int = 2,
+    padding: int = 0,
+    duration: int = 100,
+    loop: int = 0,
+):
+    """Tiles each frame's images into a grid; optionally writes an animated GIF.
+
+    Made for chains that move through latent space (`DDLS(record_every=k)`:
+    generate `latent_path[f]` for each frame `f`), so that every cell of the
+    grid follows one chain.
+
+    Args:
+        frames: array `(F, N, H, W, C)` (or a sequence of `F` arrays
+            `(N, H, W, C)`) of floats in `[-1, 1]`, with 1 or 3 channels.
+        path: str or None. Where to write the GIF (Pillow picks the format
+            from the name: end it in `.gif`); its folder is created. Defaults
+            to `None` (no file).
+        nrow: int or None. Images per row. Defaults to `ceil(sqrt(N))`.
+        scale: int. Nearest-neighbour magnification. Defaults to `2`.
+        padding: int. Black pixels between and around images. Defaults to
+            `0`.
+        duration: int. Milliseconds per frame (GIF stores hundredths of a
+            second). Defaults to `100`.
+        loop: int. Times the GIF repeats; `0` loops forever. Defaults to `0`.
+
+    Returns:
+        The frames as a list of `PIL.Image.Image`. A GIF merges consecutive
+        identical frames into one longer frame, so a file may hold fewer.
+
+    Example:
+
+    >>> import numpy as np
+    >>> frames = animation(np.zeros((3, 4, 8, 8, 1)), nrow=2, scale=1)
+    >>> len(frames), frames[0].size
+    (3, (16, 16))
+    """
+    if isinstance(frames, (list, tuple)):
+        if not frames:
+            raise ValueError("`frames` must hold at least one frame. Received: []")
+        shapes = {np.shape(frame) for frame in frames}
+        if len(shapes) != 1:
+            raise ValueError(
+                "Every frame must hold images of one shape (N, H, W, C). "
+                f"Received: frames with shapes {sorted(shapes)}"
+            )
+    frames = np.asarray(frames)
+    if frames.ndim != 5 or len(frames) == 0:
+        raise ValueError(
+            "`frames` must be a non-empty array (F, N, H, W, C). "
+            f"Received: frames with shape {frames.shape}"
+        )
+    for name, value, low in (("duration", duration, 1), ("loop", loop, 0)):
+        if isinstance(value, bool) or int(value) != value or value < low:
+            raise ValueError(
+                f"`{name}` must be an int >= {low}. Received: {name}={value!r}"
+            )
+    pictures = [
+        grid(images, nrow=nrow, scale=scale, padding=padding) for images in frames
+    ]
+    if path is not None:
+        _make_parent(path)
+        pictures[0].save(
+            path,
+            save_all=True,
+            append_images=pictures[1:],
+            duration=int(duration),
+            loop=int(loop),
+        )
+    return pictures
 
 
 # Curves drawn by `history`, in panels: (title, log names).

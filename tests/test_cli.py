@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import types
+import warnings
 
 import keras
 import numpy as np
@@ -159,6 +160,22 @@ def test_user_error_in_subprocess_exits_2_without_traceback(tmp_path):
         (["eval", "missing.keras"], "no such model file"),
         (["eval", "m.keras", "--metrics", "fid,foo"], "comma-separated list"),
         (["sample", "m.keras", "--sampler", "magic"], "invalid choice: 'magic'"),
+        (["eval", "m.keras", "--sampler", "gibbs"], "invalid choice: 'gibbs'"),
+        (["sample", "m.keras", "--sampler", "ddls", "--ddls-temperature", "hot"],
+         "expected 'calibrated' or a positive number, got 'hot'"),
+        (["eval", "m.keras", "--sampler", "ddls", "--ddls-temperature", "0"],
+         "expected 'calibrated' or a positive number, got '0'"),
+        (["sample", "m.keras", "--ddls-temperature", "calibrated"],
+         "--ddls-temperature is only for --sampler ddls. Received: --sampler none"),
+        (["eval", "m.keras", "--sampler", "mh", "--ddls-temperature", "2"],
+         "--ddls-temperature is only for --sampler ddls. Received: --sampler mh"),
+        (["sample", "m.keras", "--sampler", "truncation", "--animate", "a.gif"],
+         "--animate is only for --sampler ddls. Received: --sampler truncation"),
+        (["sample", "m.keras", "--sampler", "ddls", "--animate", "a.png"],
+         "--animate: expected a .gif file. Received: 'a.png'"),
+        (["sample", "m.keras", "--sampler", "ddls", "--animate-every", "3"],
+         "--animate-every needs --animate FILE.gif. Received: --animate-every 3"),
+        (["sample", "m.keras", "--num-calibration", "0"], "positive integer, got '0'"),
         (["--backend", "numpy", "zoo", "list"], "invalid choice: 'numpy'"),
     ],
 )  # fmt: skip
@@ -168,6 +185,15 @@ def test_user_errors_exit_2_with_a_clear_message(
     monkeypatch.chdir(tmp_path)
     assert cli.main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+#: The sampler settings of the fake entry's card (small, to be fast).
+CARD = {
+    "truncation": {"threshold": 0.5},
+    "ddls": {"num_steps": 3, "temperature": 2.0, "step_size": 0.01},
+    "rejection": {"burn_in": 200, "gamma_percentile": 50.0, "batch_size": 40},
+    "metropolis_hastings": {"chain_length": 2},
+}
 
 
 def fake_zoo_module(saved_file):
@@ -182,7 +208,9 @@ def fake_zoo_module(saved_file):
 
     def load(name):
         check(name)
-        return keras.saving.load_model(saved_file)
+        model = keras.saving.load_model(saved_file)
+        model.zoo_entry = name  # as `ek.zoo.load` marks its models
+        return model
 
     def build(name, out_dir=None, run_dir=None, **overrides):
         check(name)
@@ -194,7 +222,12 @@ def fake_zoo_module(saved_file):
 
     def describe(name):
         check(name)
-        return {"card": "# tiny\nA tiny EBGAN-PT for tests.", "path": "/zoo/tiny"}
+        return {
+            "card": "# tiny\nA tiny EBGAN-PT for tests.",
+            "path": "/zoo/tiny",
+            "recipe": {"evaluation": {"reference": "mnist_subset", "samplers": CARD}},
+            "metrics": {"ddls": {"sampler": {"step_size": 0.05, "seed": 9}}},
+        }
 
     module.load, module.build, module.describe = load, build, describe
     module.list_entries = lambda: [
@@ -385,3 +418,84 @@ def test_export_writes_a_saved_model_and_refuses_bad_input(tmp_path, capsys):
         capsys.readouterr().err
     )
     assert not (tmp_path / "b").exists()
+
+
+@slow_off_tensorflow
+def test_sample_and_eval_with_every_sampler_use_the_cards_settings(
+    run_dir, tmp_path, capsys, monkeypatch
+):
+    zoo = fake_zoo_module(run_dir["out"] / "model.keras")
+    monkeypatch.setitem(sys.modules, "ebgan_keras.zoo", zoo)
+    expected = {
+        "truncation": "Sampler truncation: threshold=0.5",
+        # The card's recipe, with the step size its sweep chose.
+        "ddls": "Sampler ddls: step_size=0.05, num_steps=3, temperature=2,",
+        "rejection": "gamma_percentile=50,",
+        "mh": "Sampler metropolis_hastings: chain_length=2",
+    }
+    for name, settings in expected.items():
+        npz = tmp_path / f"{name}.npz"
+        argv = ["sample", "tiny", "--sampler", name, "--num", "5", "--npz", str(npz)]
+        argv += ["--out", str(tmp_path / "s.png"), "--num-calibration", "40"]
+        assert cli.main(argv) == 0, capsys.readouterr().err
+        printed = capsys.readouterr().out
+        assert settings in printed and f"Wrote 5 samples ({name} sampler)" in printed
+        # rejection and mh calibrate on the entry's reference, test split.
+        calibrated = "Calibrated the energy on 40 mnist_subset/test images"
+        assert (calibrated in printed) == (name in ("rejection", "mh"))
+        assert np.load(npz)["latents"].shape == (5, 64)
+    report = tmp_path / "eval.json"
+    argv = ["eval", "tiny", "--sampler", "mh", "--num", "20", "--num-reference"]
+    argv += ["40", "--num-calibration", "40", "--json", str(report)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # few images for the features: biased
+        assert cli.main(argv) == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    assert "sampler=metropolis_hastings" in printed
+    assert "20 generated vs 40 reference (mnist_subset/test)" in printed
+    details = json.loads(report.read_text())["fid"]["protocol"]["details"]
+    assert details["sampler"] == "metropolis_hastings"
+    assert details["sampler_config"]["chain_length"] == 2
+
+
+@slow_off_tensorflow
+def test_sample_ddls_calibrated_temperature_and_animation(
+    run_dir, tmp_path, capsys, monkeypatch
+):
+    from ebgan_keras.samplers import EnergyCalibration
+    from ebgan_keras.samplers import ddls
+
+    fitted = []
+
+    def calibrate_model(model, real_images, *args):
+        fitted.append(real_images.shape)
+        return EnergyCalibration(slope=0.25, intercept=0.0)
+
+    monkeypatch.setattr(ddls, "calibrate_model", calibrate_model)
+    model_file = str(run_dir["out"] / "model.keras")
+    gif = tmp_path / "chains.gif"
+    argv = ["sample", model_file, "--sampler", "ddls", "--num", "6"]
+    argv += ["--out", str(tmp_path / "s.png"), "--reference", "mnist_subset"]
+    argv += ["--num-calibration", "30", "--ddls-temperature", "calibrated"]
+    assert cli.main([*argv, "--animate", str(gif), "--animate-every", "25"]) == 0
+    printed = capsys.readouterr().out
+    assert fitted == [(30, 28, 28, 1)]
+    assert "slope 0.25, DDLS temperature 4" in printed
+    assert "temperature=4," in printed and "5 frames, steps 0..100 every 25" in printed
+    with Image.open(gif) as frames:
+        # 6 chains in a 3 x 2 grid of 28x28 images, scaled 2x: steps 0, 25, ... 100.
+        assert frames.n_frames == 5 and frames.size == (3 * 28 * 2, 2 * 28 * 2)
+    # An energy that does not rank real images first gives no temperature.
+    monkeypatch.setattr(
+        ddls, "calibrate_model", lambda *args: EnergyCalibration(-0.5, 0.0)
+    )
+    assert cli.main(argv) == 2
+    error = capsys.readouterr().err
+    assert "--ddls-temperature calibrated: " in error and "slope=-0.5" in error
+    assert error.count("\n") == 1
+    # A fixed temperature, and a reference that does not exist.
+    fixed = [*argv[:-2], "--ddls-temperature", "2.5"]
+    assert cli.main(fixed) == 0
+    assert "temperature=2.5," in capsys.readouterr().out
+    assert cli.main([*argv, "--reference", "nope"]) == 2
+    assert "--reference 'nope'" in capsys.readouterr().err

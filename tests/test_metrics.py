@@ -335,6 +335,54 @@ def test_bad_inputs_give_clear_errors(rng):
         ek_metrics.evaluate(real, reference=real, metrics=("fid", "lpips"))
 
 
+def test_auto_features_rule():
+    assert ek_metrics.auto_features("mnist") == "mnist_classifier"
+    assert ek_metrics.auto_features("mnist_subset") == "mnist_classifier"
+    assert ek_metrics.auto_features("fashion_mnist") == "fashion_mnist_classifier"
+    for other in ("cifar10", "celeb_a", "custom", None):
+        assert ek_metrics.auto_features(other) == "inception_v3"
+    resolve = ek_metrics.resolve_features
+    # A data set named by `reference` wins over `reference_name`, as in the
+    # protocol; anything but "auto" is left alone.
+    assert resolve("auto", "fashion_mnist", "mnist") == "fashion_mnist_classifier"
+    assert resolve("auto", np.zeros((2, 28, 28, 1)), "mnist") == "mnist_classifier"
+    assert resolve("inception_v3", "mnist") == "inception_v3"
+    net = feature_net()
+    assert resolve(net, "mnist") is net
+    with pytest.raises(ValueError, match="Received: reference_name=3"):
+        ek_metrics.auto_features(3)
+
+
+def test_metrics_default_to_the_auto_features(rng, monkeypatch):
+    """`fid`, `evaluate`, `reference_statistics` and `FIDMonitor` default to
+    "auto": the offline classifier of a named MNIST-like reference."""
+    import inspect
+
+    for function in (ek_metrics.evaluate, ek_metrics.reference_statistics):
+        assert inspect.signature(function).parameters["features"].default == "auto"
+    monitor_defaults = inspect.signature(ek_metrics.FIDMonitor).parameters
+    assert monitor_defaults["features"].default == "auto"
+    real, fake = images(rng, 30), images(rng, 20, high=0.0)
+    kwargs = dict(reference=real, reference_split="test", cache=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # few images for the features: biased
+        result = ek_metrics.fid(fake, reference_name="fashion_mnist", **kwargs)
+    assert result.protocol.features == "fashion_mnist_classifier"
+    monitor = ek_metrics.FIDMonitor(
+        reference=real, reference_name="mnist_subset", cache=False
+    )
+    monitor.on_train_begin()
+    assert monitor._stats["extractor"].name == "mnist_classifier"
+
+    # An unnamed reference: InceptionV3, the field's standard.
+    def no_inception(*args, **kwargs):
+        raise RuntimeError("inception_v3 requested")
+
+    monkeypatch.setattr(extractors, "inception_v3_extractor", no_inception)
+    with pytest.raises(RuntimeError, match="inception_v3 requested"):
+        ek_metrics.fid(fake, reference=real, cache=False)
+
+
 # ------------------------------------------------------------ shipped classifiers
 
 

@@ -67,6 +67,30 @@ def test_grid_rejects_bad_input(images, kwargs, message):
         plot.grid(images, **kwargs)
 
 
+def test_animation_writes_a_gif_of_every_frame(tmp_path, rng):
+    # 5 frames of 6 chains (a 3 x 2 grid) of 8x8 images.
+    frames = rng.uniform(-1, 1, (5, 6, 8, 8, 1)).astype("float32")
+    path = tmp_path / "sub" / "chains.gif"
+    pictures = plot.animation(frames, str(path), nrow=3, scale=2, duration=50)
+    assert len(pictures) == 5
+    with Image.open(path) as gif:
+        assert gif.format == "GIF" and gif.is_animated
+        assert gif.n_frames == 5 and gif.size == (3 * 8 * 2, 2 * 8 * 2)
+        assert gif.info["duration"] == 50 and gif.info["loop"] == 0
+        gif.seek(3)
+        expected = np.asarray(plot.grid(frames[3], nrow=3, scale=2))
+        np.testing.assert_array_equal(np.asarray(gif.convert("L")), expected)
+    colour = plot.animation(list(rng.uniform(-1, 1, (2, 4, 4, 4, 3))), scale=1)
+    assert [picture.mode for picture in colour] == ["RGB", "RGB"]
+    for bad, kwargs, message in (
+        (np.zeros((6, 8, 8, 1)), {}, r"Received: frames with shape \(6, 8, 8, 1\)"),
+        ([np.zeros((2, 4, 4, 1)), np.zeros((3, 4, 4, 1))], {}, "one shape"),
+        (frames, {"duration": 0}, "Received: duration=0"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            plot.animation(bad, **kwargs)
+
+
 def test_history_draws_every_models_logs(tmp_path):
     epochs = np.arange(1, 6, dtype=float)
     logs = {

@@ -20,7 +20,19 @@ DIAGONAL = np.array([1.0, 0.5], "float32")
 TARGET = np.array([1.0, -1.0], "float32")
 
 
-def quadratic_model(target=TARGET, diagonal=DIAGONAL, latent_distribution="normal"):
+class ScaledEnergyEBGAN(ek.EBGAN):
+    """The toy EBGAN with every energy multiplied by `energy_scale`."""
+
+    energy_scale = 1.0
+
+    def compute_energy(self, images, training=False):
+        energy, code = super().compute_energy(images, training=training)
+        return energy * self.energy_scale, code
+
+
+def quadratic_model(
+    target=TARGET, diagonal=DIAGONAL, latent_distribution="normal", cls=ek.EBGAN
+):
     """An EBGAN with a linear generator and a constant reconstruction."""
     dim = len(diagonal)
     latents = keras.Input((dim,))
@@ -43,7 +55,7 @@ def quadratic_model(target=TARGET, diagonal=DIAGONAL, latent_distribution="norma
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return ek.EBGAN(
+        return cls(
             generator,
             discriminator,
             margin=1.0,
@@ -59,11 +71,11 @@ def gaussian_target(target=TARGET, temperature=1.0):
     return mean, precision
 
 
-def identity_model(dim=2):
+def identity_model(dim=2, cls=ek.EBGAN):
     """G(z) = z and E(x) = |x|^2: with real data N(0, s^2 I) the log density
     ratio log p_data / p_G = -(1/s^2 - 1) |x|^2 / 2 - dim log s is affine in E."""
     return quadratic_model(
-        target=np.zeros(dim, "float32"), diagonal=np.ones(dim, "float32")
+        target=np.zeros(dim, "float32"), diagonal=np.ones(dim, "float32"), cls=cls
     )
 
 
@@ -228,6 +240,68 @@ def test_energy_trace_is_recorded_and_descends_without_noise():
     np.testing.assert_allclose(trace[-1], sampler.latent_energy(model, z), rtol=1e-4)
 
 
+def test_record_every_records_the_same_chain():
+    model = quadratic_model()
+    kwargs = dict(step_size=0.1, num_steps=10, metropolis=True, seed=5)
+    _, z_plain = samplers.DDLS(**kwargs).sample(model, 200)
+    sampler = samplers.DDLS(record_every=4, record_energy=True, **kwargs)
+    _, z = sampler.sample(model, 200)
+    # Recording does not change the chain; frames at steps 0, 4, 8 and 10.
+    np.testing.assert_array_equal(z, z_plain)
+    assert sampler.path_steps == [0, 4, 8, 10]
+    assert sampler.latent_path.shape == (4, 200, 2)
+    np.testing.assert_array_equal(sampler.latent_path[-1], z)
+    for frame, step in zip(sampler.latent_path, sampler.path_steps):
+        np.testing.assert_allclose(
+            sampler.latent_energy(model, frame), sampler.energy_trace[step], rtol=1e-4
+        )
+    # A uniform prior's path stays in the box.
+    uniform = quadratic_model(latent_distribution="uniform")
+    sampler = samplers.DDLS(step_size=0.1, num_steps=3, record_every=1, seed=0)
+    _, z = sampler.sample(uniform, 8)
+    assert sampler.latent_path.shape == (4, 8, 2)
+    assert np.all(np.abs(sampler.latent_path) <= 1.0)
+    np.testing.assert_allclose(sampler.latent_path[-1], z, atol=1e-6)
+
+
+def test_calibrated_temperature_scales_with_the_energy():
+    """Energies c times larger: a temperature c times larger, the same chain."""
+    scale = 1000.0
+    models = [identity_model(cls=ScaledEnergyEBGAN) for _ in range(2)]
+    models[1].energy_scale = scale
+    real = real_toy_images(500)
+    kwargs = dict(step_size=0.05, num_steps=30, seed=3)
+    first, second = (samplers.DDLS.calibrate(m, real, **kwargs) for m in models)
+    np.testing.assert_allclose(second.temperature / first.temperature, scale, rtol=1e-5)
+    np.testing.assert_allclose(
+        second.calibration.slope * scale, first.calibration.slope, rtol=1e-5
+    )
+    _, z_first = first.sample(models[0], 64)
+    _, z_second = second.sample(models[1], 64)
+    np.testing.assert_allclose(z_first, z_second, atol=1e-4)
+
+
+def test_calibrated_temperature_recovers_the_log_density_ratio():
+    """Real data N(0, s^2 I), G(z) = z, E = |x|^2: the log density ratio is
+    -a |x|^2 + const with a = (1/s^2 - 1) / 2, so the calibrated temperature
+    is 1 / a and DDLS samples the data: z ~ N(0, s^2 I)."""
+    model = identity_model()
+    sampler = samplers.DDLS.calibrate(
+        model,
+        real_toy_images(4000),
+        step_size=0.02,
+        num_steps=300,
+        seed=0,
+        batch_size=2000,
+    )
+    slope = (1.0 / REAL_SCALE**2 - 1.0) / 2.0
+    assert abs(sampler.temperature - 1.0 / slope) < 0.1 / slope
+    assert sampler.temperature == 1.0 / sampler.calibration.slope
+    _, z = sampler.sample(model, 2000)
+    np.testing.assert_allclose(z.var(axis=0), REAL_SCALE**2, rtol=0.1)
+    np.testing.assert_allclose(z.mean(axis=0), 0.0, atol=0.05)
+
+
 def test_ddls_on_the_mlp_networks():
     model = ek.EBGAN(
         ek.networks.ebgan_mlp_generator(latent_dim=8, hidden_units=(16,)),
@@ -370,6 +444,9 @@ def test_prior_sampler_follows_the_prior_and_returns_matching_images():
         samplers.Prior(seed=1),
         samplers.Truncation(threshold=0.7, seed=2),
         samplers.DDLS(step_size=0.05, num_steps=7, metropolis=True, seed=3),
+        samplers.DDLS(
+            calibration={"slope": 0.25, "intercept": 0.5}, record_every=3, seed=4
+        ),
         samplers.RejectionSampler(
             calibration={"slope": 1.0, "intercept": 0.5}, d_max=2.0, gamma=0.1
         ),
@@ -396,6 +473,13 @@ def test_bad_input_gets_a_clear_error():
         samplers.DDLS(step_size=-1.0)
     with pytest.raises(ValueError, match="noise_scale"):
         samplers.DDLS(metropolis=True, noise_scale=0.0)
+    with pytest.raises(ValueError, match="Received: record_every=0"):
+        samplers.DDLS(record_every=0)
+    calibration = {"slope": 0.5, "intercept": 0.0}
+    with pytest.raises(ValueError, match="disagree.*Received: temperature=3.0"):
+        samplers.DDLS(temperature=3.0, calibration=calibration)
+    with pytest.raises(ValueError, match="Received: calibration.slope=-0.5"):
+        samplers.DDLS(calibration={"slope": -0.5, "intercept": 0.0})
     with pytest.raises(ValueError, match="threshold"):
         samplers.Truncation(threshold=0.0)
     model = quadratic_model()
@@ -409,5 +493,11 @@ def test_bad_input_gets_a_clear_error():
         samplers.DDLS().step(model, np.zeros((3, 5), "float32"))
     with pytest.raises(ValueError, match="real_images"):
         samplers.MetropolisHastings.calibrate(model, np.zeros((4, 2), "float32"))
+    real = real_toy_images(20)
+    with pytest.raises(ValueError, match="sets `temperature`.*temperature=2.0"):
+        samplers.DDLS.calibrate(model, real, temperature=2.0)
+    # An energy higher on real images than on generated ones is no logit.
+    with pytest.raises(ValueError, match="slope must be > 0"):
+        samplers.DDLS.calibrate(identity_model(), 3.0 * real_toy_images(200), seed=0)
     with pytest.raises(TypeError, match="Missing"):
         samplers.Prior().sample(object(), 4)

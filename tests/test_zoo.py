@@ -430,3 +430,30 @@ def test_card_calls_fid_changes_within_one_percent_noise():
         "worse: truncation; within 1% (no measurable change): rejection, "
         "metropolis_hastings."
     )
+
+
+def test_best_sampler_is_named_only_beyond_the_noise_band():
+    def metrics(**fids):
+        return {name: {"fid": fid} for name, fid in fids.items()}
+
+    best = zoo.entries.best_sampler
+    assert zoo.entries.FID_NOISE == card.FID_NOISE == 0.01
+    # -0.5% and -0.9%: noise, plain sampling is the best.
+    assert best(metrics(prior=100.0, rejection=99.5, ddls=99.1)) == "prior"
+    # -1.5% and -10%: both beat the noise; the lower FID wins.
+    assert best(metrics(prior=100.0, rejection=98.5, ddls=90.0)) == "ddls"
+    assert best(metrics(prior=100.0, truncation=102.0)) == "prior"
+    assert best(metrics(ddls=9.0, rejection=8.0)) == "rejection"  # no prior
+    assert best({}) is None
+    # The shipped began_mnist: rejection 98.30 against plain 98.78 (-0.5%).
+    listed = {entry["name"]: entry for entry in zoo.list_entries()}
+    prior = zoo.describe("began_mnist")["metrics"]["prior"]["fid"]
+    assert listed["began_mnist"]["fid"] == {"sampler": "prior", "value": prior}
+    assert listed["ebgan_mnist"]["fid"]["sampler"] == "ddls"
+    row = next(
+        line for line in zoo.markdown_table().splitlines() if "[began_mnist]" in line
+    )
+    assert row.endswith("| none better than prior | 98.78 |")
+    assert cli._entry_line(listed["began_mnist"]).endswith(
+        "FID 98.78 (prior: none better)"
+    )

@@ -4,7 +4,9 @@ Every result carries its protocol (feature extractor, sample counts,
 reference split, image size, resize method, seed). Feature extractors:
 `"inception_v3"` (the field's standard; needs its ImageNet weights) and the
 shipped offline classifiers `"mnist_classifier"` and
-`"fashion_mnist_classifier"` for 28x28 grey images.
+`"fashion_mnist_classifier"` for 28x28 grey images. The default,
+`features="auto"`, picks the offline classifier of the reference data set
+when there is one (`auto_features`), InceptionV3 otherwise.
 """
 
 from ebgan_keras.metrics.callbacks import FIDMonitor
@@ -18,10 +20,13 @@ from ebgan_keras.metrics.evaluation import inception_score
 from ebgan_keras.metrics.evaluation import kid
 from ebgan_keras.metrics.evaluation import precision_recall
 from ebgan_keras.metrics.evaluation import reference_statistics
+from ebgan_keras.metrics.extractors import DOMAIN_FEATURES
 from ebgan_keras.metrics.extractors import FeatureExtractor
+from ebgan_keras.metrics.extractors import auto_features
 from ebgan_keras.metrics.extractors import domain_classifier_extractor
 from ebgan_keras.metrics.extractors import get_extractor
 from ebgan_keras.metrics.extractors import inception_v3_extractor
+from ebgan_keras.metrics.extractors import resolve_features
 from ebgan_keras.metrics.results import EvaluationReport
 from ebgan_keras.metrics.results import MetricResult
 from ebgan_keras.metrics.results import Protocol
@@ -32,12 +37,14 @@ from ebgan_keras.metrics.statistics import kid_from_features
 from ebgan_keras.metrics.statistics import precision_recall_from_features
 
 __all__ = [
+    "DOMAIN_FEATURES",
     "METRICS",
     "EvaluationReport",
     "FIDMonitor",
     "FeatureExtractor",
     "MetricResult",
     "Protocol",
+    "auto_features",
     "build_domain_classifier",
     "default_cache_dir",
     "domain_classifier_extractor",
@@ -55,4 +62,5 @@ __all__ = [
     "precision_recall",
     "precision_recall_from_features",
     "reference_statistics",
+    "resolve_features",
 ]

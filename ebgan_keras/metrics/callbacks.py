@@ -27,7 +27,9 @@ class FIDMonitor(keras.callbacks.Callback):
             on the others). Defaults to `5`.
         num_samples: int. Generated images per evaluation. Defaults to `2000`.
         features: str, `keras.Model` or `FeatureExtractor`. Defaults to
-            `"inception_v3"`.
+            `"auto"`: the offline domain classifier of the reference data set
+            (named by `reference` or `reference_name`) when there is one,
+            else `"inception_v3"` (see `ek.metrics.auto_features`).
         seed: int. Seed of the generated latents. Defaults to `0`.
         **kwargs: other arguments of `reference_statistics`
             (`num_reference`, `reference_name`, `reference_split`,
@@ -37,8 +39,7 @@ class FIDMonitor(keras.callbacks.Callback):
     ```python
     from ebgan_keras.metrics.callbacks import FIDMonitor
 
-    monitor = FIDMonitor(reference=real_images, every_n_epochs=5,
-                         features="mnist_classifier")
+    monitor = FIDMonitor(reference="mnist", every_n_epochs=5)  # mnist_classifier
     model.fit(dataset, epochs=20, callbacks=[monitor])
     ```
     """
@@ -48,7 +49,7 @@ class FIDMonitor(keras.callbacks.Callback):
         reference,
         every_n_epochs: int = 5,
         num_samples: int = 2000,
-        features="inception_v3",
+        features="auto",
         seed: int = 0,
         **kwargs,
     ) -> None:

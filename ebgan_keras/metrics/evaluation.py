@@ -135,7 +135,7 @@ def _file_sha256(path: str) -> str:
 
 def reference_statistics(
     reference,
-    features="inception_v3",
+    features="auto",
     num_reference: int | None = None,
     reference_name: str | None = None,
     reference_split: str | None = None,
@@ -155,8 +155,9 @@ def reference_statistics(
     Args:
         reference: array `(N, H, W, C)` in `[-1, 1]`, a tf.data.Dataset or an
             iterable of batches, or a data set name for `ebgan_keras.data.load`.
-        features: str, `keras.Model` or `FeatureExtractor`. The extractor.
-            Defaults to `"inception_v3"`.
+        features: str, `keras.Model` or `FeatureExtractor`. The extractor
+            (see `evaluate`). Defaults to `"auto"`: the offline classifier of
+            the reference data set when there is one, else `"inception_v3"`.
         num_reference: int or None. Use the first this many images. Defaults
             to all.
         reference_name: str. Name recorded in the protocol. Defaults to the
@@ -182,6 +183,7 @@ def reference_statistics(
                                  reference_name="mnist", reference_split="test")
     ```
     """
+    features = extractors_lib.resolve_features(features, reference, reference_name)
     images, name, split = _resolve_reference(
         reference, reference_name, reference_split, num_reference
     )
@@ -268,7 +270,7 @@ def evaluate(
     reference=None,
     metrics=METRICS,
     num_samples: int | None = None,
-    features="inception_v3",
+    features="auto",
     seed: int | None = 0,
     num_reference: int | None = None,
     reference_name: str | None = None,
@@ -301,8 +303,13 @@ def evaluate(
             to all given images otherwise.
         features: str, `keras.Model` or `FeatureExtractor`.
             `"mnist_classifier"`, `"fashion_mnist_classifier"` (offline, 28x28
-            grey images) or `"inception_v3"` (the standard; needs its
-            weights). Defaults to `"inception_v3"`.
+            grey images), `"inception_v3"` (the standard; needs its weights)
+            or `"auto"`: the offline classifier of the reference data set
+            named by `reference` (a string) or `reference_name` (`mnist`,
+            `mnist_subset`: `"mnist_classifier"`; `fashion_mnist`:
+            `"fashion_mnist_classifier"`), `"inception_v3"` for any other or
+            an unnamed reference (`auto_features`, the rule of
+            `ebgan-keras eval`). Defaults to `"auto"`.
         seed: int or None. Seed of the generated latents and KID subsets.
             Defaults to `0`.
         num_reference: int or None. Reference images used. Defaults to all.
@@ -328,9 +335,9 @@ def evaluate(
     import ebgan_keras as ek
     from ebgan_keras.metrics import evaluate
 
+    # features="auto": the offline mnist_classifier for reference "mnist".
     report = evaluate(model, reference=real_images, num_samples=10000,
-                      features="mnist_classifier", reference_name="mnist",
-                      reference_split="test")
+                      reference_name="mnist", reference_split="test")
     print(report)
     ```
     """
@@ -352,6 +359,7 @@ def evaluate(
             f"Metrics {[m for m in metrics if m != 'is']} compare with real images: "
             "pass `reference=` (real images in [-1, 1], a dataset or a name)."
         )
+    features = extractors_lib.resolve_features(features, reference, reference_name)
     generated = _generated_images(model_or_images, num_samples, seed)
     if len(generated) < 2 or np.asarray(generated).ndim != 4:
         raise ValueError(

@@ -18,6 +18,12 @@ INCEPTION_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"
 INCEPTION_MD5 = "9a0d58056eeedaa3f26cb7ebd46da564"  # as in keras.applications
 INCEPTION_SIZE = 299
 NAMED_EXTRACTORS = ("mnist_classifier", "fashion_mnist_classifier", "inception_v3")
+#: The offline domain classifier `features="auto"` picks, by reference data set.
+DOMAIN_FEATURES = {
+    "mnist": "mnist_classifier",
+    "mnist_subset": "mnist_classifier",
+    "fashion_mnist": "fashion_mnist_classifier",
+}
 _RANGE_TOLERANCE = 1e-3
 
 
@@ -299,6 +305,61 @@ def inception_v3_extractor(
     )
 
 
+def auto_features(reference_name: str | None) -> str:
+    """The extractor `features="auto"` picks for a reference data set.
+
+    The offline domain classifier of the reference's data set when the
+    package ships one (`mnist` and `mnist_subset`: `"mnist_classifier"`;
+    `fashion_mnist`: `"fashion_mnist_classifier"`; 28x28 grey images), the
+    field's standard `"inception_v3"` otherwise (its weights are downloaded
+    once). `ebgan-keras eval --features auto` uses the same rule.
+
+    Args:
+        reference_name: str or None. The reference data set's name (as for
+            `ek.data.load`); `None` for an unnamed reference.
+
+    Returns:
+        str. A name of `NAMED_EXTRACTORS`.
+
+    Example:
+
+    >>> auto_features("fashion_mnist")
+    'fashion_mnist_classifier'
+    >>> auto_features(None)
+    'inception_v3'
+    """
+    if reference_name is not None and not isinstance(reference_name, str):
+        raise ValueError(
+            "`reference_name` must be a data set name or None. Received: "
+            f"reference_name={reference_name!r}"
+        )
+    return DOMAIN_FEATURES.get(reference_name, "inception_v3")
+
+
+def resolve_features(features, reference=None, reference_name: str | None = None):
+    """Resolves `features="auto"` against the reference; anything else as is.
+
+    Args:
+        features: str, `keras.Model` or `FeatureExtractor`. The `features=`
+            argument of the metrics.
+        reference: the reference argument of the metrics; a string names the
+            data set. Defaults to `None`.
+        reference_name: str. The reference's name when `reference` is not a
+            string. Defaults to `None`.
+
+    Returns:
+        `features`, with `"auto"` replaced by `auto_features(name)`.
+
+    Example:
+
+    >>> resolve_features("auto", reference_name="mnist")
+    'mnist_classifier'
+    """
+    if not (isinstance(features, str) and features == "auto"):
+        return features
+    return auto_features(reference if isinstance(reference, str) else reference_name)
+
+
 def get_extractor(
     features, image_shape: tuple, weights: str | None = "default"
 ) -> FeatureExtractor:
@@ -337,7 +398,8 @@ def get_extractor(
             image_shape, weights="imagenet" if weights == "default" else weights
         )
     raise ValueError(
-        f"Unknown feature extractor. Expected one of {NAMED_EXTRACTORS}, a "
+        f"Unknown feature extractor. Expected one of {NAMED_EXTRACTORS}, "
+        '"auto" (resolved by the metrics against the reference), a '
         "keras.Model or a FeatureExtractor. Received: "
         f"features={features!r}"
     )

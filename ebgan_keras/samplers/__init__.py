@@ -3,7 +3,8 @@
 - `Prior` (`"prior"`): plain sampling from the latent prior.
 - `Truncation` (`"truncation"`): the BigGAN truncation trick.
 - `DDLS` (`"ddls"`): Langevin dynamics on `U(z) = -log p0(z) + E(G(z)) / T`,
-  compiled per backend, with an optional Metropolis correction (MALA).
+  compiled per backend, with an optional Metropolis correction (MALA);
+  `DDLS.calibrate` takes `T` from the energy's calibration.
 - `RejectionSampler` (`"rejection"`): discriminator rejection sampling on
   the energy calibrated into a real-vs-fake logit.
 - `MetropolisHastings` (`"metropolis_hastings"`): MH-GAN.

@@ -21,14 +21,13 @@ from ebgan_keras.zoo.entries import CARD_FILE
 from ebgan_keras.zoo.entries import CONFIG_FILE
 from ebgan_keras.zoo.entries import CURVES_FILE
 from ebgan_keras.zoo.entries import DISCRIMINATOR_FILE
+from ebgan_keras.zoo.entries import FID_NOISE
 from ebgan_keras.zoo.entries import GENERATOR_FILE
 from ebgan_keras.zoo.entries import GOLDEN_ATOL
 from ebgan_keras.zoo.entries import GOLDEN_FILE
 from ebgan_keras.zoo.entries import GRID_FILE
 from ebgan_keras.zoo.entries import METADATA_FILE
-
-#: Relative FID change below which a card calls a sampler's effect noise.
-FID_NOISE = 0.01
+from ebgan_keras.zoo.entries import fid_change
 
 
 def _base_metadata(model, config: dict) -> dict:
@@ -179,7 +178,7 @@ def _quality_lines(metadata: dict) -> list[str]:
         verdicts = {"helped": [], "hurt": [], "noise": []}
         for name, result in measured.items():
             if name != "prior":
-                change = (result["fid"] - prior) / prior
+                change = fid_change(result["fid"], prior)
                 if abs(change) <= FID_NOISE:
                     verdicts["noise"].append(name)
                 else:

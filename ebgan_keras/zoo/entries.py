@@ -31,6 +31,11 @@ WEIGHT_FILES = {"generator": GENERATOR_FILE, "discriminator": DISCRIMINATOR_FILE
 #: Golden outputs must be reproduced within these tolerances on every backend.
 GOLDEN_ATOL = {"images": 1e-3, "energies_rtol": 1e-3}
 GOLDEN_SAMPLES = 8
+#: Relative FID change below which a sampler's effect is noise (a card calls
+#: it "no measurable change", and no sampler within it is named the best).
+FID_NOISE = 0.01
+#: The best-sampler cell of an entry where no sampler beats plain sampling.
+NONE_BETTER = "none better than prior"
 
 
 class IntegrityError(ValueError):
@@ -144,14 +149,70 @@ def _weights_status(metadata: dict) -> str:
 # ----------------------------------------------------------------------
 # Listing and describing
 # ----------------------------------------------------------------------
+def fid_change(fid: float, prior: float) -> float:
+    """The relative change of a sampler's FID against plain sampling's.
+
+    Args:
+        fid: float. The sampler's FID.
+        prior: float. Plain sampling's FID (the `"prior"` sampler), `> 0`.
+
+    Returns:
+        float. `(fid - prior) / prior`: negative when the sampler helps.
+
+    Example:
+
+    >>> fid_change(9.0, 10.0)
+    -0.1
+    """
+    return (float(fid) - float(prior)) / float(prior)
+
+
+def best_sampler(metrics: dict) -> str | None:
+    """The sampler an entry's card names the best, within the noise band.
+
+    A sampler is named only when its FID beats plain sampling's (`"prior"`)
+    by more than `FID_NOISE` (relative); of those, the lowest FID wins.
+    Otherwise plain sampling is the best: a lower FID within the noise band
+    is no measurable change.
+
+    Args:
+        metrics: dict. Sampler name to a dict with `"fid"` (an entry's
+            `metadata["metrics"]`).
+
+    Returns:
+        str or None. The sampler's name; `"prior"` when none beats plain
+        sampling by more than the noise; the lowest FID when plain sampling
+        was not measured; `None` when nothing was.
+
+    Example:
+
+    >>> best_sampler({"prior": {"fid": 10.0}, "ddls": {"fid": 9.95}})
+    'prior'
+    >>> best_sampler({"prior": {"fid": 10.0}, "ddls": {"fid": 9.0}})
+    'ddls'
+    """
+    if not metrics:
+        return None
+    if "prior" not in metrics:
+        return min(metrics, key=lambda name: metrics[name]["fid"])
+    prior = metrics["prior"]["fid"]
+    better = [
+        name
+        for name, result in metrics.items()
+        if name != "prior" and fid_change(result["fid"], prior) < -FID_NOISE
+    ]
+    return min(better, key=lambda name: metrics[name]["fid"], default="prior")
+
+
 def list_entries() -> list[dict]:
     """The shipped entries: name, summary, model class, data, weights status.
 
     Returns:
         A list of dicts with `name`, `summary`, `class`, `image_shape`,
         `weights` (`"shipped"`, `"url"`, `"absent"`, or `"unbuilt"` for a
-        recipe not built yet) and `fid` (the best
-        measured FID and its sampler, or `None`), sorted by name.
+        recipe not built yet) and `fid` (the best sampler, see
+        `best_sampler`: `"prior"` when no sampler beats plain sampling by
+        more than `FID_NOISE`, and its FID; or `None`), sorted by name.
 
     Example:
 
@@ -170,7 +231,7 @@ def list_entries() -> list[dict]:
             else:
                 metadata = _metadata(folder)
             measured = metadata.get("metrics", {})
-            best = min(measured, key=lambda s: measured[s]["fid"], default=None)
+            best = best_sampler(measured)
         except (OSError, ValueError, KeyError, TypeError) as error:
             # One broken entry does not hide the healthy ones.
             entries.append(
@@ -514,7 +575,9 @@ def markdown_table() -> str:
 
     Returns:
         str. One row per entry: class, data, images, parameters, training
-        steps and time, FID/KID of plain sampling and of the best sampler.
+        steps and time, FID/KID of plain sampling and of the best sampler
+        (`best_sampler`: "none better than prior" and plain sampling's FID
+        when no sampler beats it by more than `FID_NOISE`).
 
     Example:
 
@@ -544,7 +607,7 @@ def markdown_table() -> str:
             else "no weights"
         )
         prior = measured.get("prior")
-        best = min(measured, key=lambda s: measured[s]["fid"], default=None)
+        best = best_sampler(measured)
         cells = [
             f"[{name}]({name}/README.md)",
             metadata.get("class", "?"),
@@ -554,7 +617,7 @@ def markdown_table() -> str:
             trained,
             f"{prior['fid']:.2f}" if prior else "-",
             f"{prior['kid']:.3f}" if prior else "-",
-            best or "-",
+            (NONE_BETTER if best == "prior" else best) or "-",
             f"{measured[best]['fid']:.2f}" if best else "-",
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -577,7 +640,9 @@ the offline domain classifiers shipped with `ek.metrics` (`mnist_classifier`,
 `fashion_mnist_classifier`; 32x32 images are resized to 28x28 on both sides);
 KID is the unscaled polynomial-kernel MMD on those features. They compare
 entries of one data set, not with published Inception-feature numbers. "Best
-sampler" is the latent sampler with the lowest FID (each card lists all of
+sampler" is the latent sampler with the lowest FID among those that beat plain
+sampling by more than 1% (the noise band); where none does, it reads "none
+better than prior" and "FID best" is plain sampling's (each card lists all of
 them: truncation, DDLS, rejection, Metropolis-Hastings).
 """
 
