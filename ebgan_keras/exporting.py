@@ -222,7 +222,7 @@ def build_archive(model, sampler: str, settings: dict):
             # The chain runs on arctanh(z) for a uniform prior (samplers.ddls).
             limit = 1.0 - ddls._UNIFORM_EDGE
             w = ops.arctanh(ops.clip(z, -limit, limit)) if uniform else z
-            w, _, _ = chain(w, noise, ops.zeros((1, 1), "float32"))
+            w = chain(w, noise, ops.zeros((1, 1), "float32"))[0]
             z_last = ops.tanh(w) if uniform else w
             return {"images": generate(z_last), "latents": z_last}
 

@@ -94,11 +94,11 @@ def python_chain(model, z, noise, temperature):
         use_fori_loop=False,
     )
     w = ddls.to_chain_space(model, z)
-    w, _, _ = chain(
+    w = chain(
         ops.convert_to_tensor(w),
         ops.convert_to_tensor(noise),
         ops.zeros((1, 1), "float32"),
-    )
+    )[0]
     return ddls.from_chain_space(model, ops.convert_to_numpy(w))
 
 

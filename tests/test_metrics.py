@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import pytest
 import scipy.linalg
+from helpers import slow_off_tensorflow
 
 import ebgan_keras as ek
 from ebgan_keras import metrics as ek_metrics
@@ -444,6 +445,7 @@ def test_mnist_classifier_classifies_shipped_real_images():
 # -------------------------------------------------------------------- InceptionV3
 
 
+@slow_off_tensorflow  # building InceptionV3 takes minutes on JAX on this CPU
 def test_inception_v3_plumbing_with_random_weights():
     extractor = ek_metrics.get_extractor("inception_v3", (28, 28, 1), weights=None)
     assert extractor.name == "inception_v3(random weights)"
