@@ -403,3 +403,18 @@ def test_rejection_and_metropolis_hastings_run_on_critic_energies(cls):
     out, z = mh.sample(model, 3)
     assert out.shape == (3, *SHAPE)
     assert np.all(np.isfinite(z))
+
+
+def test_softplus_loss_never_dies_where_relu_does():
+    # A critic whose scores are all negative: the ReLU loss is 0 with no
+    # gradient (a dead critic), the softplus loss is positive and moves.
+    dead = linear_critic(W, bias=-(np.abs(W).sum() + 1))
+    x = images(4)
+    relu = ek.LossSensitiveGAN(generator(), dead, seed=0)
+    np.testing.assert_array_equal(relu.energy(x), 0.0)
+    soft = ek.LossSensitiveGAN(generator(), dead, loss_activation="softplus")
+    scores = x.reshape(4, -1) @ W - (np.abs(W).sum() + 1)
+    np.testing.assert_allclose(soft.energy(x), np.log1p(np.exp(scores)), rtol=1e-4)
+    assert np.all(soft.energy(x) > 0)
+    with pytest.raises(ValueError, match="loss_activation"):
+        ek.LossSensitiveGAN(generator(), critic(), loss_activation="tanh")
