@@ -50,9 +50,9 @@ class LossSensitiveGAN(CriticGAN):
     also `>= 0`, but never flat, so the critic cannot die. Measured here: the
     MNIST MLP recipe (`zoo/loss_sensitive_gan_mnist`) with the ReLU had every
     energy at exactly 0 from its second epoch on (where `D < 0` the ReLU
-    passes no gradient to either network), so that recipe uses the softplus. A generated image
-    only needs a loss higher than its paired real image's by a margin that
-    grows with their distance:
+    passes no gradient to either network), so that recipe uses the softplus.
+    A generated image only needs a loss higher than its paired real image's
+    by a margin that grows with their distance:
 
     `L_D = gamma * mean L(x)
     + mean_i [tau * Delta(x_i, G(z_i)) + L(x_i) - L(G(z_i))]_+`,
