@@ -26,6 +26,7 @@ TRAINED = (
     "ebgan_pt_mnist",
     "gan_mnist",
     "magan_mnist",
+    "wgan_gp_mnist",
 )
 DECLARED = ("began_celeba", "ebgan_pt_celeba")
 #: Every recipe runs shrunk on the backend that built its entry; this one on
