@@ -25,6 +25,7 @@ TRAINED = (
     "ebgan_pt_fashion_mnist",
     "ebgan_pt_mnist",
     "gan_mnist",
+    "loss_sensitive_gan_mnist",
     "magan_mnist",
     "wgan_gp_mnist",
 )
