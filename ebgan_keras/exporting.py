@@ -145,6 +145,9 @@ def check_sampler(sampler: str, sampler_settings: dict | None) -> dict:
             f"it takes {list(allowed) or 'none'}. Received: "
             f"sampler_settings={sampler_settings!r}"
         )
+    # The samplers' own number check (imported here: it loads Keras).
+    from ebgan_keras.samplers.sampler import _check_float  # noqa: PLC0415
+
     settings = {name: sampler_settings.get(name, _DEFAULTS[name]) for name in allowed}
     for name, value in settings.items():
         if name == "num_steps":
@@ -154,14 +157,8 @@ def check_sampler(sampler: str, sampler_settings: dict | None) -> dict:
                 )
             settings[name] = int(value)
             continue
-        number = float(value) if isinstance(value, (int, float)) else math.nan
-        strict = name != "noise_scale"
-        if not math.isfinite(number) or number < 0 or (strict and number == 0):
-            sign = "> 0" if strict else ">= 0"
-            raise ValueError(
-                f"`{name}` must be a finite number {sign}. Received: {name}={value!r}"
-            )
-        settings[name] = number
+        # `noise_scale` may be 0 (gradient descent); the others must be > 0.
+        settings[name] = _check_float(value, name, strict=name != "noise_scale")
     return settings
 
 
