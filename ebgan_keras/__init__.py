@@ -39,6 +39,8 @@ __all__ = [
     "networks",
     "plot",
     "samplers",
+    "sweep",
+    "sweeps",
     "training",
     "utils",
     "visual_callbacks",
@@ -46,8 +48,9 @@ __all__ = [
 ]
 
 # What `__getattr__` (PEP 562, below) loads on first access when not yet loaded.
-# Functions: `ek.export` is `ebgan_keras.exporting.export`.
-_FUNCTIONS = {"export": "exporting"}
+# Functions: `ek.export` is `ebgan_keras.exporting.export`, `ek.sweep` is
+# `ebgan_keras.sweeps.sweep`.
+_FUNCTIONS = {"export": "exporting", "sweep": "sweeps"}
 _SUBMODULES = tuple(
     name for name in __all__ if name.islower() and name not in _FUNCTIONS
 )

@@ -158,22 +158,52 @@ def build_model(
         ) from None
 
 
+def _by_role(value) -> dict | None:
+    if value is None or isinstance(value, dict):
+        return value
+    return {"discriminator": value, "generator": value}
+
+
+def _optimizer(kind: str | None, default):
+    """The optimizer of one network: the model's default or a named kind."""
+    import keras
+
+    if kind is None:
+        return default
+    rate = float(keras.ops.convert_to_numpy(default.learning_rate))
+    if kind == "sgd":
+        # Plain SGD, no momentum: the "sgd" arm of the EBGAN paper's grid.
+        return keras.optimizers.SGD(rate)
+    if isinstance(default, keras.optimizers.Adam):
+        return default  # The model's own Adam settings (betas, epsilon).
+    return keras.optimizers.Adam(rate, beta_1=0.5)
+
+
 def compile_model(model, config: dict, **compile_kwargs) -> None:
-    """Compiles a model with its defaults and the config's learning rates.
+    """Compiles a model with its defaults and the config's optimizer settings.
 
     Args:
         model: an uncompiled model of the library.
-        config: dict. A validated run config; `training.learning_rate` is
+        config: dict. A validated run config. `training.learning_rate` is
             `None` (the model's defaults), one number (both optimizers) or
-            `{"discriminator": x, "generator": y}`.
+            `{"discriminator": x, "generator": y}`; `training.optimizer` is
+            `None` (the model's defaults), `"adam"` or `"sgd"` (both), or
+            `{"discriminator": ..., "generator": ...}`. `"adam"` keeps the
+            model's Adam settings where its default is Adam, else
+            `Adam(beta_1=0.5)`; `"sgd"` is plain SGD without momentum. A kind
+            given without a learning rate keeps the default's rate.
         **compile_kwargs: further arguments of the model's `compile`
             (`steps_per_execution`, `jit_compile`, ...).
     """
-    d_optimizer, g_optimizer = model.default_optimizers()
-    rates = config.get("training", {}).get("learning_rate")
+    training = config.get("training", {})
+    defaults = model.default_optimizers()
+    kinds = _by_role(training.get("optimizer")) or {}
+    d_optimizer, g_optimizer = (
+        _optimizer(kinds.get(role), default)
+        for role, default in zip(("discriminator", "generator"), defaults)
+    )
+    rates = _by_role(training.get("learning_rate"))
     if rates is not None:
-        if not isinstance(rates, dict):
-            rates = {"discriminator": rates, "generator": rates}
         d_optimizer.learning_rate = rates["discriminator"]
         g_optimizer.learning_rate = rates["generator"]
     model.compile(d_optimizer, g_optimizer, **compile_kwargs)

@@ -24,7 +24,9 @@ A run config is a JSON object, the form of a zoo entry's `config.json`:
 - `training`: `data` (an `ek.data.load` name), `image_size`, `crop`,
   `batch_size`, `epochs`, `seed`, `steps_per_epoch` (`null`: one pass over the
   data), `learning_rate` (`null`: the model's defaults; a number for both
-  optimizers; or `{"discriminator": ..., "generator": ...}`).
+  optimizers; or `{"discriminator": ..., "generator": ...}`), `optimizer`
+  (`null`: the model's defaults; `"adam"` or `"sgd"` for both; or
+  `{"discriminator": ..., "generator": ...}`; see `builder.compile_model`).
 - `evaluation` (zoo entries): reference data, features, samplers.
 - `name`, `summary`, `dataset`, `licence`, `paper`, `notes`, `golden_seed`:
   the model card's text (zoo entries).
@@ -99,6 +101,19 @@ def _learning_rate(value) -> bool:
     )
 
 
+OPTIMIZERS = ("adam", "sgd")
+
+
+def _optimizer(value) -> bool:
+    if value is None or value in OPTIMIZERS:
+        return True
+    return (
+        isinstance(value, dict)
+        and set(value) == {"discriminator", "generator"}
+        and all(name in OPTIMIZERS for name in value.values())
+    )
+
+
 def _network(value) -> bool:
     return (
         isinstance(value, dict)
@@ -150,6 +165,12 @@ TRAINING = {
     "learning_rate": (
         'null, a positive number, or {"discriminator": x, "generator": y}',
         _learning_rate,
+        None,
+    ),
+    "optimizer": (
+        'null, "adam", "sgd", or {"discriminator": "adam"|"sgd", '
+        '"generator": "adam"|"sgd"}',
+        _optimizer,
         None,
     ),
 }

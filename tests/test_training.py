@@ -80,6 +80,7 @@ def test_every_shipped_and_builtin_config_follows_the_schema():
         "began",
         "ebgan",
         "ebgan_pt",
+        "gan",
         "gls_gan",
         "loss_sensitive_gan",
         "magan",

@@ -59,6 +59,7 @@ def ebgan_mlp_discriminator(
     image_shape: Sequence[int] = (28, 28, 1),
     encoder_units: Sequence[int] = (1024, 512),
     batch_norm: bool = False,
+    dropout: float = 0.0,
     name: str = "ebgan_mlp_discriminator",
 ) -> keras.Model:
     """Fully connected autoencoder discriminator of the EBGAN paper's MNIST grid.
@@ -74,6 +75,8 @@ def ebgan_mlp_discriminator(
             the code size. Defaults to `(1024, 512)`.
         batch_norm: bool. Batch norm in the encoder's hidden layers.
             Defaults to `False`.
+        dropout: float. Dropout rate after each encoder layer (the paper's
+            grid switches dropout in D on and off). Defaults to `0.0` (none).
         name: str. Model name.
 
     Returns:
@@ -86,6 +89,7 @@ def ebgan_mlp_discriminator(
     [(None, 28, 28, 1), (None, 128)]
     """
     image_shape = _check_shape(image_shape)
+    _check_rate(dropout)
     images = keras.Input(image_shape, name="images")
     x = layers.Flatten(name="flatten")(images)
     for i, units in enumerate(encoder_units):
@@ -94,6 +98,8 @@ def ebgan_mlp_discriminator(
         if batch_norm and not last:
             x = layers.BatchNormalization(name=f"encoder_batch_norm_{i}")(x)
         x = layers.ReLU(name=f"encoder_relu_{i}")(x)
+        if dropout:
+            x = layers.Dropout(dropout, name=f"encoder_dropout_{i}")(x)
     code = x
     x = layers.Dense(math.prod(image_shape), activation="tanh", name="decoder")(code)
     reconstruction = layers.Reshape(image_shape, name="reconstruction")(x)
@@ -110,9 +116,17 @@ def _check_shape(image_shape: Sequence[int]) -> tuple[int, ...]:
     return shape
 
 
+def _check_rate(dropout: float) -> None:
+    if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise ValueError(
+            f"`dropout` must be a rate in [0, 1). Received: dropout={dropout!r}"
+        )
+
+
 def gan_mlp_discriminator(
     image_shape: Sequence[int] = (28, 28, 1),
     hidden_units: Sequence[int] = (1024, 512),
+    dropout: float = 0.0,
     name: str = "gan_mlp_discriminator",
 ) -> keras.Model:
     """Fully connected GAN discriminator: the EBGAN encoder with one logit.
@@ -127,6 +141,8 @@ def gan_mlp_discriminator(
             `(28, 28, 1)`.
         hidden_units: tuple of int. Width of each hidden layer. Defaults to
             `(1024, 512)`.
+        dropout: float. Dropout rate after each hidden layer. Defaults to
+            `0.0` (none).
         name: str. Model name.
 
     Returns:
@@ -139,10 +155,13 @@ def gan_mlp_discriminator(
     (None, 1)
     """
     image_shape = _check_shape(image_shape)
+    _check_rate(dropout)
     images = keras.Input(image_shape, name="images")
     x = layers.Flatten(name="flatten")(images)
     for i, units in enumerate(hidden_units):
         x = layers.Dense(units, name=f"hidden_{i}")(x)
         x = layers.LeakyReLU(0.2, name=f"hidden_{i}_leaky_relu")(x)
+        if dropout:
+            x = layers.Dropout(dropout, name=f"hidden_{i}_dropout")(x)
     logits = layers.Dense(1, name="logit")(x)
     return keras.Model(images, logits, name=name)
