@@ -460,7 +460,10 @@ def run_trial(
 ) -> dict:
     """Trains and scores one trial in its run folder (resumable); its row.
 
-    A trial whose `row.json` exists returns that row without training.
+    A trial whose `row.json` exists returns that row without training. A
+    trial whose training raises (a bad setting that only shows at build
+    time, out of memory) gets a row with its `error`: a rerun does not
+    retry it (delete its `row.json` to retry).
 
     Args:
         trial: dict. `{"index", "overrides", "config"}` (from `plan`).
@@ -498,7 +501,10 @@ def run_trial(
     model = None
     try:
         model = driver.train(config, run_dir, verbose=0)
+    except (files.RunFolderError, driver.DataError):
+        raise  # A busy folder or missing data: not the trial's result.
     except (ValueError, RuntimeError, OSError, MemoryError) as error:
+        # The trial's result: recorded, and not retried by a rerun.
         row["error"] = f"{type(error).__name__}: {error}"
     info = files.read_json(os.path.join(run_dir, driver.INFO_FILE), {}) or {}
     history = files.read_json(os.path.join(run_dir, driver.HISTORY_FILE), {}) or {}
@@ -521,8 +527,8 @@ def run_trial(
             row.update(_scores(images, config, evaluation))
         else:
             row.update({metric: None for metric in evaluation["metrics"]})
+    files.write_json(row_path, row)
     if row["error"] is None:
-        files.write_json(row_path, row)
         if not keep_model:
             final = os.path.join(run_dir, driver.MODEL_FILE)
             if os.path.isfile(final):
@@ -552,8 +558,12 @@ def _scores(images, config: dict, evaluation: dict) -> dict:
 
 def _trainable(params: dict) -> None:
     """Ray Tune's function trainable: one trial of the sweep in `params`."""
+    import keras
     from ray import tune
 
+    # Ray reuses a worker process for the next trial (its imports, data and
+    # compilation caches stay warm); each trial starts from a clean Keras.
+    keras.backend.clear_session()
     spec = files.read_json(os.path.join(params["out_dir"], SWEEP_FILE))
     trial = spec["trials"][params["index"]]
     row = run_trial(
@@ -757,6 +767,7 @@ def sweep(
                 param_space=param_space,
                 tune_config=tune.TuneConfig(
                     max_concurrent_trials=max_concurrent_trials,
+                    reuse_actors=True,
                     trial_dirname_creator=lambda t: f"trial_{t.config['index']:04d}",
                 ),
                 run_config=tune.RunConfig(
