@@ -34,6 +34,7 @@ __all__ = [
     "export",
     "exporting",
     "files",
+    "inversion",
     "losses",
     "metrics",
     "models",

@@ -14,6 +14,7 @@ from helpers import LATENT_DIM
 from helpers import run_in_step
 from helpers import tiny_generator
 from helpers import tiny_images
+from helpers import tiny_model
 from keras import ops
 
 import ebgan_keras as ek
@@ -355,3 +356,116 @@ def test_builtin_configs_build_bigan_and_bigbigan():
         assert isinstance(model, ek.BiGAN)
         assert model.unary_terms is unary
         assert model.encoder.output_shape == (None, model.latent_dim)
+
+
+# ----------------------------------------------------------------------------
+# Encoders for the other models: the latent regressor, discriminator codes
+# ----------------------------------------------------------------------------
+def test_fit_encoder_inverts_a_frozen_generator():
+    model = tiny_model(ek.EBGANPT)
+    generator_before = [ops.convert_to_numpy(v).copy() for v in model.generator.weights]
+    regressor = ek.inversion.fit_encoder(
+        model,
+        tiny_images(64, seed=5),
+        encoder=tiny_encoder(batch_norm=False),
+        epochs=6,
+        batch_size=16,
+        learning_rate=1e-2,
+        reconstruction_weight=0.5,
+        seed=0,
+    )
+    logs = regressor.history.history
+    # ||E(G(z)) - z||^2 falls; both terms are logged.
+    assert logs["latent_loss"][-1] < 0.7 * logs["latent_loss"][0]
+    assert all(value > 0 for value in logs["reconstruction_loss"])
+    np.testing.assert_allclose(
+        logs["loss"][-1],
+        logs["latent_loss"][-1] + 0.5 * logs["reconstruction_loss"][-1],
+        rtol=1e-5,
+    )
+    # The model's generator (shared, BN statistics included) is untouched.
+    for before, variable in zip(generator_before, model.generator.weights):
+        np.testing.assert_array_equal(before, ops.convert_to_numpy(variable))
+    images = tiny_images(3, seed=6)
+    assert regressor.encode(images).shape == (3, LATENT_DIM)
+    assert regressor.reconstruct(images).shape == (3, *IMAGE_SHAPE)
+    with pytest.raises(ValueError, match="encoder") as error:
+        ek.inversion.fit_encoder(model, images, encoder=tiny_encoder(3))
+    assert f"(N, {LATENT_DIM})" in str(error.value) and "(None, 3)" in str(error.value)
+
+
+@pytest.mark.parametrize("cls", [ek.EBGANPT, ek.BEGAN])
+def test_discriminator_code_is_the_flattened_encoder_output(cls):
+    if cls is ek.BEGAN:
+        model = ek.BEGAN(
+            ek.networks.began_generator(LATENT_DIM, 8, 1, filters=4),
+            ek.networks.began_discriminator(8, 1, filters=4, hidden_dim=5),
+        )
+        size = 5
+    else:
+        model = tiny_model(cls)
+        size = 8
+    images = tiny_images(5, seed=8)
+    codes = model.discriminator_code(images, batch_size=2)
+    assert codes.shape == (5, size) and codes.dtype == np.float32
+    _, expected = model.discriminator(images, training=False)
+    np.testing.assert_allclose(codes, ops.convert_to_numpy(expected), atol=1e-6)
+    with pytest.raises(ValueError, match="images") as error:
+        model.discriminator_code(np.zeros((2, 8, 8, 3), "float32"))
+    assert "(N, 8, 8, 1)" in str(error.value) and "(2, 8, 8, 3)" in str(error.value)
+
+
+# ----------------------------------------------------------------------------
+# Representation probes on toys with known answers
+# ----------------------------------------------------------------------------
+def _clusters(num: int, seed: int, classes: int = 4, dim: int = 6):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, classes, num)
+    features = 3.0 * np.eye(classes, dim)[labels] + 0.2 * rng.normal(size=(num, dim))
+    return features.astype("float32"), labels
+
+
+def test_probes_score_separable_features_perfectly():
+    train, test = _clusters(200, 0), _clusters(100, 1)
+    assert ek.metrics.linear_probe(*train, *test) == 1.0
+    for metric in ("cosine", "euclidean"):
+        accuracy = ek.metrics.nearest_neighbor_accuracy(*train, *test, metric=metric)
+        assert accuracy == 1.0
+    # Features may be any (N, ...) array: images are flattened.
+    images = train[0].reshape(200, 2, 3, 1)
+    assert ek.metrics.linear_probe(images, train[1], images, train[1]) == 1.0
+
+
+def test_probes_on_shuffled_labels_are_near_chance():
+    rng = np.random.default_rng(2)
+    features = rng.normal(size=(1500, 8))
+    labels = rng.integers(0, 10, 1500)
+    train, test = (features[:1000], labels[:1000]), (features[1000:], labels[1000:])
+    for accuracy in (
+        ek.metrics.linear_probe(*train, *test),
+        ek.metrics.nearest_neighbor_accuracy(*train, *test),
+    ):
+        # Chance is 0.1; 500 test samples: standard deviation ~0.013.
+        assert 0.05 < accuracy < 0.16, accuracy
+
+
+def test_nearest_neighbor_metric_matters_and_bad_input_is_refused():
+    reference = np.array([[1.0, 0.0], [10.0, 1.0]])
+    query = np.array([[2.0, 0.3]])
+    # Closest in angle to [10, 1]; closest in distance to [1, 0].
+    assert ek.metrics.nearest_neighbor_accuracy(reference, [0, 1], query, [1]) == 1.0
+    euclidean = ek.metrics.nearest_neighbor_accuracy(
+        reference, [0, 1], query, [1], metric="euclidean"
+    )
+    assert euclidean == 0.0
+    with pytest.raises(ValueError, match="metric='manhattan'"):
+        ek.metrics.nearest_neighbor_accuracy(
+            reference, [0, 1], query, [1], metric="manhattan"
+        )
+    with pytest.raises(ValueError, match="train_labels") as error:
+        ek.metrics.linear_probe(reference, [0, 1, 1], query, [1])
+    assert "(2,)" in str(error.value) and "(3,)" in str(error.value)
+    with pytest.raises(ValueError, match="same size"):
+        ek.metrics.linear_probe(reference, [0, 1], np.ones((1, 3)), [1])
+    with pytest.raises(ValueError, match="two classes"):
+        ek.metrics.linear_probe(reference, [0, 0], query, [1])
