@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 
 import h5py
@@ -12,6 +13,7 @@ import pytest
 from helpers import IMAGE_SHAPE
 from helpers import LATENT_DIM
 from helpers import run_in_step
+from helpers import slow_off_tensorflow
 from helpers import tiny_generator
 from helpers import tiny_images
 from helpers import tiny_model
@@ -469,3 +471,45 @@ def test_nearest_neighbor_metric_matters_and_bad_input_is_refused():
         ek.metrics.linear_probe(reference, [0, 1], np.ones((1, 3)), [1])
     with pytest.raises(ValueError, match="two classes"):
         ek.metrics.linear_probe(reference, [0, 0], query, [1])
+
+
+# ----------------------------------------------------------------------------
+# Zoo: an entry with an encoder ships and loads its third network
+# ----------------------------------------------------------------------------
+@slow_off_tensorflow
+def test_zoo_entry_with_an_encoder_round_trip(tmp_path):
+    from ebgan_keras import zoo
+    from ebgan_keras.zoo import stages
+
+    config = stages.read_config("bigbigan_mnist")
+    config["name"] = "tiny_bigbigan"
+    config["generator"]["kwargs"]["hidden_units"] = [16]
+    config["encoder"]["kwargs"]["hidden_units"] = [16]
+    config["discriminator"]["kwargs"].update(
+        image_units=[16], latent_units=[8], joint_units=[16]
+    )
+    config["training"].update({"data": "mnist_subset", "epochs": 1})
+    config["evaluation"].update(
+        {"reference": "mnist_subset", "num_samples": 30, "samplers": {"prior": {}}}
+    )
+    (tmp_path / "recipe").mkdir()
+    (tmp_path / "recipe" / "config.json").write_text(json.dumps(config))
+    out = tmp_path / "tiny_bigbigan"
+    metadata = zoo.build(
+        str(tmp_path / "recipe"), out_dir=str(out), steps_per_epoch=2, verbose=0
+    )
+    assert "encoder.weights.h5" in metadata["files"]
+    assert metadata["parameters"]["encoder"] > 0
+    assert "Encoder" in (out / "README.md").read_text()
+    model = zoo.load(str(out))
+    assert isinstance(model, ek.BiGAN) and model.unary_terms
+    zoo.check_golden(model, out)  # the energies go through E(x)
+    images = tiny_images(3, seed=4).repeat(4, 1).repeat(4, 2)[:, :28, :28]
+    trained = keras.saving.load_model(out / "run" / "model.keras")
+    np.testing.assert_allclose(model.encode(images), trained.encode(images), atol=1e-5)
+    # A damaged encoder file is refused by its sha256.
+    damaged = bytearray((out / "encoder.weights.h5").read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    (out / "encoder.weights.h5").write_bytes(bytes(damaged))
+    with pytest.raises(zoo.entries.IntegrityError, match="encoder.weights.h5"):
+        zoo.load(str(out))
