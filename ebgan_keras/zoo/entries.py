@@ -648,6 +648,12 @@ sampler" is the latent sampler with the lowest FID among those that beat plain
 sampling by more than 1% (the noise band); where none does, it reads "none
 better than prior" and "FID best" is plain sampling's (each card lists all of
 them: truncation, DDLS, rejection, Metropolis-Hastings).
+
+Representations (`bigan_mnist` and `bigbigan_mnist` carry an encoder `E(x)`;
+the autoencoder entries a discriminator code; any entry a latent regressor
+from `ek.inversion.fit_encoder`): 1-NN and linear-probe accuracy on MNIST are
+compared in `benchmarks/results/representation.md`
+(`benchmarks/representation.py`).
 """
 
 
