@@ -92,6 +92,17 @@ def _save_reconstructions(name: str, images, reconstructions) -> str:
     return path.name
 
 
+def _resize(images, size) -> np.ndarray:
+    from ebgan_keras.zoo.stages import to_feature_size
+
+    return np.concatenate(
+        [
+            to_feature_size(images[start : start + 10000], size)
+            for start in range(0, len(images), 10000)
+        ]
+    )
+
+
 def features_of(kind: str, entry: str | None, split: tuple, run_root: Path, args):
     """`(train_features, test_features, extra)` of one representation."""
     train_x, _, test_x, _ = split
@@ -102,13 +113,20 @@ def features_of(kind: str, entry: str | None, split: tuple, run_root: Path, args
     from ebgan_keras import zoo
 
     model = zoo.load(entry, compile=False)
+    if tuple(model.image_shape) != tuple(train_x.shape[1:]):
+        # Entries trained on resized images (began_mnist: 32x32) see the
+        # same bilinear, antialiased resize here.
+        train_x, test_x = (_resize(x, model.image_shape[:2]) for x in (train_x, test_x))
+        extra_size = {"resized_to": list(model.image_shape[:2])}
+    else:
+        extra_size = {}
     if kind == "code":
         return (
             model.discriminator_code(train_x),
             model.discriminator_code(test_x),
-            {},
+            extra_size,
         )
-    extra = {}
+    extra = dict(extra_size)
     if kind == "encoder":
         encoder = model
     else:
