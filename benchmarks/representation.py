@@ -40,11 +40,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _common import RESULTS_DIR  # noqa: E402
 from _common import library_versions  # noqa: E402
 from _common import machine_info  # noqa: E402
 from _common import write_rows  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
+#: `benchmarks/results`, or `$EK_BENCH_RESULTS_DIR` (as for every benchmark).
+RESULTS = RESULTS_DIR
 #: The BiGAN paper's MNIST 1-NN accuracies (Donahue et al., 2017, Table 1).
 PAPER_1NN = {"BiGAN E(x)": 0.9739, "latent regressor": 0.9744, "pixels": 0.969}
 
