@@ -23,6 +23,7 @@ __all__ = [
     "MAGAN",
     "WGANGP",
     "BaseGAN",
+    "BiGAN",
     "CriticGAN",
     "EnergyGAN",
     "LossSensitiveGAN",
@@ -33,6 +34,7 @@ __all__ = [
     "export",
     "exporting",
     "files",
+    "inversion",
     "losses",
     "metrics",
     "models",
@@ -101,6 +103,7 @@ if not _LAZY:
     from ebgan_keras.models import MAGAN
     from ebgan_keras.models import WGANGP
     from ebgan_keras.models import BaseGAN
+    from ebgan_keras.models import BiGAN
     from ebgan_keras.models import CriticGAN
     from ebgan_keras.models import EnergyGAN
     from ebgan_keras.models import LossSensitiveGAN

@@ -148,6 +148,8 @@ def build_model(
     try:
         generator = build_network(config["generator"], "generator", shape)
         discriminator = build_network(config["discriminator"], "discriminator", shape)
+        if config.get("encoder") is not None:  # BiGAN's third network
+            model_kwargs["encoder"] = build_network(config["encoder"], "encoder", shape)
         return cls(generator, discriminator, seed=seed, **model_kwargs)
     except (TypeError, ValueError) as error:
         if isinstance(error, ConfigError):

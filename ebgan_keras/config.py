@@ -17,9 +17,10 @@ A run config is a JSON object, the form of a zoo entry's `config.json`:
 - `class`: a model class of the library (any `keras.Model` registered under
   the package `ebgan_keras`, e.g. `"EBGAN"`, `"BEGAN"`, `"GAN"`); `model`: its
   keyword arguments.
-- `generator` / `discriminator`: a function of `ek.networks` and its keyword
-  arguments. The image shape (`image_shape`, or `image_size` and `channels`)
-  is filled in from the data where the kwargs leave it out.
+- `generator` / `discriminator` (and `encoder`, for BiGAN): a function of
+  `ek.networks` and its keyword arguments. The image shape (`image_shape`, or
+  `image_size` and `channels`) is filled in from the data where the kwargs
+  leave it out.
 - `image_shape`: `[H, W, C]`, or `null` to take it from the data.
 - `training`: `data` (an `ek.data.load` name), `image_size`, `crop`,
   `batch_size`, `epochs`, `seed`, `steps_per_epoch` (`null`: one pass over the
@@ -136,6 +137,11 @@ TOP_LEVEL = {
         'an object {"builder": NAME, "kwargs": {...}}',
         _network,
         _ANY,
+    ),
+    "encoder": (
+        'null or an object {"builder": NAME, "kwargs": {...}} (BiGAN)',
+        _optional(_network),
+        None,
     ),
     "image_shape": ("null or [height, width, channels]", _optional(_shape), None),
     "training": ("a JSON object", _is_dict, {}),
@@ -261,8 +267,9 @@ def validate(config: dict, source: str = "config") -> dict:
         result["evaluation"] = _check_fields(
             result["evaluation"], EVALUATION, "evaluation", source
         )
-    for role in ("generator", "discriminator"):
-        result[role].setdefault("kwargs", {})
+    for role in ("generator", "discriminator", "encoder"):
+        if result[role] is not None:
+            result[role].setdefault("kwargs", {})
     return result
 
 

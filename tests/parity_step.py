@@ -62,6 +62,24 @@ def configs():
             n.gan_mlp_discriminator(image_shape=(8, 8, 1), hidden_units=(16, 8)),
             critic_steps=2,
         ),
+        # Three optimizers: the encoder's moves in the generator's step.
+        "bigan": lambda: fixed_latent_class(ek.BiGAN)(
+            n.ebgan_mlp_generator(
+                latent_dim=6, image_shape=(8, 8, 1), hidden_units=(16,)
+            ),
+            n.bigan_mlp_discriminator((8, 8, 1), 6, (16,), (8,), (16,)),
+            n.bigan_mlp_encoder((8, 8, 1), 6, hidden_units=(16,)),
+        ),
+        "bigbigan": lambda: fixed_latent_class(ek.BiGAN)(
+            n.ebgan_mlp_generator(
+                latent_dim=6, image_shape=(8, 8, 1), hidden_units=(16,)
+            ),
+            n.bigan_mlp_discriminator(
+                (8, 8, 1), 6, (16,), (8,), (16,), unary_terms=True
+            ),
+            n.bigan_mlp_encoder((8, 8, 1), 6, hidden_units=(16,)),
+            unary_terms=True,
+        ),
         "loss_sensitive_gan": lambda: fixed_latent_class(ek.LossSensitiveGAN)(
             n.dcgan_generator(latent_dim=6, image_size=16, channels=1, filters=4),
             n.dcgan_critic(image_size=16, channels=1, filters=(4, 8)),
@@ -86,10 +104,13 @@ def main(out_dir: str, weights_dir: str | None = None) -> None:
     os.makedirs(out_dir, exist_ok=True)
     for name in configs():
         model, images, probe = deterministic_model(name)
-        model.compile(
-            d_optimizer=keras.optimizers.SGD(0.05),
-            g_optimizer=keras.optimizers.SGD(0.05),
-        )
+        optimizers = {
+            "d_optimizer": keras.optimizers.SGD(0.05),
+            "g_optimizer": keras.optimizers.SGD(0.05),
+        }
+        if isinstance(model, ek.BiGAN):
+            optimizers["e_optimizer"] = keras.optimizers.SGD(0.2)
+        model.compile(**optimizers)
         history = model.fit(
             images, batch_size=BATCH, epochs=1, shuffle=False, verbose=0
         )

@@ -306,3 +306,32 @@ def test_sampler_throughput_quick_writes_rows_and_report(tmp_path):
         assert 0 < row["acceptance_rate"] <= 1
     report = (tmp_path / "RESULTS.md").read_text()
     assert "## Sampler throughput" in report and "s / 1000 accepted" in report
+
+
+def test_representation_quick_writes_rows_and_table(tmp_path):
+    """Pixels on 300 train images: the 1-NN and probe of the real script."""
+    env = dict(os.environ, EK_BENCH_RESULTS_DIR=str(tmp_path / "results"))
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS / "representation.py"),
+            "--only",
+            "pixels",
+            "--num-train",
+            "300",
+            "--probe-iterations",
+            "50",
+            "--run-root",
+            str(tmp_path / "run"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = json.loads((tmp_path / "results" / "representation.json").read_text())
+    assert [row["representation"] for row in rows] == ["pixels"]
+    assert 0.7 < rows[0]["nn_accuracy"] <= 1.0 and rows[0]["num_train"] == 300
+    table = (tmp_path / "results" / "representation.md").read_text()
+    assert "| pixels | 784 |" in table

@@ -27,6 +27,8 @@ NAMES = (
     "magan",
     "wgan_gp",
     "loss_sensitive_gan",
+    "bigan",
+    "bigbigan",
 )
 
 pytestmark = pytest.mark.skipif(

@@ -78,6 +78,8 @@ def test_every_shipped_and_builtin_config_follows_the_schema():
         assert config["class"] in builder.model_classes()
     assert schema.builtin_names() == [
         "began",
+        "bigan",
+        "bigbigan",
         "ebgan",
         "ebgan_pt",
         "gan",

@@ -1,4 +1,7 @@
-"""Sample-quality metrics: FID, KID, Inception Score, precision/recall.
+"""Sample-quality metrics (FID, KID, IS, precision/recall) and representation probes.
+
+`linear_probe` and `nearest_neighbor_accuracy` score frozen features (an
+encoder's codes, a discriminator's) on a labelled train/test split.
 
 Every result carries its protocol (feature extractor, sample counts,
 reference split, image size, resize method, seed). Feature extractors:
@@ -27,6 +30,8 @@ from ebgan_keras.metrics.extractors import domain_classifier_extractor
 from ebgan_keras.metrics.extractors import get_extractor
 from ebgan_keras.metrics.extractors import inception_v3_extractor
 from ebgan_keras.metrics.extractors import resolve_features
+from ebgan_keras.metrics.representation import linear_probe
+from ebgan_keras.metrics.representation import nearest_neighbor_accuracy
 from ebgan_keras.metrics.results import EvaluationReport
 from ebgan_keras.metrics.results import MetricResult
 from ebgan_keras.metrics.results import Protocol
@@ -58,7 +63,9 @@ __all__ = [
     "inception_v3_extractor",
     "kid",
     "kid_from_features",
+    "linear_probe",
     "load_domain_classifier",
+    "nearest_neighbor_accuracy",
     "precision_recall",
     "precision_recall_from_features",
     "reference_statistics",

@@ -10,6 +10,7 @@ loss hooks.
 
 from ebgan_keras.models.base import BaseGAN
 from ebgan_keras.models.began import BEGAN
+from ebgan_keras.models.bigan import BiGAN
 from ebgan_keras.models.critic import CriticGAN
 from ebgan_keras.models.ebgan import EBGAN
 from ebgan_keras.models.ebgan_pt import EBGANPT
@@ -31,6 +32,7 @@ __all__ = [
     "MAGAN",
     "WGANGP",
     "BaseGAN",
+    "BiGAN",
     "CriticGAN",
     "EnergyGAN",
     "GANOptimizer",

@@ -33,7 +33,9 @@ class BaseGAN(keras.Model):
     - `compute_energy(images, training)`: per-sample energy (low = real) and
       an auxiliary output of the discriminator.
     - `discriminator_loss(real, latents, training)` and
-      `generator_loss(latents, training)`: `(loss, aux)` each.
+      `generator_loss(latents, training)`: `(loss, aux)` each
+      (`generator_loss(latents, training, real)` when the class sets
+      `generator_loss_takes_real`).
     - `check_discriminator(discriminator)`: validates the network's outputs.
     - Optional: `default_optimizers()`, `update_state_variables(values)`
       (model state such as BEGAN's `k`, after both updates), the property
@@ -41,7 +43,9 @@ class BaseGAN(keras.Model):
       (epoch-level rules such as MAGAN's margin; they return whether the
       compiled step must be rebuilt), `discriminator_steps` (updates of the
       discriminator per step), `discriminator_variables` and
-      `generator_variables` (what each optimizer trains).
+      `generator_variables` (what each optimizer trains), `extra_optimizers`
+      and `apply_generator_gradients` (a third network with its own
+      optimizer, BiGAN's encoder).
 
     `ek.EnergyGAN` (autoencoder discriminator) and `ek.GAN` (logit
     discriminator) are its two direct subclasses.
@@ -73,6 +77,9 @@ class BaseGAN(keras.Model):
     #: term needs a pair); `fit` refuses smaller batches, naming why.
     min_batch_size = 1
     min_batch_reason = ""
+    #: Whether `generator_loss` also takes the step's real batch (`real=`):
+    #: BiGAN's encoder is trained in the generator step, on real images.
+    generator_loss_takes_real = False
 
     def __init__(
         self,
@@ -212,8 +219,16 @@ class BaseGAN(keras.Model):
             for optimizer in (self.d_optimizer, self.g_optimizer):
                 if optimizer.loss_scale_factor is None:
                     optimizer.loss_scale_factor = FLOAT16_LOSS_SCALE
+        extra = self.extra_optimizers
+        for optimizer, _ in extra.values():
+            # The generator step's loss is scaled by `g_optimizer`; every
+            # optimizer of that step must unscale by the same factor.
+            optimizer.loss_scale_factor = self.g_optimizer.loss_scale_factor
         optimizer = GANOptimizer(
-            self.d_optimizer, self.g_optimizer, self.discriminator_variables
+            self.d_optimizer,
+            self.g_optimizer,
+            self.discriminator_variables,
+            extra_routes=list(extra.values()),
         )
         super().compile(
             optimizer=optimizer,
@@ -377,6 +392,30 @@ class BaseGAN(keras.Model):
         """What `g_optimizer` trains: the generator's trainable variables."""
         return self.generator.trainable_variables
 
+    @property
+    def extra_optimizers(self) -> dict:
+        """Optimizers beyond `d_optimizer` and `g_optimizer`, by argument name.
+
+        A model with a third network (BiGAN's encoder) returns
+        `{"e_optimizer": (optimizer, variables)}`; the base carries it in
+        `model.optimizer` on every backend and saves it in the compile config.
+        Defaults to `{}`.
+        """
+        return {}
+
+    def apply_generator_gradients(self, gradients: list, variables: list) -> None:
+        """Applies the generator step's gradients to `generator_variables`.
+
+        Here `g_optimizer` updates them all; a model whose generator step also
+        trains another network (BiGAN's encoder) sends each part to its own
+        optimizer.
+
+        Args:
+            gradients: list of tensors, in the order of `variables`.
+            variables: list of `keras.Variable`. `generator_variables`.
+        """
+        self.g_optimizer.apply(gradients, variables)
+
     def on_train_begin(self) -> bool:
         """Called when `fit` starts, after the state was restored (resume).
 
@@ -418,7 +457,7 @@ class BaseGAN(keras.Model):
         d_loss, d_aux = self.discriminator_loss(real, latents, training=False)
         values = {"d_loss": d_loss, **d_aux}
         if self.trains_generator:
-            g_loss, g_aux = self.generator_loss(latents, training=False)
+            g_loss, g_aux = self._generator_loss_fn(latents, real, training=False)()
             values.update({"g_loss": g_loss, **g_aux})
         return self._update_logs(values)
 
@@ -446,10 +485,12 @@ class BaseGAN(keras.Model):
             g_latents = self._training_latents(batch_size)
             g_loss, g_aux, g_grads = _scaled_value_and_grad(
                 self.g_optimizer,
-                functools.partial(self.generator_loss, g_latents),
+                self._generator_loss_fn(g_latents, real),
                 g_variables,
             )
-            self.g_optimizer.apply(_zero_if_not_finite(g_loss, g_grads), g_variables)
+            self.apply_generator_gradients(
+                _zero_if_not_finite(g_loss, g_grads), g_variables
+            )
             values.update({"g_loss": g_loss, **g_aux})
 
         self.optimizer.iterations.assign_add(1)
@@ -458,6 +499,14 @@ class BaseGAN(keras.Model):
         values = backend.cross_replica_mean(values)
         values.update(self.update_state_variables(values))
         return self._update_logs(values)
+
+    def _generator_loss_fn(self, latents, real, training: bool = True):
+        """`generator_loss` on `latents` (and `real`, if it takes it), unevaluated."""
+        if self.generator_loss_takes_real:
+            return functools.partial(
+                self.generator_loss, latents, training=training, real=real
+            )
+        return functools.partial(self.generator_loss, latents, training=training)
 
     def _update_logs(self, values: dict) -> dict:
         logs = {}
@@ -582,15 +631,20 @@ class BaseGAN(keras.Model):
     def get_compile_config(self):
         if self.d_optimizer is None:
             return None
+        extra = {
+            name: keras.saving.serialize_keras_object(optimizer)
+            for name, (optimizer, _) in self.extra_optimizers.items()
+        }
         return {
             "d_optimizer": keras.saving.serialize_keras_object(self.d_optimizer),
             "g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer),
+            **extra,
             **self._compile_settings,
         }
 
     def compile_from_config(self, config):
         config = dict(config)
-        for name in ("d_optimizer", "g_optimizer"):
+        for name in [key for key in config if key.endswith("_optimizer")]:
             config[name] = keras.saving.deserialize_keras_object(config[name])
         self.compile(**config)
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import keras
+from keras import ops
 
 from ebgan_keras import losses
 from ebgan_keras.models.base import BaseGAN
 from ebgan_keras.models.base import describe_outputs
+from ebgan_keras.utils import predict_in_batches
 
 
 @keras.saving.register_keras_serializable(package="ebgan_keras")
@@ -106,6 +108,38 @@ class EnergyGAN(BaseGAN):
             reconstruction, images, self.energy_reduction, self.energy_power
         )
         return energy, code
+
+    def discriminator_code(self, images, batch_size: int = 256):
+        """The autoencoder discriminator's code of images, one vector per image.
+
+        The encoder's output `Enc(x)` (the bottleneck that the pulling-away
+        term and BEGAN's `h` are computed on), flattened per image: a
+        representation learned without labels, to compare with BiGAN's
+        `encode` (`ek.metrics.linear_probe`, `ek.metrics.nearest_neighbor_accuracy`).
+
+        Args:
+            images: array `(N, H, W, C)` of float images in `[-1, 1]`.
+            batch_size: int. Images per forward pass. Defaults to `256`.
+
+        Returns:
+            A float32 numpy array `(N, code_size)`.
+
+        Raises:
+            ValueError: if the images do not have the model's image shape.
+
+        Example:
+
+        ```python
+        codes = ek.zoo.load("ebgan_pt_mnist").discriminator_code(images)
+        ```
+        """
+        images = self._check_image_array(images, "images", check_range=False)
+
+        def code(x):
+            _, codes = self.discriminator(x, training=False)
+            return ops.reshape(ops.cast(codes, "float32"), (ops.shape(x)[0], -1))
+
+        return predict_in_batches(code, images, batch_size)
 
     def get_config(self) -> dict:
         config = super().get_config()

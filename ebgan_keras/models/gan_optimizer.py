@@ -1,4 +1,4 @@
-"""One optimizer object that carries the discriminator's and the generator's."""
+"""One optimizer object that carries every optimizer of a GAN's training step."""
 
 from __future__ import annotations
 
@@ -8,24 +8,26 @@ import keras
 
 
 class _RouteByIdentity:
-    """Sends the discriminator's variables to one optimizer, the rest to the other.
+    """Sends each network's variables to its optimizer, the rest to the generator's.
 
     Routing by object identity, not by variable path: paths of two sub-models
     can collide (two layers named `dense` in different models).
     """
 
-    def __init__(self, d_optimizer, g_optimizer, d_variables: Sequence) -> None:
-        self.d_optimizer = d_optimizer
-        self.default_optimizer = g_optimizer
-        self._d_ids = {id(variable) for variable in d_variables}
+    def __init__(self, default_optimizer, routes: Sequence) -> None:
+        self.default_optimizer = default_optimizer
+        self._routes = [optimizer for optimizer, _ in routes]
+        self._optimizer_of = {
+            id(variable): optimizer
+            for optimizer, variables in routes
+            for variable in variables
+        }
 
     def values(self) -> list:
-        return [self.d_optimizer]
+        return list(self._routes)
 
     def __call__(self, variable):
-        if id(variable) in self._d_ids:
-            return self.d_optimizer
-        return self.default_optimizer
+        return self._optimizer_of.get(id(variable), self.default_optimizer)
 
 
 class GANOptimizer(keras.optimizers.MultiOptimizer):
@@ -40,21 +42,41 @@ class GANOptimizer(keras.optimizers.MultiOptimizer):
     file it holds only its own variables: each optimizer's state is saved
     once, by the optimizer.
 
+    A model with a third network (BiGAN's encoder) passes its optimizer and
+    variables in `extra_routes`; that optimizer is then carried too.
+
     Args:
         d_optimizer: `keras.optimizers.Optimizer`. Updates the discriminator.
-        g_optimizer: `keras.optimizers.Optimizer`. Updates the generator.
+        g_optimizer: `keras.optimizers.Optimizer`. Updates the generator (and
+            every variable no route names).
         d_variables: list of `keras.Variable`. The discriminator's trainable
             variables.
+        extra_routes: sequence of `(optimizer, variables)` pairs. Further
+            optimizers and the variables each updates. Defaults to `()`.
     """
 
-    def __init__(self, d_optimizer, g_optimizer, d_variables: Sequence) -> None:
-        scales = (d_optimizer.loss_scale_factor, g_optimizer.loss_scale_factor)
+    def __init__(
+        self,
+        d_optimizer,
+        g_optimizer,
+        d_variables: Sequence,
+        extra_routes: Sequence = (),
+    ) -> None:
+        routes = [(d_optimizer, d_variables), *extra_routes]
+        optimizers = [g_optimizer, *(optimizer for optimizer, _ in routes)]
+        if len({id(optimizer) for optimizer in optimizers}) != len(optimizers):
+            raise ValueError(
+                "Each network needs its own optimizer object; the same object "
+                "was passed for two of them."
+            )
+        scales = [optimizer.loss_scale_factor for optimizer in optimizers]
         super().__init__(
-            _RouteByIdentity(d_optimizer, g_optimizer, d_variables),
+            _RouteByIdentity(g_optimizer, routes),
             name="gan_optimizer",
         )
         # MultiOptimizer resets its children's loss scale: keep the user's.
-        d_optimizer.loss_scale_factor, g_optimizer.loss_scale_factor = scales
+        for optimizer, scale in zip(optimizers, scales):
+            optimizer.loss_scale_factor = scale
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
 
@@ -84,7 +106,7 @@ class GANOptimizer(keras.optimizers.MultiOptimizer):
     def apply(self, grads, trainable_variables=None):
         raise RuntimeError(
             "GANOptimizer only carries state; the training step applies "
-            "`d_optimizer` and `g_optimizer` separately."
+            "`d_optimizer`, `g_optimizer` (and any other) separately."
         )
 
     def get_config(self) -> dict:

@@ -2,6 +2,8 @@
 
 from ebgan_keras.networks.began import began_discriminator
 from ebgan_keras.networks.began import began_generator
+from ebgan_keras.networks.bigan import bigan_mlp_discriminator
+from ebgan_keras.networks.bigan import bigan_mlp_encoder
 from ebgan_keras.networks.conv import dcgan_critic
 from ebgan_keras.networks.conv import dcgan_generator
 from ebgan_keras.networks.conv import ebgan_conv_discriminator
@@ -16,6 +18,8 @@ __all__ = [
     "LayerNormalization",
     "began_discriminator",
     "began_generator",
+    "bigan_mlp_discriminator",
+    "bigan_mlp_encoder",
     "dcgan_critic",
     "dcgan_generator",
     "ebgan_conv_discriminator",

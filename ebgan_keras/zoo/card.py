@@ -21,6 +21,7 @@ from ebgan_keras.zoo.entries import CARD_FILE
 from ebgan_keras.zoo.entries import CONFIG_FILE
 from ebgan_keras.zoo.entries import CURVES_FILE
 from ebgan_keras.zoo.entries import DISCRIMINATOR_FILE
+from ebgan_keras.zoo.entries import ENCODER_FILE
 from ebgan_keras.zoo.entries import FID_NOISE
 from ebgan_keras.zoo.entries import GENERATOR_FILE
 from ebgan_keras.zoo.entries import GOLDEN_ATOL
@@ -46,6 +47,11 @@ def _base_metadata(model, config: dict) -> dict:
         "parameters": {
             "generator": int(model.generator.count_params()),
             "discriminator": int(model.discriminator.count_params()),
+            **(
+                {"encoder": int(model.encoder.count_params())}
+                if getattr(model, "encoder", None) is not None
+                else {}
+            ),
         },
     }
 
@@ -62,7 +68,14 @@ def _model_lines(config: dict, metadata: dict) -> list[str]:
         f"({_kwargs(config['generator'])})`",
         f"- Discriminator: `{config['discriminator']['builder']}"
         f"({_kwargs(config['discriminator'])})`",
-    ]
+    ] + (
+        [
+            f"- Encoder ({metadata['parameters']['encoder']:,} parameters): "
+            f"`{config['encoder']['builder']}({_kwargs(config['encoder'])})`"
+        ]
+        if config.get("encoder")
+        else []
+    )
 
 
 def write_card(model, config: dict, run_dir: str, out_dir: str, results: dict) -> dict:
@@ -109,7 +122,9 @@ def write_card(model, config: dict, run_dir: str, out_dir: str, results: dict) -
         handle.write(card)
     names = [CONFIG_FILE, GENERATOR_FILE, DISCRIMINATOR_FILE, GOLDEN_FILE, CARD_FILE]
     names += [
-        n for n in (GRID_FILE, CURVES_FILE) if os.path.isfile(os.path.join(out_dir, n))
+        n
+        for n in (ENCODER_FILE, GRID_FILE, CURVES_FILE)
+        if os.path.isfile(os.path.join(out_dir, n))
     ]
     metadata["files"] = {
         name: files.file_sha256(os.path.join(out_dir, name)) for name in names

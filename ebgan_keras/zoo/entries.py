@@ -28,6 +28,8 @@ CARD_FILE = "README.md"
 GRID_FILE = "samples.png"
 CURVES_FILE = "curves.png"
 WEIGHT_FILES = {"generator": GENERATOR_FILE, "discriminator": DISCRIMINATOR_FILE}
+#: The third network of a BiGAN entry, shipped beside the other two.
+ENCODER_FILE = "encoder.weights.h5"
 #: Golden outputs must be reproduced within these tolerances on every backend.
 GOLDEN_ATOL = {"images": 1e-3, "energies_rtol": 1e-3}
 GOLDEN_SAMPLES = 8
@@ -385,6 +387,8 @@ def _weight_paths(folder, metadata, entry, weights, hashes, cache_dir) -> dict:
     status = _weights_status(metadata)
     if status == "shipped":
         paths = {part: folder / name for part, name in WEIGHT_FILES.items()}
+        if ENCODER_FILE in files:  # a BiGAN entry
+            paths["encoder"] = folder / ENCODER_FILE
         for path in paths.values():
             expected = files.get(path.name)
             if expected is None:
@@ -416,7 +420,7 @@ def _verify_listed_files(folder: Path, metadata: dict, entry: str) -> None:
     """Every file that `metadata.json` lists (golden file, card, pictures)
     must be there with its sha256; weights and config are checked where
     they are read."""
-    checked_elsewhere = {CONFIG_FILE, *WEIGHT_FILES.values()}
+    checked_elsewhere = {CONFIG_FILE, ENCODER_FILE, *WEIGHT_FILES.values()}
     for name, expected in sorted(metadata.get("files", {}).items()):
         if name not in checked_elsewhere:
             _verify(folder / name, expected, entry)
@@ -644,6 +648,12 @@ sampler" is the latent sampler with the lowest FID among those that beat plain
 sampling by more than 1% (the noise band); where none does, it reads "none
 better than prior" and "FID best" is plain sampling's (each card lists all of
 them: truncation, DDLS, rejection, Metropolis-Hastings).
+
+Representations (`bigan_mnist` and `bigbigan_mnist` carry an encoder `E(x)`;
+the autoencoder entries a discriminator code; any entry a latent regressor
+from `ek.inversion.fit_encoder`): 1-NN and linear-probe accuracy on MNIST are
+compared in `benchmarks/results/representation.md`
+(`benchmarks/representation.py`).
 """
 
 

@@ -33,6 +33,7 @@ from ebgan_keras.zoo.card import write_card
 from ebgan_keras.zoo.entries import CONFIG_FILE
 from ebgan_keras.zoo.entries import CURVES_FILE
 from ebgan_keras.zoo.entries import DISCRIMINATOR_FILE
+from ebgan_keras.zoo.entries import ENCODER_FILE
 from ebgan_keras.zoo.entries import GENERATOR_FILE
 from ebgan_keras.zoo.entries import GOLDEN_FILE
 from ebgan_keras.zoo.entries import GOLDEN_SAMPLES
@@ -127,10 +128,13 @@ def export(model, config: dict, run_dir: str, out_dir: str) -> None:
     from ebgan_keras import plot
 
     os.makedirs(out_dir, exist_ok=True)
-    for network, name in (
+    networks = [
         (model.generator, GENERATOR_FILE),
         (model.discriminator, DISCRIMINATOR_FILE),
-    ):
+    ]
+    if getattr(model, "encoder", None) is not None:  # BiGAN
+        networks.append((model.encoder, ENCODER_FILE))
+    for network, name in networks:
         files.atomic_write(os.path.join(out_dir, name), network.save_weights)
     latents = prior_latents(
         model.latent_distribution,
