@@ -191,7 +191,30 @@ def summarize(rows: list[dict], settings: list[dict], levels: dict) -> dict:
         for threshold in (2.0, 5.0, 8.0):
             above = sum(score >= threshold for score in scores)
             entry[f"is_above_{threshold:g}"] = above / count
+        entry["best_fid"] = min(fids) if fids else None
         table[model] = entry
+    # Paired: per shared setting, does the model beat the GAN?
+    by_setting = {}
+    for row in rows:
+        by_setting.setdefault(row["index"] // len(MODELS), {})[row["class"]] = row
+    for model in MODELS[1:]:
+        pairs = [
+            (group[model], group["GAN"])
+            for group in by_setting.values()
+            if model in group and "GAN" in group
+        ]
+        scored = [
+            (mine, gan)
+            for mine, gan in pairs
+            if mine.get("fid") is not None and gan.get("fid") is not None
+        ]
+        table[model]["settings_paired_with_gan"] = len(scored)
+        table[model]["lower_fid_than_gan"] = sum(
+            mine["fid"] < gan["fid"] for mine, gan in scored
+        ) / max(1, len(scored))
+        table[model]["higher_is_than_gan"] = sum(
+            mine["is"] > gan["is"] for mine, gan in scored
+        ) / max(1, len(scored))
     return table
 
 
@@ -200,7 +223,12 @@ def _setting_of(row: dict, settings: list[dict]) -> dict:
 
 
 def plot(rows: list[dict], settings: list[dict], path: Path) -> None:
-    """Histograms of IS per model, like the paper's Figure 2 (three panels)."""
+    """Histograms per model like the paper's Figure 2: IS (top) and FID (bottom).
+
+    Three columns as in the paper: all settings, settings with nLayerG and
+    nLayerD <= 4, and <= 3. A diverged or failed trial counts in the worst
+    bin (IS 1, FID at the axis' end).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -208,38 +236,45 @@ def plot(rows: list[dict], settings: list[dict], path: Path) -> None:
     import numpy as np
 
     panels = (("all settings", 5), ("nLayerG, nLayerD <= 4", 4), ("<= 3", 3))
-    bins = np.linspace(1.0, 10.0, 19)
-    figure, axes = plt.subplots(1, 3, figsize=(14, 4), sharey=True)
+    metrics = (
+        ("is", "inception score (MNIST classifier; higher is better)", 1.0, 10.0),
+        ("fid", "FID (MNIST classifier features; lower is better)", 0.0, 700.0),
+    )
+    figure, axes = plt.subplots(2, 3, figsize=(14, 7.5), sharey="row")
     colours = {"GAN": "tab:red", "EBGAN": "tab:blue", "EBGANPT": "tab:green"}
-    for axis, (title, depth) in zip(axes, panels):
-        for model in MODELS:
-            mine = [
-                row
-                for row in rows
-                if row["class"] == model
-                and _setting_of(row, settings)["nLayerG"] <= depth
-                and _setting_of(row, settings)["nLayerD"] <= depth
-            ]
-            # A diverged or failed trial counts in the lowest bin (score 1).
-            scores = [row["is"] if row.get("is") is not None else 1.0 for row in mine]
-            if not scores:
-                continue
-            weights = np.full(len(scores), 100.0 / len(scores))
-            axis.hist(
-                np.clip(scores, bins[0], bins[-1]),
-                bins=bins,
-                weights=weights,
-                histtype="step",
-                linewidth=2,
-                color=colours[model],
-                label=f"{model} (n={len(scores)})",
-            )
-        axis.set_title(title)
-        axis.set_xlabel("inception score (MNIST classifier)")
-        axis.legend(loc="upper left", fontsize=8)
-    axes[0].set_ylabel("% of trials")
+    for row_axes, (metric, label, low, high) in zip(axes, metrics):
+        bins = np.linspace(low, high, 19)
+        worst = low if metric == "is" else high
+        for axis, (title, depth) in zip(row_axes, panels):
+            for model in MODELS:
+                mine = [
+                    row
+                    for row in rows
+                    if row["class"] == model
+                    and _setting_of(row, settings)["nLayerG"] <= depth
+                    and _setting_of(row, settings)["nLayerD"] <= depth
+                ]
+                values = [
+                    row[metric] if row.get(metric) is not None else worst
+                    for row in mine
+                ]
+                if not values:
+                    continue
+                axis.hist(
+                    np.clip(values, low, high),
+                    bins=bins,
+                    weights=np.full(len(values), 100.0 / len(values)),
+                    histtype="step",
+                    linewidth=2,
+                    color=colours[model],
+                    label=f"{model} (n={len(values)})",
+                )
+            axis.set_title(title)
+            axis.set_xlabel(label, fontsize=8)
+            axis.legend(loc="upper right", fontsize=8)
+        row_axes[0].set_ylabel("% of trials")
     figure.tight_layout()
-    figure.savefig(path, dpi=90)
+    figure.savefig(path, dpi=80)
     plt.close(figure)
 
 
@@ -247,11 +282,12 @@ def markdown(table: dict, levels: dict, protocol: dict) -> str:
     """The summary table as markdown."""
     names = list(levels)
     head = (
-        "| model | trials | median IS | best IS | median FID | "
+        "| model | trials | median IS | best IS | median FID | best FID | "
         + " | ".join(f"IS >= {n} ({levels[n]['is']:.2f})" for n in names)
-        + " | IS >= 5 | diverged | median wall s |"
+        + " | IS >= 5 | lower FID than GAN (same setting) | diverged | "
+        "median wall s |"
     )
-    lines = [head, "|" + "---|" * (9 + len(names) - 1)]
+    lines = [head, "|" + "---|" * (11 + len(names) - 1)]
 
     def fmt(value, digits=2):
         return "-" if value is None else f"{value:.{digits}f}"
@@ -260,9 +296,16 @@ def markdown(table: dict, levels: dict, protocol: dict) -> str:
         lines.append(
             f"| {model} | {entry['trials']} | {fmt(entry['median_is'])} | "
             f"{fmt(entry['best_is'])} | {fmt(entry['median_fid'], 1)} | "
+            f"{fmt(entry['best_fid'], 1)} | "
             + " | ".join(f"{entry[f'above_{n}_is']:.0%}" for n in names)
-            + f" | {entry['is_above_5']:.0%} | {entry['diverged']:.0%} | "
-            f"{fmt(entry['median_wall_time_s'], 0)} |"
+            + f" | {entry['is_above_5']:.0%} | "
+            + (
+                f"{entry['lower_fid_than_gan']:.0%} of "
+                f"{entry['settings_paired_with_gan']}"
+                if "lower_fid_than_gan" in entry
+                else "-"
+            )
+            + f" | {entry['diverged']:.0%} | {fmt(entry['median_wall_time_s'], 0)} |"
         )
     lines.append("")
     lines.append(
@@ -270,7 +313,9 @@ def markdown(table: dict, levels: dict, protocol: dict) -> str:
         f"the paper's grid, each trained {protocol['steps']} steps (batch "
         f"{protocol['batch_size']}) per model; IS and FID on "
         f"{protocol['eval_samples']} samples with the offline MNIST classifier, FID "
-        "against the MNIST test split."
+        "against the MNIST test split. "
+        f"{protocol['trials_finished']} of {3 * protocol['num_settings']} trials "
+        "finished."
     )
     return "\n".join(lines) + "\n"
 
@@ -330,6 +375,14 @@ def main(argv=None) -> int:
         ),
         "machine": _common.machine_info(),
     }
+    protocol["trials_finished"] = len(rows)
+    previous = _common.RESULTS_DIR / f"{NAME}{'_quick' if args.quick else ''}.json"
+    if args.report_only and previous.is_file():
+        # The sweep's measured wall time stays with its results.
+        old = json.loads(previous.read_text())["protocol"]
+        for key in ("sweep_wall_time_s", "sweep_wall_time_note"):
+            if old.get(key) is not None:
+                protocol[key] = old[key]
     table = summarize(rows, study["settings"], levels)
     text = markdown(table, levels, protocol)
     print(text)
