@@ -30,6 +30,7 @@ __all__ = [
     "callbacks",
     "config",
     "data",
+    "distribute",
     "export",
     "exporting",
     "files",
