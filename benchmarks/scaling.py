@@ -253,8 +253,9 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--no-save", action="store_true")
     parser.add_argument(
         "--sweeps",
-        default=",".join(SWEEPS),
-        help=f"comma-separated, of {', '.join(SWEEPS)} (default: all)",
+        default="batch_size,image_size",
+        help=f"comma-separated, of {', '.join(SWEEPS)} (default: batch_size,"
+        "image_size; multi_worker starts process pairs, so it is asked for)",
     )
     parser.add_argument("--multi-worker-process", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
