@@ -1344,6 +1344,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         if isinstance(error, PeerFailure):
             print(f"ebgan-keras {args.command}: error: {error}", file=sys.stderr)
+            if "multi-process" in str(error):
+                # JAX's shutdown would wait for the lost process at a barrier
+                # (and abort after its heartbeat timeout): leave now.
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(3)
             return 3
         if not isinstance(error, _user_errors()):
             # A bug of ours, not the user's: still one line, with the way to

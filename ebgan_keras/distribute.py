@@ -450,15 +450,23 @@ def peer_failure(error: BaseException) -> bool:
 
     TensorFlow aborts the collectives of a cluster that lost a worker with
     `UnavailableError` (health check), `DeadlineExceededError` (collective
-    timeout) or `CancelledError`; JAX's coordination service terminates the
-    survivors itself (its own log line says that another task died).
+    timeout) or `CancelledError`. On JAX a collective with a dead process
+    fails at once with a gloo error ("Connection closed by peer"); a process
+    that hangs instead is declared dead by the coordination service's
+    heartbeat timeout, which terminates the others itself.
 
     Args:
         error: an exception raised by training.
 
     Returns:
-        `True` for those TensorFlow errors in a multi-worker run.
+        `True` for those errors in a multi-worker or multi-process run.
     """
+    if _CURRENT.mode == "multi-process":
+        text = str(error)
+        return any(
+            mark in text
+            for mark in ("Gloo", "gloo", "coordination service", "heartbeat")
+        )
     if _CURRENT.mode != "multi-worker":
         return False
     tf = sys.modules.get("tensorflow")

@@ -238,6 +238,19 @@ if __name__ != "__main__":
             text=True,
         )
 
+    def _kill(processes):
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+    def _outputs(processes, timeout):
+        """Each process's output; all are killed if one outlives `timeout`."""
+        try:
+            return [p.communicate(timeout=timeout)[0] for p in processes]
+        finally:
+            _kill(processes)
+
     @pytest.fixture(scope="module")
     def results(tmp_path_factory):
         single_dir = tmp_path_factory.mktemp("one_process")
@@ -251,7 +264,7 @@ if __name__ != "__main__":
         single_env = dict(envs[0][0])
         single_env.pop("TF_CONFIG", None)
         single = _spawn([script, "none", str(single_dir)], single_env)
-        outputs = [p.communicate(timeout=300)[0] for p in [*processes, single]]
+        outputs = _outputs([*processes, single], timeout=900)
         seconds = time.perf_counter() - start
         for process, output in zip([*processes, single], outputs):
             assert process.returncode == 0, output[-4000:]
@@ -366,39 +379,41 @@ if __name__ != "__main__":
             )
         )
         out = tmp_path / "run"
-        epochs = 4
+        # Many epochs, so that the kill lands in the middle of the run; the
+        # rerun then asks for one epoch more than the checkpoint holds.
+        epochs = 20
         processes = [
             _cli(out, extra, env, timeout_s, epochs)
             for env, extra in process_envs(BACKEND, 2)
         ]
-        checkpoint = out / "backup" / "latest.weights.h5"
-        deadline = time.monotonic() + 120
-        while not checkpoint.exists() and time.monotonic() < deadline:
-            assert processes[0].poll() is None, processes[0].communicate()[0][-3000:]
-            time.sleep(0.2)
-        assert checkpoint.exists(), "no checkpoint within 120 s"
-        processes[1].send_signal(signal.SIGKILL)
-        killed = time.monotonic()
-        output = processes[0].communicate(timeout=timeout_s * 6)[0]
+        try:
+            checkpoint = out / "backup" / "latest.weights.h5"
+            deadline = time.monotonic() + 300
+            while not checkpoint.exists() and time.monotonic() < deadline:
+                assert processes[0].poll() is None, processes[0].communicate()[0]
+                time.sleep(0.1)
+            assert checkpoint.exists(), "no checkpoint within 300 s"
+            processes[1].send_signal(signal.SIGKILL)
+            killed = time.monotonic()
+            output = _outputs(processes, timeout=timeout_s * 6)[0]
+        finally:
+            _kill(processes)
         waited = time.monotonic() - killed
         print(f"{BACKEND}: the chief failed {waited:.1f} s after worker 1 died")
-        processes[1].wait()
-        assert processes[0].returncode != 0
-        if BACKEND == "tensorflow":  # our one-line error, exit code 3
-            assert processes[0].returncode == 3, output[-3000:]
-            assert "rerun every process with the same command" in output
-        else:  # JAX's coordination service terminates the survivor
-            assert "another task died" in output, output[-3000:]
+        # Our one-line error, exit code 3, within the bound.
+        assert processes[0].returncode == 3, output[-3000:]
+        assert "rerun every process with the same command" in output
         assert waited < 3 * timeout_s + 15, waited
         history = json.loads((out / "history.json").read_text())
         epochs_before = len(history["d_loss"])
         assert 1 <= epochs_before < epochs
         # The rerun of both processes resumes from the chief's checkpoint.
+        epochs = epochs_before + 1
         processes = [
             _cli(out, extra, env, timeout_s, epochs)
             for env, extra in process_envs(BACKEND, 2)
         ]
-        outputs = [p.communicate(timeout=300)[0] for p in processes]
+        outputs = _outputs(processes, timeout=600)
         for process, text in zip(processes, outputs):
             assert process.returncode == 0, text[-3000:]
         info = json.loads((out / "train_info.json").read_text())
@@ -408,7 +423,7 @@ if __name__ != "__main__":
         assert len(history["d_loss"]) == epochs
         assert (out / "model.keras").exists()
         # The rerun started after the checkpointed epochs, not from zero.
-        assert f"Epoch {epochs_before + 1}/{epochs}" in outputs[0]
+        assert f"Epoch {epochs}/{epochs}" in outputs[0]
         assert "Epoch 1/" not in outputs[0]
 
 
