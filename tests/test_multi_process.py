@@ -257,9 +257,15 @@ if __name__ != "__main__":
         multi_dir = tmp_path_factory.mktemp("two_processes")
         script = os.path.abspath(__file__)
         envs = process_envs(BACKEND, 2)
+        # The workers' temporary folders go here, to be checked afterwards.
+        worker_tmp = tmp_path_factory.mktemp("worker_tmp")
         start = time.perf_counter()
         processes = [
-            _spawn([script, MODE, str(multi_dir), *extra], env) for env, extra in envs
+            _spawn(
+                [script, MODE, str(multi_dir), *extra],
+                dict(env, TMPDIR=str(worker_tmp)),
+            )
+            for env, extra in envs
         ]
         single_env = dict(envs[0][0])
         single_env.pop("TF_CONFIG", None)
@@ -279,7 +285,7 @@ if __name__ != "__main__":
                 "single_run_dir": single_dir / f"run_{name}",
             }
             for name in MODELS
-        } | {"seconds": seconds}
+        } | {"seconds": seconds, "worker_tmp": worker_tmp}
 
     @pytest.mark.parametrize("name", sorted(MODELS))
     def test_two_processes_train_to_the_weights_of_one(results, name):
@@ -318,12 +324,10 @@ if __name__ != "__main__":
         assert names == single
         info = json.loads((run_dir / "train_info.json").read_text())
         assert info["distribute"] == {"mode": MODE, "processes": 2, "replicas": 2}
-        # No worker's temporary checkpoint folder is left behind.
-        import tempfile
-
+        # No worker's temporary folder is left behind.
         leftovers = [
             name
-            for name in os.listdir(tempfile.gettempdir())
+            for name in os.listdir(results["worker_tmp"])
             if name.startswith("ebgan_keras_worker_")
         ]
         assert not leftovers
