@@ -8,19 +8,32 @@ subprocess through `train_throughput.py`'s worker:
 - image size 32, 64, 128 for the conv EBGAN-PT of config C (1 channel,
   filters 32 / (32, 64, 128), batch 64).
 
+- `multi_worker`: images/s of config A (global batch 64) trained by one
+  process without a strategy, by one worker process under the distributed
+  strategy, and by two worker processes on localhost (TensorFlow:
+  `MultiWorkerMirroredStrategy` through `TF_CONFIG`; JAX: `jax.distributed`
+  with gloo and `keras.distribution.DataParallel`). The processes share this
+  machine's cores, so two are not expected to be faster: the row's
+  `ratio_to_one_worker` (two workers' images/s over one worker's) shows the
+  cost of the collectives and of sharing the cores.
+
 Writes `results/scaling.json` (rows as in `train_throughput.json`),
 `results/scaling.png` (matplotlib, Agg) and regenerates `RESULTS.md`.
 
 Usage:
     python benchmarks/scaling.py --quick
     python benchmarks/scaling.py --backend tensorflow --batch-sizes 16,64,256
+    python benchmarks/scaling.py --sweeps multi_worker --backend tensorflow
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -29,7 +42,10 @@ sys.path.insert(0, str(HERE))
 import _common  # noqa: E402
 import train_throughput  # noqa: E402
 
-KEY_FIELDS = ("sweep", "backend", "batch_size", "image_shape", "quick")
+KEY_FIELDS = ("sweep", "backend", "batch_size", "image_shape", "processes", "quick")
+SWEEPS = ("batch_size", "image_size", "multi_worker")
+#: The distributed mode of each backend (`ek.distribute.MODES`).
+MULTI_MODES = {"tensorflow": "multi-worker", "jax": "multi-process"}
 
 
 def fastest_backend() -> str:
@@ -68,6 +84,118 @@ def sweep_points(args) -> list[tuple[str, str, dict]]:
         if s
     ]
     return points
+
+
+def multi_worker_process(mode: str, steps: int, warmup: int, *coordinator) -> None:
+    """One process of the `multi_worker` sweep: times config A's `fit`.
+
+    Prints `ROWS <json>` (process 0 only) with the images/s of the steps
+    after `warmup` (compilation left out).
+    """
+    import keras
+    import numpy as np
+
+    import ebgan_keras as ek
+    from ebgan_keras import builder
+
+    settings = {}
+    if coordinator:
+        settings = dict(
+            coordinator=coordinator[0],
+            num_processes=int(coordinator[1]),
+            process_id=int(coordinator[2]),
+        )
+    cluster = ek.distribute.setup(mode, **settings)
+    config = train_throughput.CONFIGS["A"]
+    batch = config["training"]["batch_size"]
+    keras.utils.set_random_seed(0)
+    with cluster.scope():
+        model = builder.build_model(config, tuple(config["image_shape"]))
+        builder.compile_model(model, config, steps_per_execution=1)
+    images = np.random.default_rng(0).uniform(-1, 1, (batch * 8, 28, 28, 1))
+
+    import tensorflow as tf
+
+    data = tf.data.Dataset.from_tensor_slices(images.astype("float32"))
+    data = data.batch(batch, drop_remainder=True).repeat()
+    times = {}
+
+    class Clock(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch_index, logs=None):
+            if batch_index in (warmup - 1, steps - 1):
+                times[batch_index] = time.perf_counter()
+
+    model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[Clock()])
+    seconds = times[steps - 1] - times[warmup - 1]
+    if cluster.is_chief:
+        row = {
+            "sweep": "multi_worker",
+            "config": "A",
+            "distribute": mode,
+            "processes": cluster.num_processes,
+            "batch_size": batch,
+            "image_shape": config["image_shape"],
+            "steps_per_s": round((steps - warmup) / seconds, 3),
+            "images_per_s": round((steps - warmup) * batch / seconds, 1),
+        }
+        print("ROWS " + json.dumps([row]), flush=True)
+
+
+def multi_worker_rows(backend: str, quick: bool) -> list[dict]:
+    """Images/s of 1 process, 1 worker and 2 workers; the overhead ratio."""
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    from test_multi_process import process_envs  # noqa: PLC0415
+
+    steps, warmup = (30, 10) if quick else (120, 20)
+    rows = []
+    for mode, count in (
+        ("none", 1),
+        (MULTI_MODES[backend], 1),
+        (MULTI_MODES[backend], 2),
+    ):
+        envs = process_envs(backend, count)
+        processes = []
+        for env, extra in envs:
+            env = dict(env)
+            env["PYTHONPATH"] = os.pathsep.join([str(HERE), env["PYTHONPATH"]])
+            if mode == "none":
+                env.pop("TF_CONFIG", None)
+                extra = []
+            command = [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--multi-worker-process",
+                mode,
+                str(steps),
+                str(warmup),
+                *extra,
+            ]
+            processes.append(
+                subprocess.Popen(
+                    command,
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
+        outputs = [p.communicate(timeout=900) for p in processes]
+        for process, (_, err) in zip(processes, outputs):
+            if process.returncode:
+                raise RuntimeError(f"{mode} x{count} failed: {err[-3000:]}")
+        line = next(
+            line for line in outputs[0][0].splitlines() if line.startswith("ROWS ")
+        )
+        (row,) = json.loads(line[len("ROWS ") :])
+        row.update(backend=backend, quick=quick, **_common.machine_info())
+        if mode == "none":
+            row["processes"] = 0  # one process, no strategy
+        rows.append(row)
+        print(f"multi_worker {mode} x{count}: {row['images_per_s']} images/s")
+    one_worker, two_workers = rows[1]["images_per_s"], rows[2]["images_per_s"]
+    rows[2]["ratio_to_one_worker"] = round(two_workers / one_worker, 3)
+    rows[2]["ratio_to_one_process"] = round(two_workers / rows[0]["images_per_s"], 3)
+    return rows
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -123,7 +251,27 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--torch-threads", type=int, default=0)
     parser.add_argument("--no-save", action="store_true")
+    parser.add_argument(
+        "--sweeps",
+        default="batch_size,image_size",
+        help=f"comma-separated, of {', '.join(SWEEPS)} (default: batch_size,"
+        "image_size; multi_worker starts process pairs, so it is asked for)",
+    )
+    parser.add_argument("--multi-worker-process", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.multi_worker_process:
+        multi_worker_process(
+            args.multi_worker_process[0],
+            *(int(value) for value in args.multi_worker_process[1:3]),
+            *args.multi_worker_process[3:],
+        )
+        return []
+    sweeps = [sweep for sweep in args.sweeps.split(",") if sweep]
+    unknown = sorted(set(sweeps) - set(SWEEPS))
+    if unknown:
+        raise ValueError(
+            f"`--sweeps` must name some of {', '.join(SWEEPS)}. Received: {unknown}"
+        )
     backend = args.backend or fastest_backend()
     if backend not in ("tensorflow", "jax", "torch"):
         raise ValueError(
@@ -134,10 +282,18 @@ def main(argv=None) -> list[dict]:
         ["--repeats", str(args.repeats), "--torch-threads", str(args.torch_threads)]
         + (["--quick"] if args.quick else [])
     )
-    peak = _common.matmul_peak_gflops()
     variant = [{"jit_compile": backend != "torch", "steps_per_execution": 1}]
     rows = []
-    for sweep, config, overrides in sweep_points(args):
+    if "multi_worker" in sweeps:
+        if backend not in MULTI_MODES:
+            raise ValueError(
+                "the multi_worker sweep runs on 'tensorflow' or 'jax'. Received: "
+                f"backend={backend!r}"
+            )
+        rows += multi_worker_rows(backend, args.quick)
+    points = [point for point in sweep_points(args) if point[0] in sweeps]
+    peak = _common.matmul_peak_gflops() if points else None
+    for sweep, config, overrides in points:
         run_config = _common.with_overrides(train_throughput.CONFIGS[config], overrides)
         batch_size = run_config["training"]["batch_size"]
         for row in train_throughput.run_worker(

@@ -31,6 +31,7 @@ __all__ = [
     "callbacks",
     "config",
     "data",
+    "distribute",
     "export",
     "exporting",
     "files",

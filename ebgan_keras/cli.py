@@ -48,6 +48,15 @@ NUM_CALIBRATION = 2000
 #: Chains an animation shows at most (a grid of 8 x 8).
 MAX_ANIMATED_CHAINS = 64
 BACKENDS = ("tensorflow", "jax", "torch")
+#: `train --distribute` choices (`ebgan_keras.distribute.MODES`, not imported
+#: here: it would cost start-up time).
+DISTRIBUTE_MODES = (
+    "none",
+    "mirrored",
+    "data-parallel",
+    "multi-worker",
+    "multi-process",
+)
 METRICS = ("fid", "kid", "is", "precision_recall")
 FEATURES = ("auto", "mnist_classifier", "fashion_mnist_classifier", "inception_v3")
 
@@ -171,6 +180,10 @@ MAIN_EXAMPLE = """examples:
 
 class UsageError(Exception):
     """A user error: printed as one line, exit code 2, no traceback."""
+
+
+class PeerFailure(RuntimeError):
+    """Another process of a distributed run was lost: one line, exit code 3."""
 
 
 # ----------------------------------------------------------------------
@@ -366,6 +379,47 @@ def build_parser() -> argparse.ArgumentParser:
         choices=(0, 1, 2),
         default=1,
         help="0 silent, 1 progress bar, 2 one line per epoch (default: 1)",
+    )
+    train.add_argument(
+        "--mixed-precision",
+        choices=("mixed_float16", "mixed_bfloat16"),
+        help="Keras dtype policy of the networks (default: float32); energies, "
+        "margins, k and the pulling-away term stay float32",
+    )
+    train.add_argument(
+        "--distribute",
+        choices=DISTRIBUTE_MODES,
+        default="none",
+        help="data parallelism (default: none): mirrored (TensorFlow, the devices "
+        "of this process), data-parallel (JAX, the devices of this process), "
+        "multi-worker (TensorFlow, processes described by TF_CONFIG), "
+        "multi-process (JAX, see --coordinator); --batch-size is the global batch",
+    )
+    train.add_argument(
+        "--coordinator",
+        metavar="HOST:PORT",
+        help="multi-process: process 0's address and a free port (else "
+        "$KERAS_DISTRIBUTION_JOB_ADDRESSES, else JAX's Slurm/Open MPI detection)",
+    )
+    train.add_argument(
+        "--num-processes",
+        type=_positive_int,
+        help="multi-process: processes in the run (else "
+        "$KERAS_DISTRIBUTION_NUM_PROCESSES)",
+    )
+    train.add_argument(
+        "--process-id",
+        type=_int,
+        help="multi-process: this process's index, 0 the chief (else "
+        "$KERAS_DISTRIBUTION_PROCESS_ID)",
+    )
+    train.add_argument(
+        "--collective-timeout",
+        type=_positive_int,
+        default=60,
+        metavar="SECONDS",
+        help="multi-worker / multi-process: the others fail this long after a "
+        "process dies, instead of waiting forever (default: 60)",
     )
 
     sample = _subparser(
@@ -693,26 +747,76 @@ def resolve_train_settings(args) -> dict:
     return settings
 
 
+def _setup_distribute(args):
+    """The cluster of `train --distribute`, set up before any model exists."""
+    from ebgan_keras import distribute
+
+    mode = args.distribute
+    jax_flags = {
+        "--coordinator": args.coordinator,
+        "--num-processes": args.num_processes,
+        "--process-id": args.process_id,
+    }
+    given = [flag for flag, value in jax_flags.items() if value is not None]
+    if given and mode != "multi-process":
+        raise UsageError(
+            f"{', '.join(given)} only apply to --distribute multi-process. "
+            f"Received: --distribute {mode}"
+        )
+    try:
+        return distribute.setup(
+            mode,
+            coordinator=args.coordinator,
+            num_processes=args.num_processes,
+            process_id=args.process_id,
+            timeout_s=args.collective_timeout,
+        )
+    except distribute.DistributeError as error:
+        raise UsageError(f"--distribute {mode}: {error}") from None
+
+
 def train(args) -> int:
     """Runs `ebgan-keras train`; see `ebgan-keras train --help`."""
     settings = resolve_train_settings(args)
     out = args.out
     if os.path.exists(out) and not os.path.isdir(out):
         raise UsageError(f"--out must be a folder. Received: {out!r} (a file)")
+    cluster = _setup_distribute(args)
+    from ebgan_keras import distribute
     from ebgan_keras import files
     from ebgan_keras import plot
     from ebgan_keras import training
 
-    model = training.train(
-        settings,
-        out,
-        verbose=args.verbose,
-        sample_grids=True,
-        announce=lambda line: print(line, flush=True),
-    )
+    try:
+        model = training.train(
+            settings,
+            out,
+            verbose=args.verbose,
+            sample_grids=True,
+            announce=lambda line: print(line, flush=True),
+            cluster=cluster,
+            mixed_precision=args.mixed_precision,
+        )
+    except Exception as error:
+        if not distribute.peer_failure(error):
+            raise
+        first_line = str(error).strip().splitlines()[0][:300]
+        raise PeerFailure(
+            f"a process of the {cluster.mode} run stopped or cannot be reached "
+            f"({type(error).__name__}: {first_line}); rerun every process with "
+            "the same command to resume from the last checkpoint"
+        ) from None
     seed = settings["training"]["seed"]
     latents = model.sample_latents(64, seed=seed)
+    # Every process of a distributed run generates (on JAX a computation on
+    # global arrays needs them all); the chief writes.
     images = model.generate(latents)
+    if not cluster.is_chief:
+        print(
+            f"Process {cluster.process_index} of {cluster.num_processes} done; the "
+            f"chief (process 0) wrote the run folder {out}"
+        )
+        return 0
     files.atomic_write(
         os.path.join(out, "samples.png"), lambda path: plot.grid(images, path)
     )
@@ -1329,7 +1433,8 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         0 on success, 2 on a user error (bad arguments, missing files or
         data, an unwritable or busy folder, a full disk, a diverged run),
-        1 on an internal error, each printed as one line without a traceback
+        1 on an internal error, 3 when another process of a distributed
+        run was lost, each printed as one line without a traceback
         unless `--verbose` is given, and 130 when interrupted.
 
     Example:
@@ -1373,6 +1478,15 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # noqa: BLE001 - sorted below
         if args.debug:
             raise
+        if isinstance(error, PeerFailure):
+            print(f"ebgan-keras {args.command}: error: {error}", file=sys.stderr)
+            if "multi-process" in str(error):
+                # JAX's shutdown would wait for the lost process at a barrier
+                # (and abort after its heartbeat timeout): leave now.
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(3)
+            return 3
         if not isinstance(error, _user_errors()):
             # A bug of ours, not the user's: still one line, with the way to
             # the traceback.

@@ -47,6 +47,8 @@ HISTORY_FILE = "history.json"
 INFO_FILE = "train_info.json"
 BACKUP_DIR = "backup"
 CHECKPOINT_FILE = "latest.weights.h5"
+#: The Keras dtype policies of `train(mixed_precision=...)`.
+MIXED_PRECISION_POLICIES = ("mixed_float16", "mixed_bfloat16")
 
 
 class DataError(ValueError):
@@ -174,12 +176,14 @@ def _check_settings(run_dir: str, config: dict) -> None:
         )
 
 
-def _usable_checkpoint(path: str, aside_dir: str) -> bool:
+def _usable_checkpoint(path: str, aside_dir: str | None) -> bool:
     """Whether a checkpoint file reads whole; a torn one is set aside.
 
     A torn file (a disk that lost part of a write despite the fsync) is moved
     to `aside_dir`, kept for inspection, and training starts from the last
     good state: the finished model if there is one, else the beginning.
+    `aside_dir=None` (a worker of a distributed run, which never writes into
+    the run folder) only reads.
     """
     if not os.path.isfile(path):
         return False
@@ -192,6 +196,8 @@ def _usable_checkpoint(path: str, aside_dir: str) -> bool:
             )
         return True
     except Exception as error:  # noqa: BLE001 - any unreadable file is set aside
+        if aside_dir is None:
+            return False
         name = f"{os.path.basename(path)}.unreadable-{int(time.time())}"
         aside = os.path.join(aside_dir, name)
         os.replace(path, aside)
@@ -231,7 +237,7 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()}"
 
 
-def _run_info_callback(run_dir: str):
+def _run_info_callback(run_dir: str, cluster=None, mixed_precision=None):
     import keras
 
     class RunInfo(keras.callbacks.Callback):
@@ -245,6 +251,14 @@ def _run_info_callback(run_dir: str):
             self.info["backend"] = keras.backend.backend()
             self.info["versions"] = versions()
             self.info["machine"] = machine()
+            if cluster is not None and cluster.mode != "none":
+                self.info["distribute"] = {
+                    "mode": cluster.mode,
+                    "processes": cluster.num_processes,
+                    "replicas": cluster.num_replicas,
+                }
+            if mixed_precision is not None:
+                self.info["mixed_precision"] = mixed_precision
             self.start = time.perf_counter()
             self.base_seconds = self.info["wall_time_s"]
 
@@ -262,6 +276,98 @@ def _run_info_callback(run_dir: str):
     return RunInfo()
 
 
+def _synchronized_batch_norm(model, cluster, synchronized: bool) -> None:
+    """Batch norm on the global batch under `tf.distribute` with several replicas.
+
+    Keras's batch norm takes per-replica statistics unless `synchronized`; a
+    distributed run then differs from one process. The flag is set for
+    training only and cleared before saving (`synchronized=True` is refused
+    by Keras on the other backends, and a saved model is backend-neutral).
+    JAX's `DataParallel` runs one global step, whose statistics are global.
+    """
+    if cluster.strategy is None or cluster.num_replicas == 1:
+        return
+    import keras
+
+    for network in (model.generator, model.discriminator):
+        for layer in network._flatten_layers():
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.synchronized = synchronized
+
+
+class _ReplayedStream:
+    """The batches of one iterator of `stream`, replayed to each new iterator.
+
+    `ek.data`'s seeded shuffle reshuffles each iteration: the k-th iterator
+    of the pipeline reads the k-th order. Keras creates iterators before the
+    one it trains on (peeks at a batch), more of them under a `tf.distribute`
+    strategy than without, so a distributed run would train on another order
+    than one process. This generator function (for
+    `tf.data.Dataset.from_generator`) reads one iterator of `stream`, the
+    first: each call replays the batches drawn so far, then continues; once
+    a later call starts, the earlier ones stop. So every run, distributed or
+    not, trains on the first order of its seed, and only the batches of the
+    peeks (their prefetch included) are held in memory.
+    """
+
+    def __init__(self, stream) -> None:
+        import threading
+
+        self.iterator = iter(stream)
+        self.seen = []
+        self.generation = 0
+        self.lock = threading.Lock()
+
+    def __call__(self):
+        with self.lock:
+            self.generation += 1
+            generation = self.generation
+            if self.seen is None:
+                raise RuntimeError(
+                    "the training data was iterated again after more than "
+                    f"{_REPLAYED_BATCHES} batches; its order would differ from "
+                    "one process's"
+                )
+            replay = list(self.seen)
+        yield from replay
+        while True:
+            with self.lock:
+                if generation != self.generation:
+                    return  # a newer iterator took over
+                try:
+                    batch = next(self.iterator)
+                except StopIteration:
+                    return
+                if self.seen is not None:
+                    self.seen.append(batch)
+                    if len(self.seen) > _REPLAYED_BATCHES:
+                        self.seen = None  # training is under way: no copies
+            yield batch
+
+
+#: Batches `_ReplayedStream` keeps for a later iterator (Keras's peek and its
+#: prefetch draw a few).
+_REPLAYED_BATCHES = 64
+
+
+def _replayed(stream):
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_generator(
+        _ReplayedStream(stream), output_signature=stream.element_spec
+    )
+
+
+def _check_global_batch(config: dict, cluster) -> None:
+    batch_size = config["training"]["batch_size"]
+    if batch_size % cluster.num_replicas:
+        raise ConfigError(
+            f"the global batch size must be a multiple of the {cluster.num_replicas} "
+            f"replicas of the {cluster.mode!r} run (each takes an equal slice). "
+            f"Received: training.batch_size={batch_size}"
+        )
+
+
 def train(
     config: dict,
     run_dir: str,
@@ -269,19 +375,37 @@ def train(
     callbacks=(),
     sample_grids: bool = False,
     announce=None,
+    cluster=None,
+    mixed_precision: str | None = None,
 ):
     """Trains a run config in a run folder; rerun the same call to resume.
+
+    Distributed (`cluster` from `ek.distribute.setup`): every process runs
+    this same call with the same arguments; `training.batch_size` is the
+    global batch, split over the replicas of all processes. The chief
+    (process 0) alone writes into `run_dir` (lock, run config, checkpoint,
+    history, sample grids, `model.keras`); the other processes run the same
+    saves (which may need collectives) into a temporary folder that is
+    removed at the end, and read the chief's checkpoint to resume, so
+    `run_dir` must be on a file system that every process sees. Batch norm
+    uses global-batch statistics.
 
     Args:
         config: dict. A validated run config (`resolve_config` applies the
             command line's overrides).
         run_dir: str. The run folder (created).
         verbose: int. Keras `fit` verbosity. Defaults to `2`.
-        callbacks: sequence of `keras.callbacks.Callback`. More callbacks.
+        callbacks: sequence of `keras.callbacks.Callback`. More callbacks
+            (run by every process of a distributed run).
         sample_grids: bool. Write a grid of samples of fixed latents after
             every epoch to `samples/`. Defaults to `False`.
         announce: callable. Called with one line describing the run before
             training starts (the CLI prints it). Defaults to `None`.
+        cluster: `ek.distribute.Cluster`. Defaults to the one of the last
+            `ek.distribute.setup` (one process if none).
+        mixed_precision: str. A Keras dtype policy for the model,
+            `"mixed_float16"` or `"mixed_bfloat16"`; `None` keeps the global
+            policy. Recorded in `train_info.json`. Defaults to `None`.
 
     Returns:
         The trained model (also saved as `run_dir/model.keras`).
@@ -301,24 +425,54 @@ def train(
     model = training.train(run, "runs/quickstart")
     ```
     """
+    import tempfile
+
     import keras
 
     from ebgan_keras import backend
+    from ebgan_keras import distribute
     from ebgan_keras.callbacks import BackupAndRestore
     from ebgan_keras.callbacks import JSONHistory
 
+    cluster = cluster or distribute.current()
+    chief = cluster.is_chief
+    if mixed_precision not in (None, *MIXED_PRECISION_POLICIES):
+        raise ConfigError(
+            f"`mixed_precision` must be one of {', '.join(MIXED_PRECISION_POLICIES)} "
+            f"or None. Received: mixed_precision={mixed_precision!r}"
+        )
     training = config["training"]
+    _check_global_batch(config, cluster)
     # The folder is checked and locked before data and model are built, so a
-    # bad folder or a second writer fails at once.
-    files.check_writable(run_dir)
-    lock = files.RunFolderLock(run_dir).acquire()
+    # bad folder or a second writer fails at once. Only the chief writes.
+    lock = None
+    worker_dir = None
+    if chief:
+        files.check_writable(run_dir)
+        lock = files.RunFolderLock(run_dir).acquire()
     try:
         _check_settings(run_dir, config)
         backup_dir = os.path.join(run_dir, BACKUP_DIR)
-        for folder in (run_dir, backup_dir):
-            files.remove_partials(folder)
+        if chief:
+            for folder in (run_dir, backup_dir):
+                files.remove_partials(folder)
         checkpoint = os.path.join(backup_dir, CHECKPOINT_FILE)
-        has_checkpoint = _usable_checkpoint(checkpoint, run_dir)
+        has_checkpoint = _usable_checkpoint(checkpoint, run_dir if chief else None)
+        write_dir = run_dir
+        if not chief:
+            # Every process runs the same steps, saves and sample grids, in
+            # step: reading a distributed variable or running the generator
+            # may need a collective (TensorFlow's multi-worker rule: every
+            # worker saves; on JAX a computation on global arrays needs every
+            # process). The chief writes into the run folder, the others into
+            # a temporary folder, seeded with a copy of the chief's checkpoint
+            # so that their callbacks resume exactly as the chief's do.
+            worker_dir = tempfile.mkdtemp(prefix=f"ebgan_keras_worker_{os.getpid()}_")
+            write_dir = worker_dir
+            if os.path.isdir(backup_dir):
+                shutil.copytree(
+                    backup_dir, os.path.join(worker_dir, BACKUP_DIR), dirs_exist_ok=True
+                )
 
         dataset = load_training_data(config)
         image_shape = tuple(int(d) for d in dataset.element_spec.shape[1:])
@@ -333,6 +487,11 @@ def train(
         # Steps per compiled call: a measured choice per backend (see the
         # adapters' STEPS_PER_EXECUTION).
         per_call = backend.STEPS_PER_EXECUTION
+        if cluster.strategy is not None:
+            # A loop of steps around collectives does not run under
+            # `tf.distribute` (TensorFlow 2.21: "You must feed a value for
+            # placeholder tensor" in multi-worker mode): one step per call.
+            per_call = 1
         steps = training["steps_per_epoch"]
         if steps is None:
             if batches < 1:
@@ -347,8 +506,15 @@ def train(
         epochs = training["epochs"]
 
         keras.utils.set_random_seed(training["seed"])
-        model = build_model(config, image_shape)
-        compile_model(model, config, steps_per_execution=per_call)
+        policy = keras.config.dtype_policy()
+        if mixed_precision is not None:
+            keras.config.set_dtype_policy(mixed_precision)
+        try:
+            with cluster.scope():
+                model = build_model(config, image_shape)
+                compile_model(model, config, steps_per_execution=per_call)
+        finally:
+            keras.config.set_dtype_policy(policy)
 
         final = os.path.join(run_dir, MODEL_FILE)
         if has_checkpoint:
@@ -359,49 +525,66 @@ def train(
         done = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
         if done >= epochs * steps and not has_checkpoint and os.path.isfile(final):
             return model
-        files.write_json(os.path.join(run_dir, RUN_CONFIG_FILE), config)
+        if chief:
+            files.write_json(os.path.join(run_dir, RUN_CONFIG_FILE), config)
         # One seeded stream for the whole run; a resumed run skips what the
         # checkpoint has seen (the callback skips within a resumed epoch).
-        stream = dataset.repeat().skip(done - done % steps)
+        stream = _replayed(dataset.repeat().skip(done - done % steps))
         run_callbacks = [
-            BackupAndRestore(backup_dir, delete_checkpoint=False),
-            JSONHistory(os.path.join(run_dir, HISTORY_FILE)),
-            _run_info_callback(run_dir),
+            BackupAndRestore(
+                os.path.join(write_dir, BACKUP_DIR), delete_checkpoint=False
+            ),
+            JSONHistory(os.path.join(write_dir, HISTORY_FILE)),
+            _run_info_callback(write_dir, cluster, mixed_precision),
         ]
         if sample_grids:
             from ebgan_keras.visual_callbacks import SampleGrid
 
             run_callbacks.append(
                 SampleGrid(
-                    os.path.join(run_dir, "samples"), num=64, seed=training["seed"]
+                    os.path.join(write_dir, "samples"), num=64, seed=training["seed"]
                 )
             )
-        if announce is not None:
+        if announce is not None and chief:
+            where = "" if cluster.mode == "none" else f", {cluster.describe()}"
             announce(
                 f"Training {config.get('name') or config['class']} on "
                 f"{training['data']} {image_shape} for {epochs} epochs of {steps} "
                 f"steps, batch {training['batch_size']} "
-                f"({keras.backend.backend()} backend) -> {run_dir}"
+                f"({keras.backend.backend()} backend{where}) -> {run_dir}"
             )
-        model.fit(
-            stream,
-            epochs=epochs,
-            initial_epoch=done // steps,
-            steps_per_epoch=steps,
-            callbacks=[*run_callbacks, *callbacks],
-            verbose=verbose,
+        _synchronized_batch_norm(model, cluster, True)
+        try:
+            model.fit(
+                stream,
+                epochs=epochs,
+                initial_epoch=done // steps,
+                steps_per_epoch=steps,
+                callbacks=[*run_callbacks, *callbacks],
+                verbose=verbose if chief else 0,
+            )
+        finally:
+            _synchronized_batch_norm(model, cluster, False)
+        files.atomic_write(
+            os.path.join(write_dir, MODEL_FILE),
+            model.save,
+            expected_bytes=files.state_bytes(model),
         )
-        files.atomic_write(final, model.save, expected_bytes=files.state_bytes(model))
-        # The finished model is the run's one checkpoint from now on.
-        shutil.rmtree(backup_dir, ignore_errors=True)
+        if chief:
+            # The finished model is the run's one checkpoint from now on.
+            shutil.rmtree(backup_dir, ignore_errors=True)
         return model
     finally:
-        lock.release()
+        if worker_dir is not None:
+            shutil.rmtree(worker_dir, ignore_errors=True)
+        if lock is not None:
+            lock.release()
 
 
 __all__ = [
     "DataError",
     "MIN_STEPS_PER_EPOCH",
+    "MIXED_PRECISION_POLICIES",
     "load_training_data",
     "machine",
     "resolve_config",

@@ -74,7 +74,20 @@ def stateful_step(model, step_fn: Callable, *args, training: bool = True):
     """
     del model, training
     (data,) = args
-    return step_fn(data)
+    logs = step_fn(data)
+    if _multi_worker():
+        # Keras reduces the step's logs over the workers of a multi-worker
+        # strategy with `strategy.reduce(MEAN, value, axis=0)`, which fails on
+        # scalars (Keras 3.15). The logs are equal on every replica already
+        # (`cross_replica_mean`); as vectors of one value they reduce to it.
+        logs = {name: tf.reshape(value, (1,)) for name, value in logs.items()}
+    return logs
+
+
+def _multi_worker() -> bool:
+    strategy = tf.distribute.get_strategy()
+    extended = getattr(strategy, "extended", None)
+    return bool(getattr(extended, "_in_multi_worker_mode", lambda: False)())
 
 
 def compile_function(model, fn: Callable, jit_compile: bool) -> Callable:
