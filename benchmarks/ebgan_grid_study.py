@@ -357,6 +357,7 @@ def main(argv=None) -> int:
             },
             num_cpus=args.num_cpus,
             keep_models=False,
+            reuse_workers=True,  # 96 short trials: warm processes
             verbose=1,
         )
     wall = time.time() - start

@@ -593,6 +593,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="CPUs (and threads) per trial (default: 1)",
     )
     sweep.add_argument(
+        "--reuse-workers",
+        action="store_true",
+        help="run trials in warm worker processes (faster for short trials; "
+        "scores may then differ in the last digits from a fresh process's)",
+    )
+    sweep.add_argument(
         "--delete-models",
         action="store_true",
         help="delete each trial's model.keras once its row is written",
@@ -1245,6 +1251,7 @@ def sweep(args) -> int:
         num_cpus=args.num_cpus,
         cpus_per_trial=args.cpus_per_trial,
         keep_models=not args.delete_models,
+        reuse_workers=args.reuse_workers,
     )
     total = len(_sweep_trials(args.out))
     failed = sum(row["error"] is not None for row in rows)

@@ -561,8 +561,8 @@ def _trainable(params: dict) -> None:
     import keras
     from ray import tune
 
-    # Ray reuses a worker process for the next trial (its imports, data and
-    # compilation caches stay warm); each trial starts from a clean Keras.
+    # With `reuse_workers`, Ray runs the next trial in this process (its
+    # imports, data and compilation caches stay warm): a clean Keras first.
     keras.backend.clear_session()
     spec = files.read_json(os.path.join(params["out_dir"], SWEEP_FILE))
     trial = spec["trials"][params["index"]]
@@ -652,6 +652,7 @@ def sweep(
     cpus_per_trial: float = 1,
     max_concurrent_trials: int | None = None,
     keep_models: bool = True,
+    reuse_workers: bool = False,
     verbose: int = 1,
 ) -> list[dict]:
     """Runs (or resumes) a sweep on Ray Tune; returns the trials' rows.
@@ -682,6 +683,14 @@ def sweep(
         keep_models: bool. Keep each trial's `model.keras` (large for wide
             nets); `False` deletes it once the trial's row is written.
             Defaults to `True`.
+        reuse_workers: bool. Run the next trial in a finished trial's
+            process (Ray's `reuse_actors`): imports, data and compilation
+            caches stay warm, much faster for short trials, but a trial's
+            numbers may then differ in the last digits from a run in a fresh
+            process (measured: FID relative difference 1.3e-4 after 8 steps
+            on JAX), so a resumed sweep no longer repeats them exactly.
+            Defaults to `False` (a fresh process per trial: the same seed
+            gives the same scores).
         verbose: int. Ray Tune's verbosity (0-3). Defaults to `1`.
 
     Returns:
@@ -767,7 +776,7 @@ def sweep(
                 param_space=param_space,
                 tune_config=tune.TuneConfig(
                     max_concurrent_trials=max_concurrent_trials,
-                    reuse_actors=True,
+                    reuse_actors=reuse_workers,
                     trial_dirname_creator=lambda t: f"trial_{t.config['index']:04d}",
                 ),
                 run_config=tune.RunConfig(

@@ -263,11 +263,23 @@ def _run_info_callback(run_dir: str, cluster=None, mixed_precision=None):
             self.base_seconds = self.info["wall_time_s"]
 
         def on_epoch_end(self, epoch, logs=None):
+            self.info["epochs_done"] = epoch + 1
+            self._write()
+
+        def on_train_end(self, logs=None):
+            # A run killed between its checkpoint and this file resumes with
+            # no epoch left to train: the file is still completed here.
+            steps = (self.params or {}).get("steps")
+            if "epochs_done" not in self.info and steps:
+                done = keras.ops.convert_to_numpy(self.model.optimizer.iterations)
+                self.info["epochs_done"] = int(done) // int(steps)
+            self._write()
+
+        def _write(self):
             self.info["wall_time_s"] = (
                 self.base_seconds + time.perf_counter() - self.start
             )
             self.info["date"] = datetime.date.today().isoformat()
-            self.info["epochs_done"] = epoch + 1
             self.info["steps_done"] = int(
                 keras.ops.convert_to_numpy(self.model.optimizer.iterations)
             )
