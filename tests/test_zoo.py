@@ -462,3 +462,19 @@ def test_best_sampler_is_named_only_beyond_the_noise_band():
     assert cli._entry_line(listed["began_mnist"]).endswith(
         "FID 98.78 (prior: none better)"
     )
+
+
+def test_shrinking_overrides_leave_a_recipe_without_a_ddls_sweep_without_one():
+    # CI caught this: bigan_mnist's recipe has "ddls_sweep": null.
+    evaluation = {
+        "samplers": {"prior": {}, "ddls": {"num_steps": 10}},
+        "ddls_sweep": None,
+    }
+    overrides = {"ddls": {"num_steps": 2}, "ddls_sweep": {"num_samples": 30}}
+    shrunk = recipe._with_overrides(evaluation, overrides)
+    assert shrunk["ddls_sweep"] is None
+    assert shrunk["samplers"]["ddls"] == {"num_steps": 2}
+    evaluation["ddls_sweep"] = {"step_size": [0.1], "num_samples": 1000}
+    shrunk = recipe._with_overrides(evaluation, overrides)
+    assert shrunk["ddls_sweep"] == {"step_size": [0.1], "num_samples": 30}
+    assert evaluation["ddls_sweep"]["num_samples"] == 1000  # not mutated

@@ -310,7 +310,9 @@ def _with_overrides(evaluation: dict, overrides: dict) -> dict:
     evaluation = json.loads(json.dumps(evaluation))
     for name, settings in overrides.items():
         if name == "ddls_sweep":
-            evaluation["ddls_sweep"] = {**evaluation.get("ddls_sweep", {}), **settings}
+            # Refines a recipe's sweep; a recipe without one (null) stays without.
+            if evaluation.get("ddls_sweep"):
+                evaluation["ddls_sweep"].update(settings)
         elif name in evaluation["samplers"]:
             evaluation["samplers"][name].update(settings)
     return evaluation
