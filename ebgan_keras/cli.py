@@ -165,6 +165,8 @@ ZOO_EXAMPLE = """examples:
       --steps-per-epoch 20 --data mnist_subset --num-samples 500 \\
       --reference mnist_subset          (a shrunk smoke run)
   ebgan-keras sample ebgan_pt_mnist --sampler ddls --out ddls.png
+  ebgan-keras zoo build gan_mnist --evaluate-only --out zoo_builds/gan_mnist
+                                        (re-measure a trained entry)
 
 Rerun the same build command after an interruption to resume it."""
 
@@ -648,6 +650,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     zoo.add_argument("--reference", help="build: override the reference data set")
     zoo.add_argument(
+        "--evaluate-only",
+        action="store_true",
+        help="build: no training; re-measure the trained entry NAME with its "
+        "recipe's evaluation (its weights, checked by sha256) and write a new "
+        "card (--out may be the entry's own folder)",
+    )
+    zoo.add_argument(
         "--json", action="store_true", help="describe: print the card as JSON"
     )
     return parser
@@ -892,10 +901,15 @@ def _check_energy_gan(model, source: str):
 
 
 def _load_model(entry: str):
-    """A model from a `.keras` file, or a zoo entry's trained model."""
+    """A model from a `.keras` file, or a zoo entry's (by name or folder)."""
+    is_folder = os.path.isfile(os.path.join(entry, "metadata.json"))
     if not os.path.isfile(entry):
-        if entry.endswith(".keras") or os.sep in entry or "/" in entry:
-            raise UsageError(f"no such model file. Received: {entry!r}")
+        if not is_folder and (
+            entry.endswith(".keras") or os.sep in entry or "/" in entry
+        ):
+            raise UsageError(
+                f"no such model file or zoo entry folder. Received: {entry!r}"
+            )
         zoo_module = _zoo_module(entry)
         model = _zoo_call(zoo_module.load, entry, "load")
         return _check_energy_gan(model, f"zoo entry {entry!r}")
@@ -1007,8 +1021,10 @@ def _card_settings(model, sampler_id: str) -> dict:
     evaluation = description.get("recipe", {}).get("evaluation", {})
     settings = dict(evaluation.get("samplers", {}).get(sampler_id, {}))
     measured = description.get("metrics", {}).get(sampler_id, {}).get("sampler", {})
-    if sampler_id == "ddls" and "step_size" in measured:
-        settings["step_size"] = measured["step_size"]  # the card's sweep chose it
+    if sampler_id == "ddls":
+        for name in ("step_size", "num_steps"):  # the card's sweep chose them
+            if name in measured:
+                settings[name] = measured[name]
     return settings
 
 
@@ -1048,7 +1064,10 @@ def _make_sampler(args, model, reference: str | None):
     calibrated = args.sampler in CALIBRATED_SAMPLERS
     if args.sampler == "ddls":
         settings.update(_compile_options(model))
-        if args.ddls_temperature == "calibrated":
+        recipe_calibrated = settings.get("temperature") == "calibrated"
+        if args.ddls_temperature == "calibrated" or (
+            args.ddls_temperature is None and recipe_calibrated
+        ):
             settings.pop("temperature", None)
             calibrated = True
         elif args.ddls_temperature is not None:
@@ -1342,6 +1361,7 @@ def zoo(args) -> int:
     build_options += ("num_samples", "reference")
     if args.action != "build":
         given = [name for name in build_options if getattr(args, name) is not None]
+        given += ["evaluate_only"] if args.evaluate_only else []
         if given:
             flag = "--" + given[0].replace("_", "-")
             raise UsageError(f"{flag} is only for `zoo build`. Received: {flag}")
@@ -1374,10 +1394,17 @@ def zoo(args) -> int:
         for name in ("epochs", "steps_per_epoch", "data", "num_samples", "reference")
         if getattr(args, name) is not None
     }
+    if args.evaluate_only:
+        trains = [n for n in ("epochs", "steps_per_epoch", "data") if n in overrides]
+        if trains:
+            flag = "--" + trains[0].replace("_", "-")
+            raise UsageError(
+                f"{flag} trains; --evaluate-only does not. Received: {flag} with "
+                "--evaluate-only"
+            )
+    build = zoo_module.reevaluate if args.evaluate_only else zoo_module.build
     metadata = _zoo_call(
-        lambda name: zoo_module.build(
-            name, out_dir=args.out, run_dir=args.run_dir, **overrides
-        ),
+        lambda name: build(name, out_dir=args.out, run_dir=args.run_dir, **overrides),
         args.name,
         "build",
     )

@@ -213,6 +213,17 @@ def test_magan_margin_rule(real_sum, fake_sum, previous, expected):
     assert value(model.epoch_batches) == 0.0
 
 
+def test_magan_sums_the_fake_energy_of_the_generator_step():
+    # The official code adds the fake energy measured in the generator's step
+    # (discriminator already updated) to S_fake, not the discriminator's.
+    model = tiny_model(ek.MAGAN, margin=5.0, pretrain_epochs=0)
+    model.compile()
+    logs = model.train_on_batch(tiny_images(16), return_dict=True)
+    assert value(model.epoch_energy_fake_sum) == pytest.approx(logs["g_loss"], rel=1e-5)
+    assert logs["energy_fake"] == pytest.approx(logs["g_loss"], rel=1e-5)
+    assert value(model.epoch_energy_real_sum) == pytest.approx(logs["energy_real"])
+
+
 def test_magan_pretraining_sets_margin_and_margin_never_grows():
     model = tiny_model(ek.MAGAN, pretrain_epochs=1)
     model.compile()

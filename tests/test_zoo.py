@@ -41,7 +41,7 @@ SHRUNK_SAMPLERS = {
     "ddls": {"num_steps": 2},
     "rejection": {"burn_in": 100},
     "metropolis_hastings": {"chain_length": 2},
-    "ddls_sweep": {"step_size": [0.01, 0.1], "num_samples": 30},
+    "ddls_sweep": {"step_size": [0.01, 0.1], "num_steps": [2], "num_samples": 30},
 }
 
 
@@ -353,7 +353,7 @@ def test_each_recipe_runs_end_to_end_shrunk(name, tmp_path):
     )
     assert metadata["training"]["steps"] == 2
     if recipe.read_config(name)["evaluation"]["ddls_sweep"]:
-        assert metadata["ddls_sweep"]["fid"].keys() == {"prior", "0.01", "0.1"}
+        assert metadata["ddls_sweep"]["fid"].keys() == {"prior", "0.01/2", "0.1/2"}
     assert set(metadata["metrics"]) == set(
         recipe.read_config(name)["evaluation"]["samplers"]
     )

@@ -16,7 +16,9 @@ class MAGAN(EBGAN):
     as an autoencoder on real data (the generator does not move), after which
     the margin `m` is set to the mean real energy of the last of those epochs.
     Then the EBGAN losses are used, and after each epoch, with `S_real` and
-    `S_fake` the sums of per-batch mean energies over the epoch: if
+    `S_fake` the sums of per-batch mean energies over the epoch (as in the
+    official code: `S_real` from the discriminator's step, before its update;
+    `S_fake` from the generator's step, after it): if
     `S_real / N_batches < m`, `S_real < S_fake` and `S_fake` did not decrease
     since the previous epoch, then `m = S_real / N_batches`. The margin never
     grows. At the first adversarial epoch there is no previous `S_fake`, so
@@ -135,6 +137,14 @@ class MAGAN(EBGAN):
         energy_real, _ = self.compute_energy(real, training=training)
         mean_real = ops.mean(energy_real)
         return mean_real, {"energy_real": mean_real}
+
+    def generator_loss(self, latents, training=True):
+        # The official code sums the fake energy of the generator's step (the
+        # discriminator already updated, the step's own latents), not the
+        # discriminator step's: its aux replaces `energy_fake` in the step's
+        # values, so the epoch sum and the logs follow it.
+        loss, aux = super().generator_loss(latents, training=training)
+        return loss, {**aux, "energy_fake": loss}
 
     def update_state_variables(self, values: dict) -> dict:
         self.epoch_energy_real_sum.assign_add(values["energy_real"])

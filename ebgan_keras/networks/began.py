@@ -27,6 +27,33 @@ def _decoder(hidden, image_size: int, channels: int, filters: int, prefix: str):
     return layers.Conv2D(channels, 3, padding="same", name=f"{prefix}_to_pixels")(x)
 
 
+def _encoder(image_size: int, channels: int, filters: int, hidden_dim: int):
+    """BEGAN's encoder: `(images input, h)` tensors (see `began_discriminator`)."""
+    size = check_image_size(image_size)
+    downsamplings = int(math.log2(size // 8))
+    images = keras.Input((size, size, channels), name="images")
+    x = layers.Conv2D(filters, 3, padding="same", activation="elu", name="encoder_in")(
+        images
+    )
+    for i in range(downsamplings + 1):
+        width = filters * (i + 1)
+        for j in range(2):
+            x = layers.Conv2D(
+                width, 3, padding="same", activation="elu", name=f"encoder_{i}_{j}"
+            )(x)
+        if i < downsamplings:
+            x = layers.Conv2D(
+                filters * (i + 2),
+                3,
+                strides=2,
+                padding="same",
+                activation="elu",
+                name=f"encoder_down_{i}",
+            )(x)
+    x = layers.Flatten(name="flatten")(x)
+    return images, layers.Dense(hidden_dim, name="hidden")(x)
+
+
 def began_generator(
     latent_dim: int = 64,
     image_size: int = 64,
@@ -93,28 +120,41 @@ def began_discriminator(
     >>> [tuple(t.shape) for t in d.outputs]
     [(None, 16, 16, 1), (None, 8)]
     """
+    images, hidden = _encoder(image_size, channels, filters, hidden_dim)
     size = check_image_size(image_size)
-    downsamplings = int(math.log2(size // 8))
-    images = keras.Input((size, size, channels), name="images")
-    x = layers.Conv2D(filters, 3, padding="same", activation="elu", name="encoder_in")(
-        images
-    )
-    for i in range(downsamplings + 1):
-        width = filters * (i + 1)
-        for j in range(2):
-            x = layers.Conv2D(
-                width, 3, padding="same", activation="elu", name=f"encoder_{i}_{j}"
-            )(x)
-        if i < downsamplings:
-            x = layers.Conv2D(
-                filters * (i + 2),
-                3,
-                strides=2,
-                padding="same",
-                activation="elu",
-                name=f"encoder_down_{i}",
-            )(x)
-    x = layers.Flatten(name="flatten")(x)
-    hidden = layers.Dense(hidden_dim, name="hidden")(x)
     reconstruction = _decoder(hidden, size, channels, filters, "decoder")
     return keras.Model(images, [reconstruction, hidden], name=name)
+
+
+def began_gan_discriminator(
+    image_size: int = 64,
+    channels: int = 3,
+    filters: int = 64,
+    hidden_dim: int = 64,
+    name: str = "began_gan_discriminator",
+) -> keras.Model:
+    """BEGAN's encoder with one logit: the `ek.GAN` baseline on BEGAN's nets.
+
+    The encoder of `began_discriminator` (ELU convolutions to the dense
+    bottleneck `h`), then a dense layer from `h` to one logit, in place of
+    the decoder.
+
+    Args:
+        image_size: int. A power of two from 8 to 256. Defaults to `64`.
+        channels: int. Image channels. Defaults to `3`.
+        filters: int. `n`. Defaults to `64`.
+        hidden_dim: int. `N_h`, size of the bottleneck. Defaults to `64`.
+        name: str. Model name.
+
+    Returns:
+        A functional `keras.Model` from images to logits `(N, 1)`.
+
+    Example:
+
+    >>> d = began_gan_discriminator(image_size=16, channels=1, filters=4, hidden_dim=8)
+    >>> d.output_shape
+    (None, 1)
+    """
+    images, hidden = _encoder(image_size, channels, filters, hidden_dim)
+    logits = layers.Dense(1, name="logit")(hidden)
+    return keras.Model(images, logits, name=name)

@@ -93,6 +93,22 @@ def dcgan_generator(
     return keras.Model(latents, images, name=name)
 
 
+def _batch_norm_encoder(image_size: int, channels: int, filters: Sequence[int]):
+    """EBGAN's convolutional encoder: `(images input, code)` tensors."""
+    size = check_image_size(image_size)
+    filters = _check_filters(filters, size)
+    images = keras.Input((size, size, channels), name="images")
+    x = images
+    for i, width in enumerate(filters):
+        x = layers.Conv2D(
+            width, 4, strides=2, padding="same", use_bias=i == 0, name=f"down_{i}"
+        )(x)
+        if i > 0:
+            x = layers.BatchNormalization(name=f"down_{i}_batch_norm")(x)
+        x = layers.LeakyReLU(0.2, name=f"down_{i}_leaky_relu")(x)
+    return images, x
+
+
 def ebgan_conv_discriminator(
     image_size: int = 64,
     channels: int = 3,
@@ -123,18 +139,9 @@ def ebgan_conv_discriminator(
     >>> [tuple(t.shape) for t in d.outputs]
     [(None, 32, 32, 1), (None, 8, 8, 16)]
     """
-    size = check_image_size(image_size)
-    filters = _check_filters(filters, size)
-    images = keras.Input((size, size, channels), name="images")
-    x = images
-    for i, width in enumerate(filters):
-        x = layers.Conv2D(
-            width, 4, strides=2, padding="same", use_bias=i == 0, name=f"down_{i}"
-        )(x)
-        if i > 0:
-            x = layers.BatchNormalization(name=f"down_{i}_batch_norm")(x)
-        x = layers.LeakyReLU(0.2, name=f"down_{i}_leaky_relu")(x)
-    code = x
+    images, code = _batch_norm_encoder(image_size, channels, filters)
+    filters = _check_filters(filters, check_image_size(image_size))
+    x = code
     for i, width in enumerate(reversed(filters[:-1])):
         x = upsample_conv(width, use_bias=False, name=f"up_{i}")(x)
         x = layers.BatchNormalization(name=f"up_{i}_batch_norm")(x)
@@ -142,6 +149,40 @@ def ebgan_conv_discriminator(
     x = upsample_conv(channels, name="to_pixels")(x)
     reconstruction = layers.Activation("tanh", name="reconstruction")(x)
     return keras.Model(images, [reconstruction, code], name=name)
+
+
+def gan_conv_discriminator(
+    image_size: int = 64,
+    channels: int = 3,
+    filters: Sequence[int] = (64, 128, 256),
+    name: str = "gan_conv_discriminator",
+) -> keras.Model:
+    """DCGAN discriminator: the encoder of `ebgan_conv_discriminator`, one logit.
+
+    The same convolutions, batch norm and leaky ReLU as the autoencoder
+    discriminator's encoder, flattened into a dense layer to one logit: the
+    like-for-like `ek.GAN` baseline of the convolutional energy-based entries.
+
+    Args:
+        image_size: int. A power of two from 8 to 256. Defaults to `64`.
+        channels: int. Image channels. Defaults to `3`.
+        filters: tuple of int. Channels of each convolution. Defaults to
+            `(64, 128, 256)`.
+        name: str. Model name.
+
+    Returns:
+        A functional `keras.Model` from images to logits `(N, 1)`.
+
+    Example:
+
+    >>> d = gan_conv_discriminator(image_size=32, channels=1, filters=(8, 16))
+    >>> d.output_shape
+    (None, 1)
+    """
+    images, code = _batch_norm_encoder(image_size, channels, filters)
+    x = layers.Flatten(name="flatten")(code)
+    logits = layers.Dense(1, name="logit")(x)
+    return keras.Model(images, logits, name=name)
 
 
 def dcgan_critic(

@@ -25,6 +25,7 @@ from __future__ import annotations
 from ebgan_keras.zoo.entries import EntryFormatError
 from ebgan_keras.zoo.entries import IntegrityError
 from ebgan_keras.zoo.entries import WeightsUnavailableError
+from ebgan_keras.zoo.entries import baseline_of
 from ebgan_keras.zoo.entries import check_golden
 from ebgan_keras.zoo.entries import create_model
 from ebgan_keras.zoo.entries import describe
@@ -34,11 +35,13 @@ from ebgan_keras.zoo.entries import load
 from ebgan_keras.zoo.entries import markdown_table
 from ebgan_keras.zoo.entries import write_index
 from ebgan_keras.zoo.stages import build
+from ebgan_keras.zoo.stages import reevaluate
 
 __all__ = [
     "EntryFormatError",
     "IntegrityError",
     "WeightsUnavailableError",
+    "baseline_of",
     "build",
     "check_golden",
     "create_model",
@@ -47,5 +50,6 @@ __all__ = [
     "list_entries",
     "load",
     "markdown_table",
+    "reevaluate",
     "write_index",
 ]

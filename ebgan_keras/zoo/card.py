@@ -18,6 +18,7 @@ from ebgan_keras.training import INFO_FILE
 from ebgan_keras.training import machine
 from ebgan_keras.training import versions
 from ebgan_keras.zoo.entries import CARD_FILE
+from ebgan_keras.zoo.entries import CHAINS_FILE
 from ebgan_keras.zoo.entries import CONFIG_FILE
 from ebgan_keras.zoo.entries import CURVES_FILE
 from ebgan_keras.zoo.entries import DISCRIMINATOR_FILE
@@ -27,6 +28,7 @@ from ebgan_keras.zoo.entries import GENERATOR_FILE
 from ebgan_keras.zoo.entries import GOLDEN_ATOL
 from ebgan_keras.zoo.entries import GOLDEN_FILE
 from ebgan_keras.zoo.entries import GRID_FILE
+from ebgan_keras.zoo.entries import INTERPOLATION_FILE
 from ebgan_keras.zoo.entries import METADATA_FILE
 from ebgan_keras.zoo.entries import fid_change
 
@@ -78,20 +80,41 @@ def _model_lines(config: dict, metadata: dict) -> list[str]:
     )
 
 
-def write_card(model, config: dict, run_dir: str, out_dir: str, results: dict) -> dict:
-    """Stage 4: writes `README.md` and `metadata.json`; returns the metadata."""
+def write_card(
+    model,
+    config: dict,
+    run_dir: str,
+    out_dir: str,
+    results: dict,
+    training: dict | None = None,
+) -> dict:
+    """Stage 4: writes `README.md` and `metadata.json`; returns the metadata.
+
+    Args:
+        model: the trained model.
+        config: dict. The entry's config.
+        run_dir: str. Run folder (training info and history).
+        out_dir: str. Entry folder.
+        results: dict. What `evaluate` measured.
+        training: dict. The metadata's `training` record, when the entry was
+            trained before (re-evaluated); defaults to the run folder's.
+
+    Returns:
+        The metadata dict written.
+    """
     info = files.read_json(os.path.join(run_dir, INFO_FILE), {})
     history = files.read_json(os.path.join(run_dir, "history.json"), {})
-    training = config["training"]
+    recipe = config["training"]
     metadata = {
         **_base_metadata(model, config),
-        "training": {
+        "training": training
+        or {
             "backend": info.get("backend", _backend()),
             "versions": info.get("versions", versions()),
             "date": info.get("date", datetime.date.today().isoformat()),
             "epochs": info.get("epochs_done"),
             "steps": info.get("steps_done"),
-            "batch_size": training["batch_size"],
+            "batch_size": recipe["batch_size"],
             "wall_time_s": round(float(info.get("wall_time_s", 0.0)), 1),
             "segments": info.get("segments"),
             "machine": info.get("machine", machine()),
@@ -110,6 +133,7 @@ def write_card(model, config: dict, run_dir: str, out_dir: str, results: dict) -
             if not name.startswith("_")
         },
         "ddls_sweep": results.get("_ddls_sweep"),
+        "floor": results.get("_floor"),
         "golden_tolerance": GOLDEN_ATOL,
         "evaluation": {
             "backend": _backend(),
@@ -117,13 +141,13 @@ def write_card(model, config: dict, run_dir: str, out_dir: str, results: dict) -
             "date": datetime.date.today().isoformat(),
         },
     }
-    card = _card_text(config, metadata)
+    card = _card_text(config, metadata, out_dir)
     with open(os.path.join(out_dir, CARD_FILE), "w") as handle:
         handle.write(card)
     names = [CONFIG_FILE, GENERATOR_FILE, DISCRIMINATOR_FILE, GOLDEN_FILE, CARD_FILE]
     names += [
         n
-        for n in (ENCODER_FILE, GRID_FILE, CURVES_FILE)
+        for n in (ENCODER_FILE, GRID_FILE, CURVES_FILE, INTERPOLATION_FILE, CHAINS_FILE)
         if os.path.isfile(os.path.join(out_dir, n))
     ]
     metadata["files"] = {
@@ -137,17 +161,57 @@ def _protocol(result: dict) -> dict:
     return result.get("report", {}).get("fid", {}).get("protocol", {})
 
 
+#: The CLI's `--sampler` name of each sampler of a card.
+CLI_SAMPLERS = {
+    "prior": "none",
+    "truncation": "truncation",
+    "ddls": "ddls",
+    "rejection": "rejection",
+    "metropolis_hastings": "mh",
+}
+
+
+def eval_command(entry: str, sampler: str, result: dict) -> str:
+    """The `ebgan-keras eval` command that re-measures one row of a card.
+
+    Args:
+        entry: str. The entry's name.
+        sampler: str. The sampler's name in the card (`"prior"`, `"ddls"`...).
+        result: dict. The card's metrics of that sampler.
+
+    Returns:
+        str. The command line.
+
+    Example:
+
+    >>> eval_command("gan_mnist", "prior", {"num_samples": 10000}).split()[3:6]
+    ['--sampler', 'none', '--num']
+    """
+    settings = result.get("sampler", {})
+    command = (
+        f"ebgan-keras eval {entry} --sampler {CLI_SAMPLERS.get(sampler, sampler)} "
+        f"--num {result.get('num_samples', 10000)} --metrics fid,kid,precision_recall"
+    )
+    if sampler in ("rejection", "metropolis_hastings") or settings.get("calibration"):
+        command += " --calibration-split train"
+    return command
+
+
+def _cell(value, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
 def _quality_lines(metadata: dict) -> list[str]:
     measured = metadata["metrics"]
     if not measured:
         return ["No metrics: this entry has no weights."]
     prior = measured.get("prior", {}).get("fid")
-    rows = []
+    rows, commands = [], []
     for name, result in measured.items():
         settings = {
-            key: value
+            key: (round(value, 4) if isinstance(value, float) else value)
             for key, value in result["sampler"].items()
-            if key not in ("name", "seed", "batch_size", "jit_compile")
+            if key not in ("name", "seed", "batch_size", "jit_compile", "calibration")
             and value not in (None, False)
         }
         change = ""
@@ -155,23 +219,42 @@ def _quality_lines(metadata: dict) -> list[str]:
             change = f" ({100 * (result['fid'] - prior) / prior:+.0f}%)"
         rows.append(
             f"| {name} | {result['fid']:.2f}{change} | {result['kid']:.3f} "
+            f"| {_cell(result.get('precision'))} | {_cell(result.get('recall'))} "
             f"| {result['seconds_per_1000']:.2f} | `{json.dumps(settings)}` |"
         )
+        commands.append(f"    {eval_command(metadata['name'], name, result)}")
     protocol = measured.get("prior", next(iter(measured.values())))["protocol"]
+    floor = metadata.get("floor")
+    floor_lines = []
+    if floor:
+        rows.append(
+            f"| *floor: {floor['num_images']:,} real {floor['split']} images* "
+            f"| {floor['fid']:.2f} | {floor['kid']:.3f} "
+            f"| {_cell(floor.get('precision'))} | {_cell(floor.get('recall'))} "
+            "| - | - |"
+        )
+        floor_lines = [
+            "",
+            "The floor is what a perfect generator would score: real training "
+            "images, through the same path as the samples (size, resize), "
+            "against the same reference.",
+        ]
     lines = [
         "FID and KID (polynomial kernel on the classifier's features, not "
         "rescaled) against the reference split, each from "
-        f"{protocol.get('num_generated')} samples; seconds per 1,000 samples "
-        "on the training machine. In brackets: the change of FID against "
-        "plain sampling (`prior`).",
+        f"{protocol.get('num_generated')} samples; precision and recall "
+        "(k-NN manifolds, k = 3; recall shows mode coverage); seconds per "
+        "1,000 samples on the evaluating machine. In brackets: the change of "
+        "FID against plain sampling (`prior`).",
         "",
-        "| sampler | FID | KID | s / 1000 samples | settings |",
-        "|---|---|---|---|---|",
+        "| sampler | FID | KID | precision | recall | s / 1000 samples | settings |",
+        "|---|---|---|---|---|---|---|",
         *rows,
+        *floor_lines,
         "",
         "Protocol: `" + json.dumps(protocol, sort_keys=True) + "`. Rejection "
-        "sampling and Metropolis-Hastings calibrate the energy on 2,000 "
-        "training images.",
+        "sampling, Metropolis-Hastings and a calibrated DDLS temperature fit "
+        "the energy's calibration on the first 2,000 training images.",
     ]
     size = list(protocol.get("image_size", [])[:2])
     if size and size != list(metadata["image_shape"][:2]):
@@ -180,14 +263,29 @@ def _quality_lines(metadata: dict) -> list[str]:
             f"{metadata['image_shape'][1]}) are resized bilinearly with "
             f"antialiasing to {size[0]}x{size[1]} for the classifier."
         )
+    lines += [
+        "",
+        "Reproduce each row (same seed, same numbers up to the backend's last digits):",
+        "",
+        *commands,
+    ]
     sweep = metadata.get("ddls_sweep")
     if sweep:
         cells = ", ".join(f"{k}: {v:.2f}" for k, v in sweep["fid"].items())
+        best = sweep.get("best", {"step_size": sweep["best_step_size"]})
+        chosen = ", ".join(f"{k} {v:g}" for k, v in best.items())
+        against = sweep.get("reference", "the reference split")
+        temperature = sweep.get("temperature")
         lines += [
             "",
-            f"DDLS step size chosen on {sweep['num_samples']} samples with seed "
-            f"{sweep['seed']} (FID by step size: {cells}); best "
-            f"{sweep['best_step_size']:g}.",
+            f"DDLS settings chosen on {sweep['num_samples']} samples with seed "
+            f"{sweep['seed']}, scored against {against}"
+            + (
+                f", temperature {temperature:.4g} from the energy's calibration"
+                if temperature
+                else ""
+            )
+            + f" (FID by step size / steps: {cells}); chosen: {chosen}.",
         ]
     if prior is not None:
         verdicts = {"helped": [], "hurt": [], "noise": []}
@@ -208,7 +306,29 @@ def _quality_lines(metadata: dict) -> list[str]:
     return lines
 
 
-def _card_text(config: dict, metadata: dict) -> str:
+def _picture_lines(out_dir: str) -> list[str]:
+    """The interpolation grid and DDLS's chains, where the entry has them."""
+    lines = []
+    if os.path.isfile(os.path.join(out_dir, INTERPOLATION_FILE)):
+        lines += [
+            "Latent interpolations (each row a spherical path between two latents):",
+            "",
+            f"![interpolation]({INTERPOLATION_FILE})",
+            "",
+        ]
+    if os.path.isfile(os.path.join(out_dir, CHAINS_FILE)):
+        lines += [
+            "DDLS chains moving through latent space with the card's settings "
+            "(16 chains, one frame every few steps; `ebgan-keras sample NAME "
+            "--sampler ddls --animate chains.gif` makes one):",
+            "",
+            f"![DDLS chains]({CHAINS_FILE})",
+            "",
+        ]
+    return lines
+
+
+def _card_text(config: dict, metadata: dict, out_dir: str = ".") -> str:
     training = metadata["training"]
     lines = [
         f"# {config['name']}",
@@ -217,6 +337,7 @@ def _card_text(config: dict, metadata: dict) -> str:
         "",
         "![samples](samples.png)",
         "",
+        *_picture_lines(out_dir),
         "## Use",
         "",
         "```python",

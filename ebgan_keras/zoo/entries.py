@@ -27,6 +27,8 @@ GOLDEN_FILE = "golden.npz"
 CARD_FILE = "README.md"
 GRID_FILE = "samples.png"
 CURVES_FILE = "curves.png"
+INTERPOLATION_FILE = "interpolation.png"
+CHAINS_FILE = "ddls_chains.gif"
 WEIGHT_FILES = {"generator": GENERATOR_FILE, "discriminator": DISCRIMINATOR_FILE}
 #: The third network of a BiGAN entry, shipped beside the other two.
 ENCODER_FILE = "encoder.weights.h5"
@@ -525,7 +527,9 @@ def load(
             ) from None
     if compile:
         compile_model(model, config)
-    model.zoo_entry = entry
+    # The name of a shipped entry, or the folder it was loaded from: what
+    # `describe` takes back (the CLI reads the card's settings through it).
+    model.zoo_entry = entry if str(name) == entry else str(folder)
     return model
 
 
@@ -574,14 +578,76 @@ def check_golden(model, name: str) -> dict:
     return {"image_error": image_error, "energy_rtol": energy_error}
 
 
+def baseline_of(name: str) -> str | None:
+    """The like-for-like `GAN` baseline of a shipped entry, if the zoo has one.
+
+    The baseline is the shipped `GAN` entry trained on the same data with the
+    same generator (builder and arguments), the same batch size and the same
+    number of steps; its discriminator is the entry's trunk with a logit
+    head (see its card).
+
+    Args:
+        name: str. A shipped entry's name.
+
+    Returns:
+        str or None. The baseline's name; None for a `GAN` entry itself or
+        when the zoo has none.
+
+    Example:
+
+    >>> from ebgan_keras import zoo
+    >>> zoo.baseline_of("ebgan_mnist")
+    'gan_mnist'
+    """
+    configs = {
+        entry: _read_json(_shipped_root() / entry / CONFIG_FILE, CONFIG_FILE)
+        for entry in _shipped_names()
+    }
+    config = configs[name]
+    if config.get("class") == "GAN":
+        return None
+
+    def signature(c: dict) -> tuple:
+        training = c.get("training", {})
+        return (
+            training.get("data"),
+            training.get("image_size"),
+            training.get("batch_size"),
+            json.dumps(c.get("generator"), sort_keys=True),
+        )
+
+    for entry, other in configs.items():
+        if other.get("class") == "GAN" and signature(other) == signature(config):
+            return entry
+    return None
+
+
+def _fid_cells(measured: dict) -> tuple[str, str, float | None, float | None]:
+    """`(FID prior, "best (FID)", prior value, best value)` of an entry's metrics."""
+    prior = measured.get("prior")
+    best = best_sampler(measured)
+    if not best:
+        return "-", "-", None, None
+    label = NONE_BETTER if best == "prior" else best
+    return (
+        f"{prior['fid']:.2f}" if prior else "-",
+        f"{measured[best]['fid']:.2f} ({label})",
+        prior["fid"] if prior else None,
+        measured[best]["fid"],
+    )
+
+
 def markdown_table() -> str:
-    """The table of all shipped entries side by side, as Markdown.
+    """The table of all shipped entries, each beside its baseline, as Markdown.
 
     Returns:
         str. One row per entry: class, data, images, parameters, training
-        steps and time, FID/KID of plain sampling and of the best sampler
-        (`best_sampler`: "none better than prior" and plain sampling's FID
-        when no sampler beats it by more than `FID_NOISE`).
+        steps and time, FID and KID of plain sampling, precision and recall,
+        the best sampler (`best_sampler`: "none better than prior" when no
+        sampler beats plain sampling by more than `FID_NOISE`) with its FID
+        and cost, the floor (real training images under the entry's own
+        protocol), and the like-for-like `GAN` baseline (`baseline_of`) with
+        its FIDs and whether the entry beats it, plain and best.
 
     Example:
 
@@ -591,8 +657,10 @@ def markdown_table() -> str:
     """
     lines = [
         "| entry | class | data | images | parameters (G + D) | training "
-        "| FID prior | KID prior | best sampler | FID best |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| FID prior | KID prior | precision / recall | FID best (sampler) "
+        "| s / 1000 (best) | floor FID | baseline | baseline FID prior / best "
+        "| beats baseline (prior / best) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in _shipped_names():
         if not (_shipped_root() / name / METADATA_FILE).is_file():
@@ -611,7 +679,34 @@ def markdown_table() -> str:
             else "no weights"
         )
         prior = measured.get("prior")
+        fid_prior, fid_best, prior_value, best_value = _fid_cells(measured)
         best = best_sampler(measured)
+        floor = metadata.get("floor")
+        baseline = baseline_of(name) if training else None
+        baseline_cells = ["-", "-", "-"]
+        if baseline:
+            other = _metadata(_shipped_root() / baseline).get("metrics", {})
+            _, _, other_prior, other_best = _fid_cells(other)
+            if other_prior is not None:
+                beats = [
+                    "yes" if mine < theirs else "no"
+                    for mine, theirs in (
+                        (prior_value, other_prior),
+                        (best_value, other_best),
+                    )
+                ]
+                baseline_cells = [
+                    f"[{baseline}]({baseline}/README.md)",
+                    f"{other_prior:.2f} / {other_best:.2f}",
+                    " / ".join(beats),
+                ]
+            else:
+                baseline_cells[0] = f"[{baseline}]({baseline}/README.md)"
+        precision = (
+            f"{prior['precision']:.2f} / {prior['recall']:.2f}"
+            if prior and "precision" in prior
+            else "-"
+        )
         cells = [
             f"[{name}]({name}/README.md)",
             metadata.get("class", "?"),
@@ -619,10 +714,13 @@ def markdown_table() -> str:
             shape,
             f"{size / 1e6:.2f} M",
             trained,
-            f"{prior['fid']:.2f}" if prior else "-",
+            fid_prior,
             f"{prior['kid']:.3f}" if prior else "-",
-            (NONE_BETTER if best == "prior" else best) or "-",
-            f"{measured[best]['fid']:.2f}" if best else "-",
+            precision,
+            fid_best,
+            f"{measured[best]['seconds_per_1000']:.2f}" if best else "-",
+            f"{floor['fid']:.2f}" if floor else "-",
+            *baseline_cells,
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -647,7 +745,16 @@ entries of one data set, not with published Inception-feature numbers. "Best
 sampler" is the latent sampler with the lowest FID among those that beat plain
 sampling by more than 1% (the noise band); where none does, it reads "none
 better than prior" and "FID best" is plain sampling's (each card lists all of
-them: truncation, DDLS, rejection, Metropolis-Hastings).
+them: truncation, DDLS, rejection, Metropolis-Hastings). Precision and
+recall (k-NN manifolds, k = 3) are plain sampling's; recall shows mode
+coverage. "Floor FID" is what 10,000 real training images score under the
+entry's own protocol (for a 32x32 entry they take the same resize path as its
+samples): what a perfect generator would score. "Baseline" is the plain
+non-saturating `GAN` with the same generator, the entry's discriminator trunk
+with a logit head, the same data, batch size and steps (`ek.zoo.baseline_of`);
+"beats baseline" compares FID, plain sampling and best sampler. Every number
+of a card is re-measured by the `ebgan-keras eval` command printed under its
+table.
 
 Representations (`bigan_mnist` and `bigbigan_mnist` carry an encoder `E(x)`;
 the autoencoder entries a discriminator code; any entry a latent regressor

@@ -30,6 +30,7 @@ from ebgan_keras import training as driver
 from ebgan_keras.config import validate
 from ebgan_keras.utils import prior_latents
 from ebgan_keras.zoo.card import write_card
+from ebgan_keras.zoo.entries import CHAINS_FILE
 from ebgan_keras.zoo.entries import CONFIG_FILE
 from ebgan_keras.zoo.entries import CURVES_FILE
 from ebgan_keras.zoo.entries import DISCRIMINATOR_FILE
@@ -38,9 +39,20 @@ from ebgan_keras.zoo.entries import GENERATOR_FILE
 from ebgan_keras.zoo.entries import GOLDEN_FILE
 from ebgan_keras.zoo.entries import GOLDEN_SAMPLES
 from ebgan_keras.zoo.entries import GRID_FILE
+from ebgan_keras.zoo.entries import INTERPOLATION_FILE
 from ebgan_keras.zoo.entries import entry_dir
 
 RUN_SUBDIR = "run"
+# The DDLS temperature of a recipe that takes it from the energy's calibration.
+CALIBRATED = "calibrated"
+# Real images that calibrate the energy (rejection, MH, calibrated DDLS): the
+# first of the training split, as `--calibration-split train` in the CLI.
+NUM_CALIBRATION = 2000
+# Held-out real images for choosing DDLS's settings and for the floor: the
+# first of the training split, never the test split that the card reports.
+NUM_HELD_OUT = 10000
+# Bumped when what `evaluate` measures changes, so old results are re-measured.
+EVALUATION_VERSION = 2
 
 
 def read_config(name: str) -> dict:
@@ -160,14 +172,17 @@ def export(model, config: dict, run_dir: str, out_dir: str) -> None:
 # ----------------------------------------------------------------------
 # Stage 3: evaluation
 # ----------------------------------------------------------------------
-def _reference_images(config: dict, reference: str | None, limit: int | None):
+def _reference_images(
+    config: dict, reference: str | None, limit: int | None, split: str | None = None
+):
+    """The first `limit` images of a split (the reference split by default)."""
     from ebgan_keras import data
 
     evaluation = config["evaluation"]
     training = config["training"]
     dataset = data.load(
         reference or evaluation["reference"],
-        split=evaluation.get("reference_split", "test"),
+        split=split or evaluation.get("reference_split", "test"),
         batch_size=500,
         shuffle=False,
         drop_remainder=False,
@@ -175,7 +190,13 @@ def _reference_images(config: dict, reference: str | None, limit: int | None):
         crop=training.get("crop"),
         channels=config["image_shape"][2],
     )
-    images = np.concatenate([np.asarray(batch) for batch in dataset], axis=0)
+    batches, count = [], 0
+    for batch in dataset:
+        batches.append(np.asarray(batch))
+        count += len(batches[-1])
+        if limit and count >= limit:
+            break
+    images = np.concatenate(batches, axis=0)
     return images[:limit] if limit else images
 
 
@@ -195,11 +216,48 @@ def _make_sampler(name: str, settings: dict, model, real: np.ndarray, seed: int)
     from ebgan_keras import samplers
 
     settings = dict(settings)
+    if name == "ddls":
+        return ddls_sampler(model, settings, real, seed)
     if name == "rejection":
         return samplers.RejectionSampler.calibrate(model, real, seed=seed, **settings)
     if name == "metropolis_hastings":
         return samplers.MetropolisHastings.calibrate(model, real, seed=seed, **settings)
     return samplers.get({"class_name": name, "config": {**settings, "seed": seed}})
+
+
+def ddls_sampler(model, settings: dict, real: np.ndarray | None, seed: int):
+    """The recipe's DDLS; a `"calibrated"` temperature is fitted on `real`.
+
+    An energy that does not rank real images below generated ones (a
+    calibration slope `<= 0`, e.g. after a few training steps) has no
+    calibrated temperature: the sampler then runs at temperature 1 and a
+    warning says so (the card's settings show the temperature used).
+
+    Args:
+        model: the trained model.
+        settings: dict. DDLS arguments; `temperature` may be `"calibrated"`.
+        real: array. Real images for the calibration (when calibrated).
+        seed: int. Seed of the calibration and of the sampler.
+
+    Returns:
+        An `ek.samplers.DDLS`.
+    """
+    import warnings
+
+    from ebgan_keras import samplers
+
+    settings = {k: v for k, v in settings.items() if k != "seed"}
+    if settings.get("temperature") != CALIBRATED:
+        return samplers.DDLS(seed=seed, **settings)
+    settings.pop("temperature")
+    try:
+        return samplers.DDLS.calibrate(model, real, seed=seed, **settings)
+    except ValueError as error:
+        warnings.warn(
+            f"DDLS runs at temperature 1.0: no calibrated temperature ({error})",
+            stacklevel=2,
+        )
+        return samplers.DDLS(seed=seed, temperature=1.0, **settings)
 
 
 def evaluate(
@@ -212,7 +270,16 @@ def evaluate(
     sampler_names: Sequence[str] | None = None,
     sampler_settings: dict | None = None,
 ) -> dict:
-    """Stage 3: FID/KID of every sampler of the recipe, kept in `run_dir/eval.json`.
+    """Stage 3: FID/KID/precision/recall of every sampler, kept in `run_dir/eval.json`.
+
+    Three sets of real images, none used twice for the same purpose: the
+    reference split (the test split) that every reported number is measured
+    against; the first `NUM_CALIBRATION` training images, on which rejection,
+    Metropolis-Hastings and a `"calibrated"` DDLS temperature fit the energy's
+    calibration; and the first `NUM_HELD_OUT` training images, against which
+    DDLS's step size and number of steps are chosen (`ddls_sweep`) and which
+    give the floor (what real images score under the entry's own protocol:
+    the same resize path as its samples).
 
     Args:
         model: the trained model.
@@ -220,80 +287,106 @@ def evaluate(
         run_dir: str. Run folder; results measured before are not re-measured.
         num_samples: int. Overrides the recipe's number of generated images.
         reference: str. Overrides the reference data set name.
-        num_reference: int. Use only this many reference images.
+        num_reference: int. Use only this many reference images (and at most
+            this many held-out and calibration images).
         sampler_names: sequence of str. Overrides which samplers are measured.
         sampler_settings: dict. Overrides of sampler settings by sampler name
             (e.g. `{"ddls": {"num_steps": 2}}`), and `"ddls_sweep"` overrides
-            of the step-size sweep (to shrink a recipe).
+            of the DDLS sweep (to shrink a recipe).
 
     Returns:
-        A dict `{sampler: {"fid", "kid", "kid_std", "seconds_per_1000",
-        "sampler", "protocol"}}`.
+        A dict `{sampler: {"fid", "kid", "kid_std", "precision", "recall",
+        "seconds_per_1000", "sampler", "report"}}`, and `"_floor"` and
+        `"_ddls_sweep"` (when the recipe sweeps).
     """
     from ebgan_keras import metrics
 
     evaluation = _with_overrides(config["evaluation"], sampler_settings or {})
     num_samples = num_samples or evaluation["num_samples"]
-    features = evaluation["features"]
     path = os.path.join(run_dir, "eval.json")
     results = files.read_json(path, {})
-    key = f"{num_samples}:{reference or evaluation['reference']}:{num_reference}"
+    key = (
+        f"v{EVALUATION_VERSION}:{num_samples}:"
+        f"{reference or evaluation['reference']}:{num_reference}"
+    )
     if results.get("_key") != key:
         results = {"_key": key}
-    real = _reference_images(config, reference, num_reference)
     feature_size = evaluation.get("feature_size")
-    reference_features = to_feature_size(real, feature_size)
     seed = evaluation.get("seed", 0)
     names = sampler_names or list(evaluation["samplers"])
+    scorers = {}
 
-    def score(images, count: int):
+    def score(images, count: int, split: str | None = None, pr: bool = True):
+        """The metrics of `images` against the reference (or `split`) images."""
+        split = split or evaluation.get("reference_split", "test")
+        if split not in scorers:
+            limit = num_reference
+            if split != evaluation.get("reference_split", "test"):
+                limit = min(num_reference or NUM_HELD_OUT, NUM_HELD_OUT)
+            real = _reference_images(config, reference, limit, split=split)
+            scorers[split] = to_feature_size(real, feature_size)
         return metrics.evaluate(
             to_feature_size(np.asarray(images), feature_size),
-            reference=reference_features,
-            metrics=("fid", "kid"),
-            features=features,
+            reference=scorers[split],
+            metrics=("fid", "kid", "precision_recall") if pr else ("fid",),
+            features=evaluation["features"],
             seed=seed,
             reference_name=reference or evaluation["reference"],
-            reference_split=evaluation.get("reference_split", "test"),
+            reference_split=split,
             kid_subset_size=min(1000, count),
         )
 
+    calibration = None
+
+    def calibration_images():
+        nonlocal calibration
+        if calibration is None:
+            limit = min(num_reference or NUM_CALIBRATION, NUM_CALIBRATION)
+            calibration = _reference_images(config, reference, limit, split="train")
+        return calibration
+
+    if "_floor" not in results:
+        real = _reference_images(
+            config, reference, min(num_reference or num_samples, num_samples), "train"
+        )
+        results["_floor"] = _summary(score(real, len(real))) | {
+            "num_images": len(real),
+            "split": "train",
+        }
+        files.write_json(path, results)
     sweep = evaluation.get("ddls_sweep")
+    ddls_settings = {**evaluation["samplers"].get("ddls", {}), **compile_options(model)}
     if "ddls" in names and sweep and "_ddls_sweep" not in results:
         results["_ddls_sweep"] = ddls_sweep(
             model,
-            {**evaluation["samplers"]["ddls"], **compile_options(model)},
+            ddls_settings,
             sweep,
-            score,
+            lambda images, count: score(images, count, split="train", pr=False),
             num_samples,
+            calibration_images()
+            if ddls_settings.get("temperature") == CALIBRATED
+            else None,
         )
         files.write_json(path, results)
-    calibration = None
     for name in names:
         if name in results:
             continue
         settings = dict(evaluation["samplers"].get(name, {}))
         if name == "ddls":
-            settings.update(compile_options(model))
+            settings = dict(ddls_settings)
             if "_ddls_sweep" in results:
-                settings["step_size"] = results["_ddls_sweep"]["best_step_size"]
-        if name in ("rejection", "metropolis_hastings") and calibration is None:
-            # The energy calibration needs real images other than the
-            # evaluation reference: training images (stated in the card).
-            data = driver.load_training_data(config, reference, batch_size=500)
-            calibration = np.concatenate(
-                [np.asarray(batch) for batch in data.take(4)], axis=0
-            )[:2000]
-        sampler = _make_sampler(name, settings, model, calibration, seed)
+                settings.update(results["_ddls_sweep"]["best"])
+        needs_real = name in ("rejection", "metropolis_hastings") or (
+            settings.get("temperature") == CALIBRATED
+        )
+        sampler = _make_sampler(
+            name, settings, model, calibration_images() if needs_real else None, seed
+        )
         start = time.perf_counter()
         images, _ = sampler.sample(model, num_samples)
         seconds = time.perf_counter() - start
         report = score(images, num_samples)
-        kid_values = dict(report["kid"].values)
-        results[name] = {
-            "fid": float(report["fid"].value),
-            "kid": float(kid_values.pop("kid")),
-            "kid_std": float(next(iter(kid_values.values()), float("nan"))),
+        results[name] = _summary(report) | {
             "seconds_per_1000": 1000.0 * seconds / num_samples,
             "num_samples": num_samples,
             "sampler": sampler.get_config() | {"name": name},
@@ -301,9 +394,63 @@ def evaluate(
         }
         files.write_json(path, results)
     measured = {name: results[name] for name in names}
-    if "_ddls_sweep" in results:
-        measured["_ddls_sweep"] = results["_ddls_sweep"]
+    for extra in ("_ddls_sweep", "_floor"):
+        if extra in results:
+            measured[extra] = results[extra]
     return measured
+
+
+def _summary(report) -> dict:
+    """FID, KID (and its spread), precision and recall of a report, as floats."""
+    kid_values = dict(report["kid"].values)
+    summary = {
+        "fid": float(report["fid"].value),
+        "kid": float(kid_values.pop("kid")),
+        "kid_std": float(next(iter(kid_values.values()), float("nan"))),
+    }
+    if "precision_recall" in report:
+        values = report["precision_recall"].values
+        summary |= {
+            "precision": float(values["precision"]),
+            "recall": float(values["recall"]),
+        }
+    return summary
+
+
+def pictures(model, config: dict, results: dict, out_dir: str) -> None:
+    """Stage 3b: the latent interpolation grid and a GIF of DDLS's chains.
+
+    `interpolation.png`: 8 rows of 10 images, each row a spherical path
+    between two latents. `ddls_chains.gif`: 16 chains of the card's DDLS (its
+    measured settings: calibrated temperature, chosen step size and steps)
+    moving through latent space, about 20 frames; only for a recipe with DDLS.
+
+    Args:
+        model: the trained model.
+        config: dict. The entry's config.
+        results: dict. What `evaluate` measured.
+        out_dir: str. Entry folder.
+    """
+    from ebgan_keras import plot
+    from ebgan_keras import samplers
+
+    seed = config["evaluation"].get("seed", 0)
+    files.atomic_write(
+        os.path.join(out_dir, INTERPOLATION_FILE),
+        lambda path: plot.interpolation(model, path, seed=seed),
+    )
+    if "ddls" not in results:
+        return
+    settings = {k: v for k, v in results["ddls"]["sampler"].items() if k != "name"}
+    settings["record_every"] = max(1, int(settings.get("num_steps", 20)) // 20)
+    settings["seed"] = seed
+    sampler = samplers.DDLS(**settings)
+    sampler.sample(model, 16)
+    frames = np.stack([np.asarray(model.generate(z)) for z in sampler.latent_path])
+    files.atomic_write(
+        os.path.join(out_dir, CHAINS_FILE),
+        lambda path: plot.animation(frames, path, nrow=8, duration=150),
+    )
 
 
 def _with_overrides(evaluation: dict, overrides: dict) -> dict:
@@ -318,37 +465,68 @@ def _with_overrides(evaluation: dict, overrides: dict) -> dict:
     return evaluation
 
 
-def ddls_sweep(model, settings: dict, sweep: dict, score, num_samples: int) -> dict:
-    """Chooses DDLS's step size on a small sample with its own seed.
+def ddls_sweep(
+    model,
+    settings: dict,
+    sweep: dict,
+    score,
+    num_samples: int,
+    calibration_images: np.ndarray | None = None,
+) -> dict:
+    """Chooses DDLS's step size and number of steps on held-out images.
+
+    Every pair of `step_size` and `num_steps` runs on the same small sample
+    (its own seed); `score` measures against held-out real images (the
+    recipes use training images), never the split the card reports.
 
     Args:
         model: the trained model.
-        settings: dict. DDLS settings other than `step_size`.
-        sweep: dict. `step_size` (list of floats), `num_samples`, `seed`.
-        score: callable `(images, count) -> EvaluationReport`.
+        settings: dict. DDLS settings; `temperature` may be `"calibrated"`.
+        sweep: dict. `step_size` (list of floats), `num_steps` (list of int;
+            defaults to the settings' one), `num_samples`, `seed`.
+        score: callable `(images, count) -> EvaluationReport` with `"fid"`.
         num_samples: int. Generated images of the final evaluation (the sweep
             uses at most this many).
+        calibration_images: array. Real images for a calibrated temperature.
 
     Returns:
-        A dict with the FID of plain sampling and of every step size on the
-        sweep's sample, and `best_step_size`.
+        A dict with the FID of plain sampling and of every setting on the
+        sweep's sample (keys `"step_size/num_steps"`), `best` (the chosen
+        `{"step_size", "num_steps"}`) and `best_step_size`.
     """
     from ebgan_keras import samplers
 
     count = min(int(sweep.get("num_samples", 2000)), num_samples)
     seed = int(sweep.get("seed", 1))
+    steps = [int(n) for n in sweep.get("num_steps", [settings.get("num_steps", 10)])]
     prior = samplers.get({"class_name": "prior", "config": {"seed": seed}})
     rows = {"prior": float(score(prior.sample(model, count)[0], count)["fid"].value)}
-    for step_size in sweep["step_size"]:
-        sampler = samplers.DDLS(**{**settings, "step_size": step_size, "seed": seed})
-        fid = score(sampler.sample(model, count)[0], count)["fid"].value
-        rows[f"{step_size:g}"] = float(fid)
-    best = min(sweep["step_size"], key=lambda size: rows[f"{size:g}"])
+    temperature = None
+    settings = dict(settings)
+    if settings.get("temperature") == CALIBRATED:
+        fitted = ddls_sampler(model, settings, calibration_images, seed)
+        temperature = fitted.temperature
+        settings |= {"temperature": temperature, "calibration": fitted.calibration}
+    choices = {}
+    for num_steps in steps:
+        for step_size in sweep["step_size"]:
+            key = f"{step_size:g}/{num_steps}"
+            choices[key] = {"step_size": float(step_size), "num_steps": num_steps}
+            sampler = samplers.DDLS(
+                **{**settings, **choices[key], "seed": seed},
+            )
+            rows[key] = float(
+                score(sampler.sample(model, count)[0], count)["fid"].value
+            )
+    best = min(choices, key=lambda key: rows[key])
     return {
         "num_samples": count,
         "seed": seed,
+        "reference": "held-out training images",
+        "temperature": temperature,
         "fid": rows,
-        "best_step_size": float(best),
+        "best": choices[best],
+        "best_step_size": choices[best]["step_size"],
     }
 
 
@@ -409,6 +587,7 @@ def run_recipe(
         sampler_names,
         sampler_settings,
     )
+    pictures(model, config, results, out_dir)
     return write_card(model, config, run_dir, out_dir, results)
 
 
@@ -447,3 +626,93 @@ def build(
     out_dir = out_dir or os.path.join("zoo_builds", entry)
     run_dir = run_dir or os.path.join(out_dir, RUN_SUBDIR)
     return run_recipe(config, out_dir, run_dir, **overrides)
+
+
+def reevaluate(
+    name: str,
+    out_dir: str | None = None,
+    run_dir: str | None = None,
+    **overrides,
+) -> dict:
+    """Re-measures a trained entry with its (current) recipe, without training.
+
+    The entry's weights are read from its folder (checked against the sha256
+    its `metadata.json` recorded), its training provenance is kept, and the
+    evaluation and card stages run again with the recipe's `evaluation`
+    section as it is now: how the cards moved to calibrated DDLS, precision
+    and recall and the floor without retraining. Resumable from `run_dir`.
+    `out_dir` may be the entry's own folder (updated in place).
+
+    Args:
+        name: str. Entry name or entry folder (trained).
+        out_dir: str. Entry folder to write. Defaults to `zoo_builds/<name>`.
+        run_dir: str. Run folder of the evaluation. Defaults to
+            `<out_dir>/run`.
+        **overrides: `num_samples`, `reference`, `num_reference`,
+            `sampler_names`, `sampler_settings` (see `run_recipe`).
+
+    Returns:
+        The new metadata of the entry.
+
+    Example:
+
+    ```python
+    ek.zoo.reevaluate("ebgan_mnist", out_dir="zoo/ebgan_mnist",
+                      run_dir="zoo_builds/ebgan_mnist/eval")
+    ```
+    """
+    import shutil
+
+    from ebgan_keras import builder
+    from ebgan_keras.zoo import entries
+
+    keep = ("num_samples", "reference", "num_reference")
+    keep += ("sampler_names", "sampler_settings")
+    unknown = sorted(set(overrides) - set(keep))
+    if unknown:
+        raise TypeError(
+            f"`reevaluate` does not train: it takes only {keep}. Received: {unknown}"
+        )
+    source = entry_dir(name)
+    config = read_config(source)
+    metadata = files.read_json(source / entries.METADATA_FILE, {})
+    if not metadata.get("training"):
+        raise ValueError(
+            f"`reevaluate` needs a trained entry; {source.name!r} has no "
+            f"training record (declared without weights). Received: name={name!r}"
+        )
+    out_dir = out_dir or os.path.join("zoo_builds", source.name)
+    run_dir = run_dir or os.path.join(out_dir, RUN_SUBDIR)
+    files.check_writable(out_dir)
+    os.makedirs(run_dir, exist_ok=True)
+    model = builder.build_model(config)
+    listed = metadata.get("files", {})
+    for part, filename in (
+        ("generator", GENERATOR_FILE),
+        ("discriminator", DISCRIMINATOR_FILE),
+        ("encoder", ENCODER_FILE),
+    ):
+        path = source / filename
+        if part == "encoder" and filename not in listed:
+            continue
+        entries._verify(path, listed.get(filename), source.name)
+        getattr(model, part).load_weights(str(path))
+    for filename in (
+        GENERATOR_FILE,
+        DISCRIMINATOR_FILE,
+        ENCODER_FILE,
+        GOLDEN_FILE,
+        GRID_FILE,
+        CURVES_FILE,
+    ):
+        path, target = source / filename, os.path.join(out_dir, filename)
+        if path.is_file() and not (
+            os.path.exists(target) and os.path.samefile(path, target)
+        ):
+            shutil.copyfile(path, target)
+    files.write_json(os.path.join(out_dir, CONFIG_FILE), config)
+    results = evaluate(model, config, run_dir, **overrides)
+    pictures(model, config, results, out_dir)
+    return write_card(
+        model, config, run_dir, out_dir, results, training=metadata["training"]
+    )

@@ -1,0 +1,194 @@
+"""Zoo quality: baselines, re-evaluation, calibrated DDLS in recipes, pictures."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import ebgan_keras as ek
+from ebgan_keras import cli
+from ebgan_keras import plot
+from ebgan_keras import zoo
+from ebgan_keras.zoo import card
+from ebgan_keras.zoo import stages
+
+#: A recipe's DDLS as the MNIST entries now have it: calibrated temperature,
+#: step size and steps chosen on held-out images, shrunk.
+CALIBRATED_DDLS = {
+    "samplers": {"prior": {}, "ddls": {"temperature": "calibrated"}, "rejection": {}},
+    "ddls_sweep": {
+        "step_size": [0.01, 0.1],
+        "num_steps": [1, 2],
+        "num_samples": 20,
+        "seed": 1,
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_trained(tmp_path_factory):
+    """A tiny EBGAN-PT entry, trained 2 steps by the recipe code, prior only."""
+    config = stages.read_config("ebgan_pt_mnist")
+    config["name"] = "tiny"
+    config["generator"]["kwargs"]["hidden_units"] = [32]
+    config["discriminator"]["kwargs"]["encoder_units"] = [32, 16]
+    config["training"].update({"data": "mnist_subset", "epochs": 1})
+    config["evaluation"].update(
+        {"reference": "mnist_subset", "num_samples": 40, "samplers": {"prior": {}}}
+    )
+    root = tmp_path_factory.mktemp("quality")
+    (root / "config").mkdir()
+    (root / "config" / "config.json").write_text(json.dumps(config))
+    out = root / "tiny"
+    zoo.build(str(root / "config"), out_dir=str(out), steps_per_epoch=2, verbose=0)
+    return out
+
+
+def test_baseline_discriminators_are_the_energy_models_trunks_with_a_logit():
+    kwargs = {"image_size": 32, "channels": 1}
+    pairs = [
+        (
+            ek.networks.gan_conv_discriminator(**kwargs, filters=(8, 16)),
+            ek.networks.ebgan_conv_discriminator(**kwargs, filters=(8, 16)),
+        ),
+        (
+            ek.networks.began_gan_discriminator(**kwargs, filters=4, hidden_dim=8),
+            ek.networks.began_discriminator(**kwargs, filters=4, hidden_dim=8),
+        ),
+    ]
+    for gan, energy in pairs:
+        assert gan.output_shape == (None, 1)
+        trunk = {
+            w.path: tuple(w.shape)
+            for w in energy.weights
+            if w.path.split("/")[0].startswith(("down_", "encoder", "hidden"))
+        }
+        head = {w.path: tuple(w.shape) for w in gan.weights}
+        assert trunk and all(head[path] == shape for path, shape in trunk.items())
+        assert set(head) - set(trunk) == {"logit/kernel", "logit/bias"}
+
+
+def test_every_energy_entry_is_paired_with_its_like_for_like_baseline():
+    assert zoo.baseline_of("ebgan_mnist") == "gan_mnist"
+    assert zoo.baseline_of("magan_mnist") == "gan_mnist"
+    assert zoo.baseline_of("gan_mnist") is None
+    for name in ("ebgan_pt_fashion_mnist", "began_mnist", "began_fashion_mnist"):
+        baseline = zoo.baseline_of(name)
+        entry, other = (stages.read_config(n) for n in (name, baseline))
+        assert other["class"] == "GAN" and other["generator"] == entry["generator"]
+        assert other["training"] == entry["training"] | {"learning_rate": None}
+    table = zoo.markdown_table()
+    assert "[gan_mnist](gan_mnist/README.md) | " in table.split("ebgan_mnist")[2]
+
+
+def test_slerp_keeps_the_ends_and_the_norm_of_orthogonal_latents():
+    start = np.array([[3.0, 0.0, 0.0], [1.0, 1.0, 0.0]])
+    end = np.array([[0.0, 3.0, 0.0], [1.0, 1.0, 0.0]])  # second: the same point
+    path = plot.slerp(start, end, 5)
+    assert path.shape == (2, 5, 3) and path.dtype == np.float32
+    np.testing.assert_allclose(path[:, 0], start, atol=1e-6)
+    np.testing.assert_allclose(path[:, -1], end, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(path[0], axis=1), 3.0, rtol=1e-6)
+    np.testing.assert_allclose(path[1], np.repeat(start[1:], 5, axis=0), atol=1e-6)
+    with pytest.raises(ValueError, match="num_steps"):
+        plot.slerp(start, end, 1)
+    with pytest.raises(ValueError, match=r"shapes \(2, 3\) and \(1, 3\)"):
+        plot.slerp(start, end[:1], 3)
+
+
+def test_recipe_ddls_without_a_calibrated_temperature_runs_at_one(
+    tiny_trained, monkeypatch
+):
+    from ebgan_keras.samplers import EnergyCalibration
+    from ebgan_keras.samplers import ddls
+
+    model = zoo.load(str(tiny_trained))
+    real = np.zeros((4, 28, 28, 1), "float32")
+    monkeypatch.setattr(ddls, "calibrate_model", lambda *a: EnergyCalibration(0.5, 0))
+    sampler = stages.ddls_sampler(model, {"temperature": "calibrated"}, real, 0)
+    assert sampler.temperature == 2.0 and sampler.calibration.slope == 0.5
+    monkeypatch.setattr(ddls, "calibrate_model", lambda *a: EnergyCalibration(-1, 0))
+    with pytest.warns(UserWarning, match="temperature 1.0: .*slope=-1"):
+        sampler = stages.ddls_sampler(model, {"temperature": "calibrated"}, real, 0)
+    assert sampler.temperature == 1.0 and sampler.calibration is None
+    fixed = stages.ddls_sampler(model, {"temperature": 3.0, "seed": 5}, None, 0)
+    assert fixed.temperature == 3.0 and fixed.seed == 0
+
+
+def test_reevaluate_keeps_the_training_and_measures_calibrated_ddls(
+    tiny_trained, tmp_path, capsys, monkeypatch
+):
+    from ebgan_keras.samplers import EnergyCalibration
+    from ebgan_keras.samplers import ddls
+
+    # Two training steps do not rank real images first: a fixed fit stands
+    # in for a trained model's (the fit itself is tested in test_samplers).
+    fits = []
+
+    def calibrate_model(model, real_images, *args):
+        fits.append(len(real_images))
+        return EnergyCalibration(slope=0.5, intercept=0.0)
+
+    monkeypatch.setattr(ddls, "calibrate_model", calibrate_model)
+    source = tmp_path / "source"
+    shutil.copytree(tiny_trained, source)
+    config = json.loads((source / "config.json").read_text())
+    config["evaluation"].update(CALIBRATED_DDLS)
+    (source / "config.json").write_text(json.dumps(config))
+    before = json.loads((source / "metadata.json").read_text())
+    out = tmp_path / "out"
+    metadata = zoo.reevaluate(
+        str(source), out_dir=str(out), run_dir=str(tmp_path / "eval"), num_samples=20
+    )
+    assert metadata["training"] == before["training"]
+    assert set(metadata["metrics"]) == {"prior", "ddls", "rejection"}
+    for result in [*metadata["metrics"].values(), metadata["floor"]]:
+        assert 0.0 <= result["precision"] <= 1.0 and 0.0 <= result["recall"] <= 1.0
+    assert metadata["floor"]["split"] == "train"
+    sweep = metadata["ddls_sweep"]
+    assert set(sweep["fid"]) == {"prior", "0.01/1", "0.1/1", "0.01/2", "0.1/2"}
+    assert sweep["reference"] == "held-out training images" and sweep["temperature"]
+    ddls = metadata["metrics"]["ddls"]["sampler"]
+    assert {ddls["step_size"], ddls["num_steps"]} <= {0.01, 0.1, 1, 2}
+    assert ddls["step_size"] == sweep["best"]["step_size"]
+    assert ddls["num_steps"] == sweep["best"]["num_steps"]
+    # Same calibration as the sweep's: 1 / slope of the fit on training images
+    # (mnist_subset's train split has 2000 images: NUM_CALIBRATION of them).
+    assert ddls["temperature"] == sweep["temperature"] == 2.0
+    assert fits and set(fits) == {stages.NUM_CALIBRATION}
+    # Pictures: the interpolation grid (8 rows of 10) and DDLS's chains.
+    with Image.open(out / "interpolation.png") as grid:
+        assert grid.size == (10 * 28 * 2, 8 * 28 * 2)
+    with Image.open(out / "ddls_chains.gif") as gif:
+        assert gif.n_frames >= 2 and gif.size == (8 * 28 * 2, 2 * 28 * 2)
+    assert {"interpolation.png", "ddls_chains.gif"} <= set(metadata["files"])
+    text = (out / "README.md").read_text()
+    assert "![DDLS chains](ddls_chains.gif)" in text and "*floor: 20 real" in text
+    command = card.eval_command("tiny", "ddls", metadata["metrics"]["ddls"])
+    assert command in text and command.endswith("--calibration-split train")
+    # The re-evaluated folder is a valid entry, weights and golden unchanged.
+    model = zoo.load(str(out))
+    zoo.check_golden(model, out)
+    # The CLI reproduces the card's calibrated DDLS from the recipe alone.
+    argv = ["eval", str(out), "--sampler", "ddls", "--num", "20"]
+    argv += ["--reference", "mnist_subset", "--calibration-split", "train"]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "DDLS temperature 2\n" in printed
+    assert f"num_steps={ddls['num_steps']}" in printed
+
+
+def test_reevaluate_refuses_training_options_and_untrained_entries(capsys):
+    argv = ["zoo", "build", "gan_mnist", "--evaluate-only", "--epochs", "2"]
+    assert cli.main(argv) == 2
+    assert "--epochs trains; --evaluate-only does not" in capsys.readouterr().err
+    assert cli.main(["zoo", "list", "--evaluate-only"]) == 2
+    assert "--evaluate-only is only for `zoo build`" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="needs a trained entry"):
+        zoo.reevaluate("began_celeba", out_dir="/nonexistent/never")
+    with pytest.raises(TypeError, match=r"does not train.*\['epochs'\]"):
+        zoo.reevaluate("gan_mnist", epochs=1)
