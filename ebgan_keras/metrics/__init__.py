@@ -25,8 +25,10 @@ from ebgan_keras.metrics.evaluation import precision_recall
 from ebgan_keras.metrics.evaluation import reference_statistics
 from ebgan_keras.metrics.extractors import DOMAIN_FEATURES
 from ebgan_keras.metrics.extractors import FeatureExtractor
+from ebgan_keras.metrics.extractors import WeightsIntegrityError
 from ebgan_keras.metrics.extractors import auto_features
 from ebgan_keras.metrics.extractors import domain_classifier_extractor
+from ebgan_keras.metrics.extractors import fetch_weights
 from ebgan_keras.metrics.extractors import get_extractor
 from ebgan_keras.metrics.extractors import inception_v3_extractor
 from ebgan_keras.metrics.extractors import resolve_features
@@ -49,12 +51,14 @@ __all__ = [
     "FeatureExtractor",
     "MetricResult",
     "Protocol",
+    "WeightsIntegrityError",
     "auto_features",
     "build_domain_classifier",
     "default_cache_dir",
     "domain_classifier_extractor",
     "evaluate",
     "feature_statistics",
+    "fetch_weights",
     "fid",
     "frechet_distance",
     "get_extractor",

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import socket
+import tempfile
 
 import keras
 import numpy as np
@@ -204,6 +207,104 @@ def domain_classifier_extractor(
     )
 
 
+class WeightsIntegrityError(ValueError):
+    """A downloaded weights file does not match its recorded hash."""
+
+
+def _file_hash(path: str, expected: str) -> str:
+    """md5 or sha256 of a file, by the length of the expected hex digest."""
+    digest = hashlib.sha256() if len(expected) == 64 else hashlib.md5()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch_weights(
+    filename: str,
+    origin: str,
+    file_hash: str,
+    cache_dir: str | None = None,
+    cache_subdir: str = "models",
+) -> str:
+    """A hash-checked weights file from the Keras cache, downloaded if missing.
+
+    The file is fetched with `keras.utils.get_file(..., file_hash=...)` into
+    a staging folder beside the cache and enters the cache only once its hash
+    matches, so a tampered or truncated download never replaces a file
+    already in the cache, and none is left where the next call would find
+    it. A cached file whose hash does not match is not deleted: a good
+    download replaces it, a failed one leaves it as it was.
+
+    Args:
+        filename: str. The file's name in the cache.
+        origin: str. Where to download it from: an `https://` URL, or a
+            `file://` URL of a local copy.
+        file_hash: str. Its md5 (32 hex digits) or sha256 (64).
+        cache_dir: str. The Keras cache folder. Defaults to `$KERAS_HOME`
+            (`~/.keras`).
+        cache_subdir: str. Its subfolder. Defaults to `"models"`.
+
+    Returns:
+        str. The path of the verified file in the cache.
+
+    Raises:
+        WeightsIntegrityError: the downloaded file's hash does not match
+            (naming the origin, the expected and the received hash).
+        Exception: what `keras.utils.get_file` raises when the download
+            fails.
+
+    Example:
+
+    ```python
+    from ebgan_keras.metrics import extractors
+
+    path = extractors.fetch_weights(
+        extractors.INCEPTION_FILE, "file:///mnt/weights/" +
+        extractors.INCEPTION_FILE, extractors.INCEPTION_MD5)
+    ```
+    """
+    root = os.path.expanduser(
+        cache_dir or os.environ.get("KERAS_HOME", os.path.join("~", ".keras"))
+    )
+    folder = os.path.join(root, cache_subdir)
+    final = os.path.join(folder, filename)
+    if os.path.isfile(final) and _file_hash(final, file_hash) == file_hash:
+        return final
+    os.makedirs(folder, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".download-", dir=folder)
+    try:
+        try:
+            downloaded = keras.utils.get_file(
+                filename,
+                origin,
+                cache_dir=staging,
+                cache_subdir=".",
+                file_hash=file_hash,
+            )
+        except ValueError as error:
+            staged = os.path.join(staging, filename)
+            if not os.path.isfile(staged):
+                raise
+            received = _file_hash(staged, file_hash)
+            kept = (
+                f"; the cached {final} was left as it was"
+                if os.path.isfile(final)
+                else ""
+            )
+            raise WeightsIntegrityError(
+                f"The weights file {filename} downloaded from {origin} does not "
+                f"match its hash (tampered, truncated or another version); it "
+                f"was not written to the cache{kept}. Expected "
+                f"{'sha256' if len(file_hash) == 64 else 'md5'} {file_hash}, "
+                f"received {received}"
+            ) from error
+        os.replace(downloaded, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return final
+
+
 def _inception_weights_file(weights) -> str:
     if weights != "imagenet":
         path = os.path.expanduser(str(weights))
@@ -215,12 +316,11 @@ def _inception_weights_file(weights) -> str:
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(20)  # fail within seconds offline, never hang
     try:
-        return keras.utils.get_file(
-            INCEPTION_FILE,
-            INCEPTION_URL,
-            cache_subdir="models",
-            file_hash=INCEPTION_MD5,
-        )
+        # Module constants read at call time: a mirror (or a test) may point
+        # them elsewhere.
+        return fetch_weights(INCEPTION_FILE, INCEPTION_URL, INCEPTION_MD5)
+    except WeightsIntegrityError:
+        raise
     except Exception as error:
         cache = os.path.join(
             os.environ.get("KERAS_HOME", os.path.expanduser("~/.keras")), "models"

@@ -11,10 +11,12 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import shlex
 
 from ebgan_keras import files
 from ebgan_keras.config import FORMAT_VERSION
 from ebgan_keras.training import INFO_FILE
+from ebgan_keras.training import RUN_CONFIG_FILE
 from ebgan_keras.training import machine
 from ebgan_keras.training import versions
 from ebgan_keras.zoo.entries import CARD_FILE
@@ -87,23 +89,27 @@ def write_card(
     out_dir: str,
     results: dict,
     training: dict | None = None,
+    command: str | None = None,
 ) -> dict:
     """Stage 4: writes `README.md` and `metadata.json`; returns the metadata.
 
     Args:
         model: the trained model.
         config: dict. The entry's config.
-        run_dir: str. Run folder (training info and history).
-        out_dir: str. Entry folder.
-        results: dict. What `evaluate` measured.
+        run_dir: str. The run folder (training provenance and history).
+        out_dir: str. The entry folder.
+        results: dict. The measured metrics (`stages.evaluate`).
         training: dict. The metadata's `training` record, when the entry was
             trained before (re-evaluated); defaults to the run folder's.
+        command: str. The command that builds the entry (with its data).
+            Defaults to `ebgan-keras zoo build NAME`.
 
     Returns:
         The metadata dict written.
     """
     info = files.read_json(os.path.join(run_dir, INFO_FILE), {})
     history = files.read_json(os.path.join(run_dir, "history.json"), {})
+    run_config = files.read_json(os.path.join(run_dir, RUN_CONFIG_FILE), {})
     recipe = config["training"]
     metadata = {
         **_base_metadata(model, config),
@@ -115,6 +121,8 @@ def write_card(
             "epochs": info.get("epochs_done"),
             "steps": info.get("steps_done"),
             "batch_size": recipe["batch_size"],
+            "data": run_config.get("training", {}).get("data", recipe["data"]),
+            "mixed_precision": info.get("mixed_precision"),
             "wall_time_s": round(float(info.get("wall_time_s", 0.0)), 1),
             "segments": info.get("segments"),
             "machine": info.get("machine", machine()),
@@ -125,7 +133,7 @@ def write_card(
             },
         },
         "weights": {"status": "shipped"},
-        "recipe_command": f"ebgan-keras zoo build {config['name']}",
+        "recipe_command": command or f"ebgan-keras zoo build {config['name']}",
         "metrics": {
             name: {key: value for key, value in result.items() if key != "report"}
             | {"protocol": _protocol(result)}
@@ -382,30 +390,67 @@ def _kwargs(spec: dict) -> str:
 
 
 # ----------------------------------------------------------------------
-def write_declared_card(config: dict, out_dir: str, reason: str) -> dict:
+def write_declared_card(
+    config: dict,
+    out_dir: str,
+    reason: str,
+    train_images: int | None = None,
+    data_folder: str | None = None,
+) -> dict:
     """Writes the card and metadata of an entry declared without weights.
+
+    The card says how to build the entry (the commands for its data as an
+    image folder and as TFDS data), what it costs (`cost.estimate`: FLOPs,
+    GPU memory and time, estimated) and how it computes on a GPU (mixed
+    precision, XLA).
 
     Args:
         config: dict. The entry's config (its full recipe).
         out_dir: str. The entry folder.
         reason: str. Why no weights are shipped.
+        train_images: int. Images of the training split, for the steps of an
+            epoch when the recipe's `steps_per_epoch` is `null`; without
+            either, the card gives no time estimate.
+        data_folder: str. The image folder named in the build command, e.g.
+            `"img_align_celeba"`. Defaults to none (only the TFDS command).
 
     Returns:
-        The metadata dict (`weights.status == "absent"`).
+        The metadata dict (`weights.status == "absent"`, and `estimate`).
     """
     from ebgan_keras.builder import build_model
     from ebgan_keras.config import validate
+    from ebgan_keras.zoo import cost
 
-    model = build_model(validate(config))
+    config = validate(config)
+    model = build_model(config)
     training = config["training"]
+    name = config["name"]
+    steps = training["steps_per_epoch"]
+    if steps is None and train_images:
+        steps = train_images // training["batch_size"]
+    mixed = training["mixed_precision"] is not None
+    estimate = cost.estimate(
+        model, training["batch_size"], training["epochs"] * (steps or 0), mixed
+    )
+    commands = []
+    if data_folder:
+        commands.append(
+            build_command(name, data=f"/path/to/{data_folder}")
+            + f" --out my_zoo/{name}"
+        )
+    commands.append(
+        build_command(name, data_dir="/path/to/tensorflow_datasets")
+        + f" --out my_zoo/{name}"
+    )
     metadata = {
         **_base_metadata(model, config),
         "weights": {"status": "absent", "reason": reason},
-        "recipe_command": f"ebgan-keras zoo build {config['name']}",
+        "recipe_command": commands[0],
+        "estimate": estimate,
         "metrics": {},
     }
     lines = [
-        f"# {config['name']}",
+        f"# {name}",
         "",
         config["summary"],
         "",
@@ -413,20 +458,26 @@ def write_declared_card(config: dict, out_dir: str, reason: str) -> dict:
         "",
         "## Build it",
         "",
-        "On a machine with a GPU and the data (TFDS `celeb_a`, or "
-        "`ek.data.from_directory` on an image folder):",
+        "On a machine with a GPU and the data, one command trains, exports, "
+        "evaluates and writes the entry's card (rerun it to resume):",
         "",
         "```bash",
-        f"ebgan-keras zoo build {config['name']} --out my_zoo/{config['name']}",
+        *commands,
         "```",
         "",
-        "or load trained weights from files or URLs with their sha256:",
+        *_data_lines(config, data_folder),
+        f'Then `ek.zoo.load("my_zoo/{name}")`. Trained weights published '
+        "elsewhere load with their sha256:",
         "",
         "```python",
         f'model = ek.zoo.load("{config["name"]}", weights={{"generator": URL_G, '
         '"discriminator": URL_D}, sha256={"generator": HEX_G, "discriminator": '
         "HEX_D})",
         "```",
+        "",
+        "## Cost (estimated from FLOPs, not measured)",
+        "",
+        *_estimate_lines(config, estimate, steps),
         "",
         "## Model",
         "",
@@ -451,6 +502,120 @@ def write_declared_card(config: dict, out_dir: str, reason: str) -> dict:
     }
     files.write_json(os.path.join(out_dir, METADATA_FILE), metadata)
     return metadata
+
+
+def _data_lines(config: dict, data_folder: str | None) -> list[str]:
+    training, evaluation = config["training"], config["evaluation"]
+    lines = []
+    if data_folder:
+        lines.append(
+            f"`--data` takes the folder of images (`{data_folder}/000001.jpg`, "
+            "...; searched recursively); the training images are the "
+            f"`{training['split']}` split and the FID reference the "
+            f"`{evaluation['reference_split']}` split of the official partition "
+            "(`list_eval_partition.txt` or Kaggle's `.csv`, found beside the "
+            "folder, one or two levels up, or in an `Eval/` folder there; "
+            f"without it: `--reference-split 'train[-{evaluation['num_samples']}:]'`"
+            " for the last images of the folder, which are also trained on). "
+        )
+    lines.append(
+        f"`--data-dir` takes a TFDS data folder where `{training['data']}` is "
+        f"prepared (`tfds.builder({training['data']!r}, data_dir=...)"
+        ".download_and_prepare()` on a machine that reaches the data's "
+        "download site)."
+    )
+    return ["".join(lines), ""]
+
+
+def _estimate_lines(config: dict, estimate: dict, steps_per_epoch) -> list[str]:
+    from ebgan_keras.zoo import cost
+
+    training = config["training"]
+    gflops = estimate["step_flops"] / 1e9
+    lines = [
+        f"- Arithmetic: generator {estimate['generator_flops'] / 1e9:.2f} and "
+        f"discriminator {estimate['discriminator_flops'] / 1e9:.2f} GFLOPs "
+        "forward per image (convolution and dense layers); a training step "
+        f"costs `{cost.GENERATOR_PASSES} G + {cost.DISCRIMINATOR_PASSES} D` "
+        f"per image (backward = 2 forward), {gflops:,.0f} GFLOPs at batch "
+        f"{training['batch_size']}.",
+    ]
+    if steps_per_epoch:
+        tflops = estimate["flops_per_second"] / 1e12
+        lines.append(
+            f"- Time: {training['epochs']} epochs x {steps_per_epoch:,} steps = "
+            f"{estimate['steps']:,} steps, {estimate['total_flops']:.2g} FLOPs: "
+            f"about {_duration(estimate['hours'])} at an assumed {tflops:.0f} "
+            "TFLOP/s sustained (an eighth of an A100's float16 tensor-core "
+            "peak; scale by your GPU's speed). That is the arithmetic alone, "
+            "a lower bound: the first epoch also decodes the JPEGs (later ones "
+            "read them from memory), and small convolutions are often "
+            "memory-bound. Evaluation adds InceptionV3 features of "
+            f"{config['evaluation']['num_samples']:,} images per sampler."
+        )
+    lines += [
+        f"- GPU memory: about {estimate['memory_gib']:.1f} GiB (weights, "
+        "gradients and Adam states in float32, the activations a step keeps "
+        "for its backward pass and their gradients, 1.5 GiB of CUDA context "
+        "and workspaces); TensorFlow and JAX reserve most of the GPU up front "
+        "unless told otherwise (`TF_FORCE_GPU_ALLOW_GROWTH=true`, "
+        "`XLA_PYTHON_CLIENT_PREALLOCATE=false`).",
+        _precision_line(training),
+    ]
+    return lines
+
+
+def _precision_line(training: dict) -> str:
+    mixed = training["mixed_precision"]
+    if mixed == "auto":
+        precision = (
+            'mixed precision on a GPU (`training.mixed_precision: "auto"`: '
+            "`mixed_float16` when a GPU is present, float32 on a CPU)"
+        )
+    elif mixed:
+        precision = f"mixed precision (`{mixed}`)"
+    else:
+        precision = "float32 (`training.mixed_precision: null`)"
+    return (
+        f"- Precision and compilation: trains in {precision}, with float32 "
+        "weights, losses and energies; the entry's golden outputs and "
+        "metrics are computed in float32, as `ek.zoo.load` runs it. "
+        "The training step is compiled with XLA on JAX (always) and on "
+        'TensorFlow when a GPU is present (Keras\'s `jit_compile="auto"`, '
+        "which keeps XLA off on a CPU-only TensorFlow); PyTorch runs it "
+        "without XLA."
+    )
+
+
+def _duration(hours: float) -> str:
+    if hours < 1:
+        return f"{max(1, round(hours * 60))} min"
+    return f"{hours:.1f} h"
+
+
+def build_command(name: str, data: str | None = None, data_dir: str | None = None):
+    """The `ebgan-keras zoo build` command of an entry and its data.
+
+    Args:
+        name: str. The entry's name.
+        data: str. The training data given with `--data` (a data set name or
+            an image folder), if not the recipe's.
+        data_dir: str. The TFDS data folder given with `--data-dir`.
+
+    Returns:
+        str. The command line, its arguments quoted for a POSIX shell.
+
+    Example:
+
+    >>> build_command("began_celeba", data="/data/img_align_celeba")
+    'ebgan-keras zoo build began_celeba --data /data/img_align_celeba'
+    """
+    words = ["ebgan-keras", "zoo", "build", name]
+    if data:
+        words += ["--data", os.fspath(data)]
+    if data_dir:
+        words += ["--data-dir", os.fspath(data_dir)]
+    return shlex.join(words)
 
 
 def _backend() -> str:

@@ -350,11 +350,16 @@ def _fetch(url: str, expected: str, entry: str, filename: str, cache_dir) -> Pat
 
 def _absent_message(entry: str, metadata: dict) -> str:
     reason = metadata.get("weights", {}).get("reason", "no weights were published")
+    command = metadata.get("recipe_command") or f"ebgan-keras zoo build {entry}"
+    if " --out " not in command:
+        command += " --out ENTRY_DIR"
+    out = command.split(" --out ", 1)[1].split()[0]
     return (
         f"Zoo entry {entry!r} exists (its recipe and architecture are declared) "
         f"but has no weights: {reason}. Two ways forward: (1) build it from its "
-        f"recipe on a machine with a GPU and the data: `ebgan-keras zoo build "
-        f"{entry} --out ENTRY_DIR`, then `ek.zoo.load('ENTRY_DIR')`; (2) point to "
+        f"recipe on a machine with a GPU and the data: `{command}` (its card "
+        f"gives the other ways to pass the data), then `ek.zoo.load({out!r})`; "
+        "(2) point to "
         f"trained weights: `ek.zoo.load({entry!r}, weights={{'generator': PATH_OR_URL, "
         f"'discriminator': PATH_OR_URL}}, sha256={{'generator': HEX, "
         f"'discriminator': HEX}})`."
@@ -764,6 +769,40 @@ compared in `benchmarks/results/representation.md`
 """
 
 
+def _declared_section() -> str:
+    """How to build each declared entry, from its metadata (empty if none)."""
+    lines = []
+    for name in _shipped_names():
+        folder = _shipped_root() / name
+        if not (folder / METADATA_FILE).is_file():
+            continue
+        metadata = _metadata(folder)
+        if _weights_status(metadata) != "absent":
+            continue
+        estimate = metadata.get("estimate") or {}
+        cost = ""
+        if estimate.get("steps"):
+            hours = estimate["hours"]
+            time = f"{hours:.1f} h" if hours >= 1 else f"{hours * 60:.0f} min"
+            cost = (
+                f" Estimated from FLOPs: {time} of training arithmetic at "
+                f"{estimate['flops_per_second'] / 1e12:.0f} TFLOP/s, about "
+                f"{estimate['memory_gib']:.1f} GiB of GPU memory."
+            )
+        lines.append(
+            f"- [{name}]({name}/README.md): `{metadata['recipe_command']}`.{cost}"
+        )
+    if not lines:
+        return ""
+    return (
+        "\nDeclared entries ship their recipe without weights; each builds on a "
+        "machine with a GPU and the data (its card gives the commands, for an "
+        "image folder and for TFDS data, and what the estimates assume):\n\n"
+        + "\n".join(lines)
+        + "\n"
+    )
+
+
 def write_index(path=None) -> str:
     """Writes `zoo/README.md`: the header and `markdown_table()`.
 
@@ -774,7 +813,7 @@ def write_index(path=None) -> str:
     Returns:
         The text written.
     """
-    text = INDEX_HEADER + "\n" + markdown_table() + "\n"
+    text = INDEX_HEADER + "\n" + markdown_table() + "\n" + _declared_section()
     path = path or (_shipped_root() / "README.md")
     with open(path, "w") as handle:
         handle.write(text)

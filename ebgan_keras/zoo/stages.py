@@ -27,8 +27,10 @@ import numpy as np
 
 from ebgan_keras import files
 from ebgan_keras import training as driver
+from ebgan_keras.config import merge
 from ebgan_keras.config import validate
 from ebgan_keras.utils import prior_latents
+from ebgan_keras.zoo.card import build_command
 from ebgan_keras.zoo.card import write_card
 from ebgan_keras.zoo.entries import CHAINS_FILE
 from ebgan_keras.zoo.entries import CONFIG_FILE
@@ -105,6 +107,7 @@ def train(
     steps_per_epoch: int | None = None,
     data: str | None = None,
     verbose: int = 2,
+    data_dir: str | None = None,
 ):
     """Stage 1: trains the recipe's model in `run_dir` with the training driver.
 
@@ -113,16 +116,57 @@ def train(
         run_dir: str. Run folder; rerun to resume.
         epochs: int. Overrides the recipe's epochs (to shrink it in tests).
         steps_per_epoch: int. Overrides one pass over the data.
-        data: str. Overrides the recipe's data set name.
+        data: str. Overrides the recipe's data set name (or an image folder).
         verbose: int. Keras `fit` verbosity. Defaults to `2`.
+        data_dir: str. The TFDS data folder of the recipe's data set.
 
     Returns:
-        The trained model.
+        The trained model, computing in float32 (a model trained under mixed
+        precision is reloaded from `run_dir` in float32, as `ek.zoo.load`
+        builds it, so its golden outputs and metrics are those of the
+        entry).
     """
     run = driver.resolve_config(
-        config, epochs=epochs, steps_per_epoch=steps_per_epoch, data=data
+        config,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        data=data,
+        data_dir=data_dir,
     )
-    return driver.train(run, run_dir, verbose=verbose)
+    model = driver.train(run, run_dir, verbose=verbose)
+    return _in_float32(model, run, run_dir)
+
+
+def _in_float32(model, config: dict, run_dir: str):
+    networks = (model.generator, model.discriminator)
+    if all(network.compute_dtype == "float32" for network in networks):
+        return model
+    import keras
+
+    from ebgan_keras.builder import build_model
+
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")
+    try:
+        copy = build_model(config, tuple(model.image_shape))
+    finally:
+        keras.config.set_dtype_policy(policy)
+    names = [
+        n for n in ("generator", "discriminator", "encoder") if getattr(model, n, None)
+    ]
+    for name in names:
+        getattr(copy, name).set_weights(getattr(model, name).get_weights())
+
+    def state(gan) -> dict:
+        # Model state outside the networks (BEGAN's `k`, MAGAN's margin).
+        inside = {id(v) for name in names for v in getattr(gan, name).variables}
+        return {v.path: v for v in gan.non_trainable_variables if id(v) not in inside}
+
+    trained = state(model)
+    for path, variable in state(copy).items():
+        if path in trained:
+            variable.assign(trained[path])
+    return copy
 
 
 # ----------------------------------------------------------------------
@@ -173,7 +217,11 @@ def export(model, config: dict, run_dir: str, out_dir: str) -> None:
 # Stage 3: evaluation
 # ----------------------------------------------------------------------
 def _reference_images(
-    config: dict, reference: str | None, limit: int | None, split: str | None = None
+    config: dict,
+    reference: str | None,
+    limit: int | None,
+    split: str | None = None,
+    data_dir: str | None = None,
 ):
     """The first `limit` images of a split (the reference split by default)."""
     from ebgan_keras import data
@@ -183,6 +231,7 @@ def _reference_images(
     dataset = data.load(
         reference or evaluation["reference"],
         split=split or evaluation.get("reference_split", "test"),
+        data_dir=data_dir or training.get("data_dir"),
         batch_size=500,
         shuffle=False,
         drop_remainder=False,
@@ -269,6 +318,9 @@ def evaluate(
     num_reference: int | None = None,
     sampler_names: Sequence[str] | None = None,
     sampler_settings: dict | None = None,
+    reference_split: str | None = None,
+    features=None,
+    data_dir: str | None = None,
 ) -> dict:
     """Stage 3: FID/KID/precision/recall of every sampler, kept in `run_dir/eval.json`.
 
@@ -293,6 +345,15 @@ def evaluate(
         sampler_settings: dict. Overrides of sampler settings by sampler name
             (e.g. `{"ddls": {"num_steps": 2}}`), and `"ddls_sweep"` overrides
             of the DDLS sweep (to shrink a recipe).
+        reference_split: str. Overrides the reference split (e.g. a slice
+            of an image folder without a partition file).
+        features: str, `keras.Model` or `ek.metrics.FeatureExtractor`.
+            Overrides the recipe's feature extractor (e.g. an offline one
+            where InceptionV3's weights cannot be downloaded; the protocol
+            records which).
+        data_dir: str. The TFDS data folder of the reference (and of the
+            calibration and held-out images). Defaults to the recipe's
+            `training.data_dir`.
 
     Returns:
         A dict `{sampler: {"fid", "kid", "kid_std", "precision", "recall",
@@ -303,11 +364,14 @@ def evaluate(
 
     evaluation = _with_overrides(config["evaluation"], sampler_settings or {})
     num_samples = num_samples or evaluation["num_samples"]
+    features = features or evaluation["features"]
+    reference_split = reference_split or evaluation.get("reference_split", "test")
     path = os.path.join(run_dir, "eval.json")
     results = files.read_json(path, {})
+    features_name = features if isinstance(features, str) else features.name
     key = (
-        f"v{EVALUATION_VERSION}:{num_samples}:"
-        f"{reference or evaluation['reference']}:{num_reference}"
+        f"v{EVALUATION_VERSION}:{num_samples}:{reference or evaluation['reference']}"
+        f":{reference_split}:{num_reference}:{features_name}"
     )
     if results.get("_key") != key:
         results = {"_key": key}
@@ -318,18 +382,21 @@ def evaluate(
 
     def score(images, count: int, split: str | None = None, pr: bool = True):
         """The metrics of `images` against the reference (or `split`) images."""
-        split = split or evaluation.get("reference_split", "test")
+        split = split or reference_split
         if split not in scorers:
             limit = num_reference
-            if split != evaluation.get("reference_split", "test"):
+            if split != reference_split:
                 limit = min(num_reference or NUM_HELD_OUT, NUM_HELD_OUT)
-            real = _reference_images(config, reference, limit, split=split)
+            real = _reference_images(config, reference, limit, split, data_dir)
             scorers[split] = to_feature_size(real, feature_size)
+        # Generators without a final tanh (BEGAN's) may step outside [-1, 1]:
+        # scored as the images they show, clipped to the pixel range.
+        images = np.clip(np.asarray(images), -1.0, 1.0)
         return metrics.evaluate(
-            to_feature_size(np.asarray(images), feature_size),
+            to_feature_size(images, feature_size),
             reference=scorers[split],
             metrics=("fid", "kid", "precision_recall") if pr else ("fid",),
-            features=evaluation["features"],
+            features=features,
             seed=seed,
             reference_name=reference or evaluation["reference"],
             reference_split=split,
@@ -342,13 +409,12 @@ def evaluate(
         nonlocal calibration
         if calibration is None:
             limit = min(num_reference or NUM_CALIBRATION, NUM_CALIBRATION)
-            calibration = _reference_images(config, reference, limit, split="train")
+            calibration = _reference_images(config, reference, limit, "train", data_dir)
         return calibration
 
     if "_floor" not in results:
-        real = _reference_images(
-            config, reference, min(num_reference or num_samples, num_samples), "train"
-        )
+        count = min(num_reference or num_samples, num_samples)
+        real = _reference_images(config, reference, count, "train", data_dir)
         results["_floor"] = _summary(score(real, len(real))) | {
             "num_images": len(real),
             "split": "train",
@@ -549,6 +615,10 @@ def run_recipe(
     sampler_names: Sequence[str] | None = None,
     sampler_settings: dict | None = None,
     verbose: int = 2,
+    data_dir: str | None = None,
+    reference_split: str | None = None,
+    features=None,
+    recipe_overrides: dict | None = None,
 ) -> dict:
     """Runs a recipe end to end: train, export, evaluate, card.
 
@@ -562,20 +632,38 @@ def run_recipe(
         run_dir: str. Run folder (checkpoints, logs).
         epochs: int. Overrides the recipe's epochs.
         steps_per_epoch: int. Overrides one pass over the data per epoch.
-        data: str. Overrides the training data set.
+        data: str. Overrides the training data set (a name or an image
+            folder).
         num_samples: int. Overrides the generated images per metric.
-        reference: str. Overrides the reference data set.
+        reference: str. Overrides the reference data set. Defaults to `data`
+            when the recipe scores against its training data set.
         num_reference: int. Uses only this many reference images.
         sampler_names: sequence of str. Overrides which samplers are measured.
         sampler_settings: dict. Overrides of sampler settings, see `evaluate`.
         verbose: int. Keras `fit` verbosity. Defaults to `2`.
+        data_dir: str. The TFDS data folder (training and reference data).
+        reference_split: str. Overrides the reference split.
+        features: str, `keras.Model` or `FeatureExtractor`. Overrides the
+            feature extractor of the metrics.
+        recipe_overrides: dict. A partial config merged into the recipe
+            (`ek.config.merge`) before anything runs, e.g. smaller networks
+            or batch for a smoke run: `{"generator": {"kwargs": {"filters":
+            8}}, "training": {"batch_size": 8}}`. The entry's `config.json`
+            is the merged recipe, so that its weights load.
 
     Returns:
         The entry's metadata dict.
     """
-    config = validate(config, "recipe")
+    config = validate(merge(config, recipe_overrides or {}), "recipe")
+    scores_on_training_data = (
+        config["evaluation"]["reference"] == config["training"]["data"]
+    )
+    if reference is None and scores_on_training_data:
+        # A recipe that trains and scores on one data set keeps doing so when
+        # its data is given elsewhere (e.g. CelebA as an image folder).
+        reference = data
     files.check_writable(out_dir)
-    model = train(config, run_dir, epochs, steps_per_epoch, data, verbose)
+    model = train(config, run_dir, epochs, steps_per_epoch, data, verbose, data_dir)
     export(model, config, run_dir, out_dir)
     results = evaluate(
         model,
@@ -586,9 +674,19 @@ def run_recipe(
         num_reference,
         sampler_names,
         sampler_settings,
+        reference_split=reference_split,
+        features=features,
+        data_dir=data_dir,
     )
     pictures(model, config, results, out_dir)
-    return write_card(model, config, run_dir, out_dir, results)
+    return write_card(
+        model,
+        config,
+        run_dir,
+        out_dir,
+        results,
+        command=build_command(config["name"], data=data, data_dir=data_dir),
+    )
 
 
 def build(
@@ -608,9 +706,13 @@ def build(
         out_dir: str. Entry folder to write. Defaults to `zoo_builds/<name>`.
         run_dir: str. Run folder of checkpoints and logs. Defaults to
             `<out_dir>/run`.
-        **overrides: keyword arguments of `run_recipe` that shrink the recipe
-            (`epochs`, `steps_per_epoch`, `data`, `num_samples`, `reference`,
-            `num_reference`, `sampler_names`).
+        **overrides: keyword arguments of `run_recipe`: where the data is
+            (`data`, a data set name or an image folder such as CelebA's
+            `img_align_celeba`; `data_dir`, a TFDS data folder; `reference`,
+            `reference_split`), and what shrinks the recipe (`epochs`,
+            `steps_per_epoch`, `num_samples`, `num_reference`,
+            `sampler_names`, `sampler_settings`, `features`,
+            `recipe_overrides`).
 
     Returns:
         The metadata of the built entry.
@@ -619,6 +721,8 @@ def build(
 
     ```python
     ek.zoo.build("ebgan_pt_mnist", out_dir="my_zoo/ebgan_pt_mnist")
+    ek.zoo.build("began_celeba", data="/data/celeba/img_align_celeba",
+                 reference="/data/celeba/img_align_celeba")
     ```
     """
     config = read_config(name)
@@ -667,7 +771,8 @@ def reevaluate(
     from ebgan_keras.zoo import entries
 
     keep = ("num_samples", "reference", "num_reference")
-    keep += ("sampler_names", "sampler_settings")
+    keep += ("sampler_names", "sampler_settings", "reference_split", "features")
+    keep += ("data_dir",)
     unknown = sorted(set(overrides) - set(keep))
     if unknown:
         raise TypeError(
@@ -714,5 +819,11 @@ def reevaluate(
     results = evaluate(model, config, run_dir, **overrides)
     pictures(model, config, results, out_dir)
     return write_card(
-        model, config, run_dir, out_dir, results, training=metadata["training"]
+        model,
+        config,
+        run_dir,
+        out_dir,
+        results,
+        training=metadata["training"],
+        command=metadata.get("recipe_command"),
     )
