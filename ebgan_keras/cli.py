@@ -1091,7 +1091,9 @@ def _make_sampler(args, model, reference: str | None):
         elif args.ddls_temperature is not None:
             settings["temperature"] = args.ddls_temperature
     if not calibrated:
-        sampler = samplers.get({"class_name": sampler_id, "config": settings})
+        sampler = samplers.get(
+            {"class_name": sampler_id, "config": {**settings, "seed": args.seed}}
+        )
         return sampler, _settings_line(sampler)
     reference = reference or _default_reference(model)
     real = _calibration_images(model, args, reference)
@@ -1133,13 +1135,17 @@ def _settings_line(sampler) -> str:
 
 
 def _draw(args, model, sampler):
-    """`(images, latents)` of `--num` samples, as numpy."""
-    import keras
+    """`(images, latents)` of `--num` samples, as numpy.
 
+    The sampler was made with `seed=--seed` and draws the first call of its
+    seed stream (after its calibration, if any), as the zoo's evaluation
+    stage does: so `eval ENTRY --sampler NAME` reproduces the card's row.
+    """
     if sampler is None:
-        latents = model.sample_latents(args.num, seed=args.seed)
-        return model.generate(latents), keras.ops.convert_to_numpy(latents)
-    return sampler.sample(model, args.num, seed=args.seed)
+        from ebgan_keras import samplers
+
+        sampler = samplers.get({"class_name": "prior", "config": {"seed": args.seed}})
+    return sampler.sample(model, args.num)
 
 
 def sample(args) -> int:
@@ -1201,9 +1207,9 @@ def evaluate(args) -> int:
     sampler, note = _make_sampler(args, model, reference_name)
     if note:
         print(note)
-    generated = model
-    if sampler is not None:
-        generated = sampler.sample(model, args.num, seed=args.seed)[0]
+    # The samples the zoo's evaluation stage scores for a card's row: the same
+    # seed stream, clipped to the pixel range (BEGAN's generator has no tanh).
+    generated = np.clip(np.asarray(_draw(args, model, sampler)[0]), -1.0, 1.0)
     if features.endswith("_classifier") and model.image_shape[:2] != (28, 28):
         # The domain classifiers read 28x28: both sides are resized the same way.
         from ebgan_keras.zoo.stages import to_feature_size
@@ -1211,9 +1217,7 @@ def evaluate(args) -> int:
         limit = args.num_reference
         real = np.concatenate([np.asarray(batch) for batch in reference], axis=0)
         reference = to_feature_size(real[:limit] if limit else real, (28, 28))
-        if sampler is None:
-            generated = model.generate(args.num, seed=args.seed)
-        generated = to_feature_size(np.asarray(generated), (28, 28))
+        generated = to_feature_size(generated, (28, 28))
     try:
         report = evaluate_model(
             generated,
