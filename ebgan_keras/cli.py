@@ -1043,6 +1043,9 @@ def _card_settings(model, sampler_id: str) -> dict:
         for name in ("step_size", "num_steps"):  # the card's sweep chose them
             if name in measured:
                 settings[name] = measured[name]
+        if settings.get("temperature") == "calibrated" and measured.get("calibration"):
+            # The calibration the card fitted (its temperature is 1 / slope).
+            settings["card_calibration"] = measured["calibration"]
     return settings
 
 
@@ -1080,6 +1083,19 @@ def _make_sampler(args, model, reference: str | None):
     settings = _card_settings(model, sampler_id)
     settings.pop("seed", None)
     calibrated = args.sampler in CALIBRATED_SAMPLERS
+    card_calibration = settings.pop("card_calibration", None)
+    if args.sampler == "ddls" and card_calibration and args.ddls_temperature is None:
+        settings.pop("temperature")
+        settings.update(_compile_options(model))
+        sampler = samplers.DDLS.from_calibration(
+            card_calibration, seed=args.seed, **settings
+        )
+        note = (
+            f"The card's energy calibration: slope "
+            f"{sampler.calibration.slope:.4g}, DDLS temperature "
+            f"{sampler.temperature:.4g} (--ddls-temperature calibrated refits it)"
+        )
+        return sampler, note + "\n" + _settings_line(sampler)
     if args.sampler == "ddls":
         settings.update(_compile_options(model))
         recipe_calibrated = settings.get("temperature") == "calibrated"

@@ -76,13 +76,28 @@ def test_every_energy_entry_is_paired_with_its_like_for_like_baseline():
     assert zoo.baseline_of("ebgan_mnist") == "gan_mnist"
     assert zoo.baseline_of("magan_mnist") == "gan_mnist"
     assert zoo.baseline_of("gan_mnist") is None
-    for name in ("ebgan_pt_fashion_mnist", "began_mnist", "began_fashion_mnist"):
-        baseline = zoo.baseline_of(name)
-        entry, other = (stages.read_config(n) for n in (name, baseline))
+    assert zoo.baseline_of("ebgan_pt_fashion_mnist") == "gan_fashion_mnist"
+    for name in ("ebgan_mnist", "ebgan_pt_fashion_mnist", "wgan_gp_mnist"):
+        entry, other = (stages.read_config(n) for n in (name, zoo.baseline_of(name)))
         assert other["class"] == "GAN" and other["generator"] == entry["generator"]
-        assert other["training"] == entry["training"] | {"learning_rate": None}
+        same = ("data", "image_size", "batch_size", "epochs", "steps_per_epoch")
+        assert all(other["training"][k] == entry["training"][k] for k in same)
+    # The same discriminator trunk, with a logit head in place of the decoder.
+    mlp, gan_mlp = (stages.read_config(n) for n in ("ebgan_mnist", "gan_mnist"))
+    assert (
+        mlp["discriminator"]["kwargs"]["encoder_units"]
+        == gan_mlp["discriminator"]["kwargs"]["hidden_units"]
+    )
+    conv, gan_conv = (
+        stages.read_config(n) for n in ("ebgan_pt_fashion_mnist", "gan_fashion_mnist")
+    )
+    assert conv["discriminator"]["kwargs"] == gan_conv["discriminator"]["kwargs"]
+    assert gan_conv["discriminator"]["builder"] == "gan_conv_discriminator"
+    # BEGAN's nets have no GAN baseline in the zoo yet: no pairing is made up.
+    assert zoo.baseline_of("began_mnist") is None
     table = zoo.markdown_table()
-    assert "[gan_mnist](gan_mnist/README.md) | " in table.split("ebgan_mnist")[2]
+    row = next(line for line in table.splitlines() if "[ebgan_mnist]" in line)
+    assert "[gan_mnist](gan_mnist/README.md)" in row
 
 
 def test_slerp_keeps_the_ends_and_the_norm_of_orthogonal_latents():
@@ -169,17 +184,24 @@ def test_reevaluate_keeps_the_training_and_measures_calibrated_ddls(
     text = (out / "README.md").read_text()
     assert "![DDLS chains](ddls_chains.gif)" in text and "*floor: 20 real" in text
     command = card.eval_command("tiny", "ddls", metadata["metrics"]["ddls"])
-    assert command in text and command.endswith("--calibration-split train")
+    assert command in text and "--calibration-split" not in command
     # The re-evaluated folder is a valid entry, weights and golden unchanged.
     model = zoo.load(str(out))
     zoo.check_golden(model, out)
-    # The CLI reproduces the card's calibrated DDLS from the recipe alone.
-    argv = ["eval", str(out), "--sampler", "ddls", "--num", "20"]
-    argv += ["--reference", "mnist_subset", "--calibration-split", "train"]
+    # The CLI reproduces the card's DDLS row from the card: its calibration
+    # (no refit), step size, steps and seed stream: the same FID.
+    fits.clear()
+    report = tmp_path / "ddls.json"
+    argv = ["eval", str(out), "--sampler", "ddls", "--num", "20", "--json", str(report)]
+    argv += ["--reference", "mnist_subset", "--metrics", "fid,kid,precision_recall"]
     assert cli.main(argv) == 0
     printed = capsys.readouterr().out
-    assert "DDLS temperature 2\n" in printed
-    assert f"num_steps={ddls['num_steps']}" in printed
+    assert "The card's energy calibration: slope 0.5, DDLS temperature 2 " in printed
+    assert f"num_steps={ddls['num_steps']}" in printed and not fits
+    measured = json.loads(report.read_text())
+    assert measured["fid"]["values"]["fid"] == pytest.approx(
+        metadata["metrics"]["ddls"]["fid"], rel=1e-4
+    )
 
 
 def test_reevaluate_refuses_training_options_and_untrained_entries(capsys):

@@ -213,6 +213,38 @@ class DDLS(Sampler):
         sampler.calibration = calibration
         return sampler
 
+    @classmethod
+    def from_calibration(cls, calibration, seed: int | None = None, **kwargs) -> DDLS:
+        """The sampler `calibrate` returns, from a calibration fitted before.
+
+        For a calibration stored with a model (a zoo card records it): the
+        temperature is `1 / calibration.slope`, and the seed stream advances
+        past the one draw `calibrate` makes for its fit, so that the sampler
+        draws the same chains as the one that was fitted with this seed.
+
+        Args:
+            calibration: `EnergyCalibration` or its config dict.
+            seed: int. The seed `calibrate` was given. Defaults to `None`.
+            **kwargs: other constructor arguments, not `temperature`.
+
+        Returns:
+            A `DDLS` with `calibration` and the calibrated `temperature`.
+
+        Example:
+
+        >>> sampler = DDLS.from_calibration({"slope": 0.5, "intercept": 0.0}, seed=0)
+        >>> sampler.temperature
+        2.0
+        """
+        if "temperature" in kwargs:
+            raise ValueError(
+                "`DDLS.from_calibration` sets `temperature` from the calibration. "
+                f"Received: temperature={kwargs['temperature']!r}"
+            )
+        sampler = cls(seed=seed, calibration=calibration, **kwargs)
+        sampler._call_seed(None)  # the draw of `calibrate`'s fit
+        return sampler
+
     def get_config(self) -> dict:
         return {
             **super().get_config(),

@@ -195,12 +195,11 @@ def eval_command(entry: str, sampler: str, result: dict) -> str:
     >>> eval_command("gan_mnist", "prior", {"num_samples": 10000}).split()[3:6]
     ['--sampler', 'none', '--num']
     """
-    settings = result.get("sampler", {})
     command = (
         f"ebgan-keras eval {entry} --sampler {CLI_SAMPLERS.get(sampler, sampler)} "
         f"--num {result.get('num_samples', 10000)} --metrics fid,kid,precision_recall"
     )
-    if sampler in ("rejection", "metropolis_hastings") or settings.get("calibration"):
+    if sampler in ("rejection", "metropolis_hastings"):
         command += " --calibration-split train"
     return command
 
@@ -262,7 +261,8 @@ def _quality_lines(metadata: dict) -> list[str]:
         "",
         "Protocol: `" + json.dumps(protocol, sort_keys=True) + "`. Rejection "
         "sampling, Metropolis-Hastings and a calibrated DDLS temperature fit "
-        "the energy's calibration on the first 2,000 training images.",
+        "the energy's calibration on the first 2,000 training images (DDLS's "
+        "is stored in its settings: `sample`/`eval --sampler ddls` use it).",
     ]
     size = list(protocol.get("image_size", [])[:2])
     if size and size != list(metadata["image_shape"][:2]):

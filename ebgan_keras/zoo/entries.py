@@ -757,9 +757,18 @@ entry's own protocol (for a 32x32 entry they take the same resize path as its
 samples): what a perfect generator would score. "Baseline" is the plain
 non-saturating `GAN` with the same generator, the entry's discriminator trunk
 with a logit head, the same data, batch size and steps (`ek.zoo.baseline_of`);
-"beats baseline" compares FID, plain sampling and best sampler. Every number
-of a card is re-measured by the `ebgan-keras eval` command printed under its
-table.
+"beats baseline" compares FID, plain sampling and best sampler.
+
+Entries re-evaluated with the current protocol (their cards list precision,
+recall and the floor, and print under their table the `ebgan-keras eval`
+command that re-measures each row, same numbers on the same backend) run DDLS
+at the temperature of the energy's calibration (`T = 1 / slope` of the
+logistic fit on the first 2,000 training images, as rejection sampling and
+Metropolis-Hastings use) with step size and number of steps chosen on
+held-out training images, never on the test split. Cards without those
+columns were measured before, with DDLS at temperature 1 and its step size
+chosen against the test split (`ebgan-keras zoo build NAME --evaluate-only`
+re-measures one).
 
 Representations (`bigan_mnist` and `bigbigan_mnist` carry an encoder `E(x)`;
 the autoencoder entries a discriminator code; any entry a latent regressor
