@@ -185,6 +185,13 @@ def test_reevaluate_keeps_the_training_and_measures_calibrated_ddls(
     assert "![DDLS chains](ddls_chains.gif)" in text and "*floor: 20 real" in text
     command = card.eval_command("tiny", "ddls", metadata["metrics"]["ddls"])
     assert command in text and "--calibration-split" not in command
+    # The CLI form resumes from the same run folder: nothing is re-measured.
+    argv = ["zoo", "build", str(source), "--evaluate-only", "--out", str(out)]
+    argv += ["--run-dir", str(tmp_path / "eval"), "--num-samples", "20"]
+    assert cli.main(argv) == 0
+    assert f"-> {out} (prior: FID" in capsys.readouterr().out
+    again = json.loads((out / "metadata.json").read_text())
+    assert again["metrics"] == metadata["metrics"]
     # The re-evaluated folder is a valid entry, weights and golden unchanged.
     model = zoo.load(str(out))
     zoo.check_golden(model, out)
