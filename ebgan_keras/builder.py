@@ -11,6 +11,7 @@ as they are.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from collections.abc import Sequence
 
 from ebgan_keras.config import ConfigError
@@ -80,6 +81,28 @@ def _shape_kwargs(function, kwargs: dict, image_shape: Sequence[int]) -> dict:
     return filled
 
 
+def network_builder(name) -> Callable | None:
+    """The function of `ek.networks` a config's `builder` names, or None.
+
+    Args:
+        name: the `builder` value of a config (any type).
+
+    Returns:
+        The builder function, or None when `name` names none.
+
+    Example:
+
+    >>> network_builder("ebgan_mlp_generator").__name__
+    'ebgan_mlp_generator'
+    >>> network_builder("nope") is None
+    True
+    """
+    from ebgan_keras import networks
+
+    function = getattr(networks, name, None) if isinstance(name, str) else None
+    return function if callable(function) else None
+
+
 def build_network(spec: dict, role: str, image_shape: Sequence[int] | None = None):
     """A network from its config: a function of `ek.networks` and its kwargs.
 
@@ -95,8 +118,8 @@ def build_network(spec: dict, role: str, image_shape: Sequence[int] | None = Non
     from ebgan_keras import networks
 
     name = spec.get("builder")
-    function = getattr(networks, name, None) if isinstance(name, str) else None
-    if not callable(function):
+    function = network_builder(name)
+    if function is None:
         raise ConfigError(
             f"config `{role}.builder` must name a function of ek.networks "
             f"({', '.join(n for n in networks.__all__ if n[0].islower())}). "

@@ -54,6 +54,7 @@ import random
 import time
 
 from ebgan_keras import files
+from ebgan_keras.builder import network_builder
 from ebgan_keras.config import TOP_LEVEL
 from ebgan_keras.config import TRAINING
 from ebgan_keras.config import ConfigError
@@ -194,7 +195,6 @@ def check_trial_config(config: dict, overrides: dict, source: str = "grid") -> d
         SweepError: an unknown key or a value of the wrong type, named.
     """
     from ebgan_keras import builder
-    from ebgan_keras import networks
 
     for path, value in overrides.items():
         keys = path.split(".")
@@ -226,8 +226,8 @@ def check_trial_config(config: dict, overrides: dict, source: str = "grid") -> d
                     f"`kwargs.NAME`. Received: {path}={value!r}"
                 )
             name = config[keys[0]].get("builder")
-            function = getattr(networks, name, None) if isinstance(name, str) else None
-            if not callable(function):
+            function = network_builder(name)
+            if function is None:
                 raise SweepError(
                     f"`{keys[0]}.builder` must name a function of ek.networks. "
                     f"Received: {keys[0]}.builder={name!r}"
@@ -246,8 +246,8 @@ def check_trial_config(config: dict, overrides: dict, source: str = "grid") -> d
     # a trial that changes a builder or class must bring fitting arguments.
     for role in ("generator", "discriminator"):
         name = config.get(role, {}).get("builder")
-        function = getattr(networks, name, None) if isinstance(name, str) else None
-        if callable(function):
+        function = network_builder(name)
+        if function is not None:
             known = _parameters(function)
             for argument in config[role].get("kwargs", {}):
                 if argument not in known:
