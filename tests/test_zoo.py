@@ -26,6 +26,7 @@ TRAINED = (
     "ebgan_mnist",
     "ebgan_pt_fashion_mnist",
     "ebgan_pt_mnist",
+    "gan_fashion_mnist",
     "gan_mnist",
     "loss_sensitive_gan_mnist",
     "magan_mnist",
