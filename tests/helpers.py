@@ -92,3 +92,19 @@ def run_in_step(model: keras.Model, fn, data):
 
 def numpy_weights(model: keras.Model) -> list[np.ndarray]:
     return [np.array(ops.convert_to_numpy(v)) for v in model.weights]
+
+
+def tiny_zoo_config(name: str) -> dict:
+    """The `ebgan_pt_mnist` recipe shrunk: 32-unit nets, 1 epoch of
+    mnist_subset, 40 samples scored by plain sampling only."""
+    from ebgan_keras.zoo import stages
+
+    config = stages.read_config("ebgan_pt_mnist")
+    config["name"] = name
+    config["generator"]["kwargs"]["hidden_units"] = [32]
+    config["discriminator"]["kwargs"]["encoder_units"] = [32, 16]
+    config["training"].update({"data": "mnist_subset", "epochs": 1})
+    config["evaluation"].update(
+        {"reference": "mnist_subset", "num_samples": 40, "samplers": {"prior": {}}}
+    )
+    return config

@@ -17,6 +17,7 @@ from ebgan_keras import cli
 from ebgan_keras import zoo
 from ebgan_keras.zoo import card
 from ebgan_keras.zoo import stages as recipe
+from tests import helpers
 
 TRAINED = (
     "began_fashion_mnist",
@@ -47,15 +48,7 @@ SHRUNK_SAMPLERS = {
 
 
 def tiny_config() -> dict:
-    config = recipe.read_config("ebgan_pt_mnist")
-    config["name"] = "tiny_ebgan_pt"
-    config["generator"]["kwargs"]["hidden_units"] = [32]
-    config["discriminator"]["kwargs"]["encoder_units"] = [32, 16]
-    config["training"].update({"data": "mnist_subset", "epochs": 1})
-    config["evaluation"].update(
-        {"reference": "mnist_subset", "num_samples": 40, "samplers": {"prior": {}}}
-    )
-    return config
+    return helpers.tiny_zoo_config("tiny_ebgan_pt")
 
 
 @pytest.fixture(scope="module")

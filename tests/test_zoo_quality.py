@@ -15,6 +15,7 @@ from ebgan_keras import plot
 from ebgan_keras import zoo
 from ebgan_keras.zoo import card
 from ebgan_keras.zoo import stages
+from tests import helpers
 
 #: A recipe's DDLS as the MNIST entries now have it: calibrated temperature,
 #: step size and steps chosen on held-out images, shrunk.
@@ -32,14 +33,7 @@ CALIBRATED_DDLS = {
 @pytest.fixture(scope="module")
 def tiny_trained(tmp_path_factory):
     """A tiny EBGAN-PT entry, trained 2 steps by the recipe code, prior only."""
-    config = stages.read_config("ebgan_pt_mnist")
-    config["name"] = "tiny"
-    config["generator"]["kwargs"]["hidden_units"] = [32]
-    config["discriminator"]["kwargs"]["encoder_units"] = [32, 16]
-    config["training"].update({"data": "mnist_subset", "epochs": 1})
-    config["evaluation"].update(
-        {"reference": "mnist_subset", "num_samples": 40, "samplers": {"prior": {}}}
-    )
+    config = helpers.tiny_zoo_config("tiny")
     root = tmp_path_factory.mktemp("quality")
     (root / "config").mkdir()
     (root / "config" / "config.json").write_text(json.dumps(config))

@@ -463,6 +463,30 @@ def create_model(name: str, seed: int | None = None):
     return build_model(validate(config, f"zoo entry {folder.name!r}"), seed=seed)
 
 
+def load_networks(model, paths: dict, entry: str) -> None:
+    """Loads verified weight files into the model's networks.
+
+    Args:
+        model: the entry's model, built from its recipe.
+        paths: dict. Network name (`"generator"`, `"discriminator"`,
+            `"encoder"`) to its `.weights.h5` path (`_weight_paths`).
+        entry: str. The entry's name, for error messages.
+
+    Raises:
+        EntryFormatError: a file does not fit the recipe's architecture.
+    """
+    for part, path in paths.items():
+        network = getattr(model, part)
+        try:
+            network.load_weights(str(path))
+        except Exception as error:  # noqa: BLE001 - re-raised with the file named
+            raise EntryFormatError(
+                f"Zoo entry {entry!r}: cannot load {part} weights from "
+                f"{str(path)!r} into the architecture of its recipe (built for "
+                f"images {model.image_shape}): {error}"
+            ) from None
+
+
 def load(
     name: str,
     weights: dict | None = None,
@@ -520,16 +544,7 @@ def load(
             f"{model.image_shape} but the entry was built for {expected_shape}. "
             f"Received: image_shape={list(expected_shape)} in metadata.json"
         )
-    for part, path in paths.items():
-        network = getattr(model, part)
-        try:
-            network.load_weights(str(path))
-        except Exception as error:  # noqa: BLE001 - re-raised with the file named
-            raise EntryFormatError(
-                f"Zoo entry {entry!r}: cannot load {part} weights from "
-                f"{str(path)!r} into the architecture of its recipe (built for "
-                f"images {model.image_shape}): {error}"
-            ) from None
+    load_networks(model, paths, entry)
     if compile:
         compile_model(model, config)
     # The name of a shipped entry, or the folder it was loaded from: what

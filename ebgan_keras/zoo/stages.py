@@ -239,14 +239,9 @@ def _reference_images(
         crop=training.get("crop"),
         channels=config["image_shape"][2],
     )
-    batches, count = [], 0
-    for batch in dataset:
-        batches.append(np.asarray(batch))
-        count += len(batches[-1])
-        if limit and count >= limit:
-            break
-    images = np.concatenate(batches, axis=0)
-    return images[:limit] if limit else images
+    from ebgan_keras.metrics.evaluation import _collect_images
+
+    return _collect_images(dataset, limit or None, "reference")
 
 
 def to_feature_size(images: np.ndarray, size: Sequence[int] | None) -> np.ndarray:
@@ -790,18 +785,10 @@ def reevaluate(
     run_dir = run_dir or os.path.join(out_dir, RUN_SUBDIR)
     files.check_writable(out_dir)
     os.makedirs(run_dir, exist_ok=True)
+    # The entry's own weights, each checked against its recorded sha256.
+    paths = entries._weight_paths(source, metadata, source.name, None, None, None)
     model = builder.build_model(config)
-    listed = metadata.get("files", {})
-    for part, filename in (
-        ("generator", GENERATOR_FILE),
-        ("discriminator", DISCRIMINATOR_FILE),
-        ("encoder", ENCODER_FILE),
-    ):
-        path = source / filename
-        if part == "encoder" and filename not in listed:
-            continue
-        entries._verify(path, listed.get(filename), source.name)
-        getattr(model, part).load_weights(str(path))
+    entries.load_networks(model, paths, source.name)
     for filename in (
         GENERATOR_FILE,
         DISCRIMINATOR_FILE,
