@@ -14,9 +14,13 @@ class BEGAN(EnergyGAN):
 
     With `L(v)` the per-sample mean absolute reconstruction error:
     `L_D = L(x) - k_t L(G(z_D))`, `L_G = L(G(z_G))`, and after each step
-    `k_{t+1} = clip(k_t + lambda_k (gamma L(x) - L(G(z_G))), 0, 1)`. The
-    convergence measure `M = L(x) + |gamma L(x) - L(G(z_G))|` is logged as
-    `convergence`. `k` is model state (`model.k`): saved with the model and
+    `k_{t+1} = clip(k_t + lambda_k (gamma L(x) - L(G(z))), 0, 1)`. The
+    convergence measure `M = L(x) + |gamma L(x) - L(G(z))|` is logged as
+    `convergence`. As in the reference implementation, `L(x)` and `L(G(z))`
+    in both are measured with the discriminator *before* its update in that
+    step (its loss terms; the official code feeds one `z` to both nets, so
+    its `L(G(z_G))` equals `L(G(z_D))`), not the generator step's loss
+    after the discriminator has moved. `k` is model state (`model.k`): saved with the model and
     carried through resume. `ek.callbacks.HalveLearningRateOnStall` is the
     paper's learning-rate rule.
 
@@ -105,7 +109,8 @@ class BEGAN(EnergyGAN):
         return ops.mean(energy_fake), {}
 
     def update_state_variables(self, values: dict) -> dict:
-        balance = self.gamma * values["energy_real"] - values["g_loss"]
+        # Both energies from the discriminator's step, before its update.
+        balance = self.gamma * values["energy_real"] - values["energy_fake"]
         self.k.assign(ops.clip(self.k + self.lambda_k * balance, 0.0, 1.0))
         convergence = values["energy_real"] + ops.abs(balance)
         return {"k": ops.convert_to_tensor(self.k), "convergence": convergence}
