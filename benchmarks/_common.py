@@ -15,6 +15,7 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -323,16 +324,15 @@ def run_rows_worker(command: list[str], env: dict) -> tuple[list[dict] | None, s
 
 
 def matmul_peak_gflops(size: int = 2048, repeats: int = 30) -> float:
-    """Measured FP32 matmul peak of this machine in GFLOP/s (numpy BLAS).
+    """Best FP32 matmul rate of numpy's BLAS in this process, in GFLOP/s.
 
-    A large square matmul is the best case of dense linear algebra; model
-    FLOP utilisation (MFU) is measured against it.
+    One probe of `peak()`; this one runs with the environment as it is.
 
     Args:
         size: int. Side of the square matrices. Defaults to `2048`.
         repeats: int. Timed products; the best is kept. Defaults to `30`
-            (about 2 s here: the best of 5 gave 158 and 303 GFLOP/s in two
-            runs 14 minutes apart on the idle 2-core machine).
+            (the best of 5 gave 158 and 303 GFLOP/s in two runs 14 minutes
+            apart on the idle 2-core machine).
 
     Returns:
         float. GFLOP/s of the fastest product.
@@ -357,6 +357,263 @@ def matmul_peak_gflops(size: int = 2048, repeats: int = 30) -> float:
         a @ b
         best = min(best, time.perf_counter() - start)
     return 2.0 * size**3 / best / 1e9
+
+
+def blas_kernel() -> dict:
+    """numpy's BLAS library and the kernel it runs (threadpoolctl), if known.
+
+    Returns:
+        dict with `library`, `version`, `architecture` (OpenBLAS' kernel,
+        e.g. `"Haswell"`, `"SkylakeX"`, `"Zen"`) and `threads`; `{}` when
+        threadpoolctl is not installed.
+    """
+    try:
+        import threadpoolctl
+    except ImportError:
+        return {}
+    for pool in threadpoolctl.threadpool_info():
+        if pool.get("user_api") == "blas":
+            return {
+                "library": pool.get("internal_api"),
+                "version": pool.get("version"),
+                "architecture": pool.get("architecture"),
+                "threads": pool.get("num_threads"),
+            }
+    return {}
+
+
+#: Environment variables that pin old OpenBLAS builds to a kernel (the VM
+#: sets `OPENBLAS_CORETYPE=Haswell`, i.e. AVX2 on an AVX-512 CPU); the peak
+#: probe unsets them for its own subprocess only.
+_BLAS_PINS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def _numpy_probe(sizes: tuple, repeats: int) -> dict:
+    """Child side of `peak`: numpy matmuls and the BLAS kernel that ran them."""
+    rates = {f"numpy_matmul_{n}": matmul_peak_gflops(n, repeats) for n in sizes}
+    return {"rates": rates, "blas": blas_kernel()}
+
+
+def _xla_probe(sizes: tuple, repeats: int, chain: int = 256) -> dict:
+    """Child side of `peak`: XLA (JAX) matmuls and an FMA-throughput kernel.
+
+    The FMA kernel keeps 8 independent chains of `chain` multiply-adds per
+    element of a 16,384-float (64 KiB) array in one fused loop, so it runs
+    from registers and L1 and measures the vector units, not memory.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    def best_seconds(fn, *args):
+        fn(*args).block_until_ready()  # compile
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn(*args).block_until_ready()
+            best = min(best, time.perf_counter() - start)
+        return best
+
+    rates = {}
+    rng = np.random.default_rng(0)
+    matmul = jax.jit(jnp.matmul)
+    for n in sizes:
+        a = jnp.asarray(rng.standard_normal((n, n), dtype=np.float32))
+        b = jnp.asarray(rng.standard_normal((n, n), dtype=np.float32))
+        rates[f"xla_matmul_{n}"] = 2.0 * n**3 / best_seconds(matmul, a, b) / 1e9
+
+    @jax.jit
+    def fma(x, a, b):
+        chains = [x + 1e-3 * i for i in range(8)]
+        for _ in range(chain):
+            chains = [c * a + b for c in chains]
+        return sum(chains)
+
+    x = jnp.asarray(rng.uniform(0, 1, 1 << 14).astype(np.float32))
+    seconds = best_seconds(fma, x, jnp.float32(0.999), jnp.float32(1e-4))
+    rates["xla_fma"] = 2.0 * 8 * chain * (1 << 14) / seconds / 1e9
+    return {"rates": rates, "jax": jax.__version__}
+
+
+def cpu_clock_ghz() -> float | None:
+    """The CPU clock from /proc/cpuinfo (`cpu MHz`, the highest core), in GHz.
+
+    A VM reports the host's nominal or current clock; boost clocks can be
+    higher, so a probe may exceed the theoretical peak computed from it.
+
+    Returns:
+        float or None where /proc/cpuinfo has no clock.
+    """
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return None
+    clocks = [float(line.split(":")[1]) for line in lines if line.startswith("cpu MHz")]
+    return round(max(clocks) / 1000.0, 3) if clocks else None
+
+
+def theoretical_peak(flags: list[str], cores: int, clock_ghz: float | None) -> dict:
+    """FP32 peak from the ISA: FLOPs per cycle per core x cores x clock.
+
+    Assumes two FMA pipes per core (Zen 2 to Zen 5, Skylake-SP and later
+    Xeons with two AVX-512 units); an FMA counts two FLOPs. AVX-512: 2 x 16
+    x 2 = 64 FP32 FLOP per cycle; AVX2 with FMA: 32; otherwise SSE: 16.
+
+    Args:
+        flags: list of str. From `cpu_flags()`.
+        cores: int. Cores the benchmark may use.
+        clock_ghz: float or None. From `cpu_clock_ghz()`.
+
+    Returns:
+        dict with `isa`, `flops_per_cycle_per_core`, `cores`, `clock_ghz` and
+        `gflops` (None without a clock).
+
+    Example:
+
+    >>> theoretical_peak(["avx2", "fma"], 2, 2.5)["gflops"]
+    160.0
+    """
+    if "avx512f" in flags:
+        isa, per_cycle = "AVX-512 (2 FMA pipes x 16 lanes)", 64
+    elif "avx2" in flags and "fma" in flags:
+        isa, per_cycle = "AVX2+FMA (2 FMA pipes x 8 lanes)", 32
+    else:
+        isa, per_cycle = "SSE (2 pipes x 4 lanes, no FMA)", 16
+    gflops = None if clock_ghz is None else round(per_cycle * cores * clock_ghz, 1)
+    return {
+        "isa": isa,
+        "flops_per_cycle_per_core": per_cycle,
+        "cores": cores,
+        "clock_ghz": clock_ghz,
+        "gflops": gflops,
+    }
+
+
+def peak(repeats: int = 20, sizes: tuple = (2048, 4096)) -> dict:
+    """The machine's measured FP32 peak: the best of matmuls and an FMA probe.
+
+    Runs, each in its own subprocess (so that no library's thread pool is
+    left in the caller): numpy matmuls of `sizes` with the OpenBLAS kernel
+    pins unset (`_BLAS_PINS`, for that subprocess only), and XLA (JAX)
+    matmuls plus an FMA-throughput kernel. MFU is measured against the best
+    of them; the ISA's theoretical peak is reported beside it.
+
+    Args:
+        repeats: int. Timed repetitions of each probe; the best is kept.
+            Defaults to `20`.
+        sizes: tuple of int. Matrix sides. Defaults to `(2048, 4096)`.
+
+    Returns:
+        dict with `gflops` (the best probe), `best_probe`, `probes` (GFLOP/s
+        by probe), `blas` (`blas_kernel()` of the numpy probe),
+        `unset_for_numpy` (the pins that were set and unset), `cpu_model`,
+        `cpu_flags` and `theoretical` (`theoretical_peak`).
+    """
+    child_env = {k: v for k, v in os.environ.items() if k not in _BLAS_PINS}
+    unset = {k: os.environ[k] for k in _BLAS_PINS if k in os.environ}
+    probes, blas = {}, {}
+    for name in ("_numpy_probe", "_xla_probe"):
+        code = (
+            f"import json, sys; sys.path.insert(0, {str(BENCHMARKS)!r}); "
+            f"import _common; print('PEAK ' + json.dumps("
+            f"_common.{name}({tuple(sizes)!r}, {repeats})))"
+        )
+        env = child_env if name == "_numpy_probe" else dict(os.environ)
+        env.setdefault("JAX_PLATFORMS", "cpu")
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        lines = [x for x in result.stdout.splitlines() if x.startswith("PEAK ")]
+        if result.returncode != 0 or not lines:
+            probes[name] = f"failed: {result.stderr.strip()[-300:]}"
+            continue
+        out = json.loads(lines[-1][5:])
+        probes.update({k: round(v, 1) for k, v in out["rates"].items()})
+        blas = out.get("blas", blas)
+    rates = {k: v for k, v in probes.items() if isinstance(v, float)}
+    if not rates:
+        raise RuntimeError(f"Every peak probe failed: {probes}")
+    best = max(rates, key=rates.get)
+    flags = cpu_flags()
+    return {
+        "gflops": rates[best],
+        "best_probe": best,
+        "probes": probes,
+        "blas": blas,
+        "unset_for_numpy": unset,
+        "cpu_model": cpu_model(),
+        "cpu_flags": flags,
+        "theoretical": theoretical_peak(flags, os.cpu_count() or 1, cpu_clock_ghz()),
+    }
+
+
+#: `peak()` arguments for `--quick` runs and the tests.
+QUICK_PEAK = {"repeats": 3, "sizes": (1024,)}
+
+
+def peak_summary(peak_info: dict) -> str:
+    """One line for logs and reports: the peak, its probes and the ISA's peak.
+
+    Args:
+        peak_info: dict. From `peak()`.
+
+    Returns:
+        str.
+    """
+    probes = ", ".join(f"{name} {value}" for name, value in peak_info["probes"].items())
+    blas = peak_info.get("blas") or {}
+    kernel = blas.get("architecture") or "unknown"
+    theory = peak_info["theoretical"]
+    unset = ", ".join(peak_info.get("unset_for_numpy") or {}) or "none set"
+    return (
+        f"measured FP32 peak {peak_info['gflops']} GFLOP/s ({peak_info['best_probe']}; "
+        f"probes in GFLOP/s: {probes}; numpy's BLAS {blas.get('library', '?')} "
+        f"{blas.get('version', '')} kernel {kernel}, kernel pins unset: {unset}); "
+        f"CPU {peak_info['cpu_model']}, theoretical peak {theory['isa']}: "
+        f"{theory['flops_per_cycle_per_core']} FLOP/cycle x {theory['cores']} cores "
+        f"x {theory['clock_ghz']} GHz = {theory['gflops']} GFLOP/s"
+    )
+
+
+def mfu_fields(achieved_gflops: float, peak_info: dict) -> dict:
+    """`mfu` of a row against `peak()`, or a flagged measurement error.
+
+    Args:
+        achieved_gflops: float. The row's FLOP rate.
+        peak_info: dict. From `peak()`.
+
+    Returns:
+        dict: `peak_gflops`, `peak_probe`, `theoretical_peak_gflops`, and
+        `mfu` (a fraction), or `mfu: None` with `mfu_error` when the rate is
+        above the measured peak: the FLOP count or the peak is wrong, and
+        the number is no utilisation.
+
+    Example:
+
+    >>> info = {"gflops": 100.0, "best_probe": "p", "theoretical": {}}
+    >>> # (a `peak()` dict also carries its probes, summarised in the row)
+    >>> mfu_fields(50.0, info)["mfu"], mfu_fields(150.0, info)["mfu"]
+    (0.5, None)
+    """
+    fields = {
+        "peak_gflops": round(peak_info["gflops"], 1),
+        "peak_summary": peak_summary(peak_info) if "probes" in peak_info else None,
+        "peak_probe": peak_info["best_probe"],
+        "theoretical_peak_gflops": peak_info["theoretical"].get("gflops"),
+    }
+    ratio = achieved_gflops / peak_info["gflops"]
+    if ratio > 1.0:
+        fields["mfu"] = None
+        fields["mfu_error"] = (
+            f"{achieved_gflops:.1f} GFLOP/s is above the measured peak "
+            f"{peak_info['gflops']:.1f}: a measurement error, not a utilisation"
+        )
+    else:
+        fields["mfu"] = round(ratio, 4)
+    return fields
 
 
 def write_rows(name: str, rows: list[dict], key_fields: tuple[str, ...]) -> Path:

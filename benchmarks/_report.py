@@ -90,14 +90,36 @@ def _machine(rows: list[dict]) -> str:
     )
 
 
+def _peak_lines(rows: list[dict]) -> list[str]:
+    """The peaks that the rows' MFU divide by, each with its probes."""
+    summaries = sorted({r["peak_summary"] for r in rows if r.get("peak_summary")})
+    older = sorted(
+        {
+            r["peak_gflops"]
+            for r in rows
+            if r.get("peak_gflops") and not r.get("peak_summary")
+        }
+    )
+    lines = [f"- Peak of a run: {summary}." for summary in summaries]
+    if older:
+        lines.append(
+            f"- Older rows: FP32 matmul peak of numpy alone (2048^2), {older} GFLOP/s."
+        )
+    return lines + [""] if lines else []
+
+
+def _mfu(row: dict) -> str:
+    if row.get("mfu_error"):
+        return "n/a: above the peak (measurement error)"
+    return "" if row.get("mfu") is None else f"{row['mfu']}"
+
+
 def render_train(rows: list[dict]) -> str:
     """The section of `train_throughput.json`."""
     ok = [r for r in rows if "steps_per_s" in r]
     failed = [r for r in rows if "error" in r]
     parts = ["## Training throughput (`train_throughput.py`)", "", _machine(rows), ""]
-    peaks = sorted({r["peak_gflops"] for r in ok if r.get("peak_gflops")})
-    if peaks:
-        parts += [f"Measured FP32 matmul peak (numpy, 2048^2): {peaks} GFLOP/s.", ""]
+    parts += _peak_lines(ok)
     parts.append(
         "Steps/s: median [min, max] of the repeats, compilation and warm-up left out. "
         "Ratios are medians over the plain PyTorch / plain JAX loop of the same run. "
@@ -124,7 +146,7 @@ def render_train(rows: list[dict]) -> str:
                     ("steps/s", "steps_per_s"),
                     ("images/s", "images_per_s"),
                     ("GFLOP/s", "achieved_gflops"),
-                    ("MFU", "mfu"),
+                    ("MFU", _mfu),
                     ("x plain torch", "ratio_to_plain_torch"),
                     ("x plain JAX", "ratio_to_plain_jax"),
                     ("torch threads", "torch_threads"),
@@ -187,7 +209,7 @@ def render_scaling(rows: list[dict]) -> str:
                 ("steps/s", "steps_per_s"),
                 ("images/s", "images_per_s"),
                 ("2 / 1 workers", "ratio_to_one_worker"),
-                ("MFU", "mfu"),
+                ("MFU", _mfu),
                 ("load", _load),
                 ("date", "date"),
             ],
@@ -241,9 +263,7 @@ def render_sampler_throughput(rows: list[dict]) -> str:
     ddls = [r for r in rows if r.get("benchmark", "ddls") == "ddls"]
     calibrated = [r for r in rows if r.get("benchmark") == "calibrated"]
     parts = ["## Sampler throughput (`sampler_throughput.py`)", "", _machine(rows)]
-    peaks = sorted({r["peak_gflops"] for r in ddls if r.get("peak_gflops")})
-    if peaks:
-        parts += ["", f"Measured FP32 matmul peak (numpy, 2048^2): {peaks} GFLOP/s."]
+    parts += [""] + _peak_lines(ddls)
     parts += [
         "",
         "DDLS on the MNIST MLP networks (config A's), chains of `num_steps` "
@@ -261,7 +281,7 @@ def render_sampler_throughput(rows: list[dict]) -> str:
                 ("steps/s", "steps_per_second"),
                 ("latent steps/s", "latent_steps_per_second"),
                 ("GFLOP/s", "achieved_gflops"),
-                ("MFU", "mfu"),
+                ("MFU", _mfu),
                 ("x plain torch", "ratio_to_plain_torch"),
                 ("x plain JAX", "ratio_to_plain_jax"),
                 ("quick", "quick"),

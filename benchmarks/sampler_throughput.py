@@ -332,7 +332,7 @@ def measure_calibrated(repeats: int, quick: bool, count: int = 1000) -> list:
 KEY_FIELDS = ("benchmark", "implementation", "keras_backend", "device", "quick")
 
 
-def add_ratios(rows: list[dict], peak_gflops: float) -> None:
+def add_ratios(rows: list[dict], peak_info: dict) -> None:
     """Adds MFU and the ratios to the plain loops to the DDLS rows, in place."""
     ddls = [r for r in rows if r["benchmark"] == "ddls"]
     baselines = {
@@ -342,8 +342,7 @@ def add_ratios(rows: list[dict], peak_gflops: float) -> None:
         if r["implementation"] == IMPLEMENTATIONS[lib]
     }
     for r in ddls:
-        r["peak_gflops"] = round(peak_gflops, 1)
-        r["mfu"] = round(r["achieved_gflops"] / peak_gflops, 4)
+        r.update(_common.mfu_fields(r["achieved_gflops"], peak_info))
         for lib, steps in baselines.items():
             r[f"ratio_to_plain_{lib}"] = round(r["steps_per_second"] / steps, 3)
 
@@ -388,7 +387,7 @@ def main():
     # Each implementation runs in its own process: on a few CPU cores, the
     # thread pools of JAX/XLA and PyTorch's OpenMP, left in one process,
     # slow each other down by up to 20x (measured).
-    peak = _common.matmul_peak_gflops()
+    peak = _common.peak(**(_common.QUICK_PEAK if args.quick else {}))
     jobs = [(b, "library") for b in args.backends.split(",") if b]
     if not args.no_calibrated:
         jobs += [(b, "calibrated") for b in args.backends.split(",") if b]

@@ -292,7 +292,9 @@ def main(argv=None) -> list[dict]:
             )
         rows += multi_worker_rows(backend, args.quick)
     points = [point for point in sweep_points(args) if point[0] in sweeps]
-    peak = _common.matmul_peak_gflops() if points else None
+    peak = None
+    if points:
+        peak = _common.peak(**(_common.QUICK_PEAK if args.quick else {}))
     for sweep, config, overrides in points:
         run_config = _common.with_overrides(train_throughput.CONFIGS[config], overrides)
         batch_size = run_config["training"]["batch_size"]
@@ -311,8 +313,9 @@ def main(argv=None) -> list[dict]:
             if "steps_per_s" in row:
                 median = row["steps_per_s"]["median"]
                 row["images_per_s"] = round(median * batch_size, 1)
-                row["mfu"] = round(median * row["flops_per_step"] / 1e9 / peak, 4)
-                row["peak_gflops"] = round(peak, 1)
+                row.update(
+                    _common.mfu_fields(median * row["flops_per_step"] / 1e9, peak)
+                )
                 print(f"{sweep} {overrides}: {row['images_per_s']} images/s")
     if not args.no_save:
         _common.write_rows("scaling", rows, KEY_FIELDS)

@@ -14,8 +14,11 @@ max of the repeats are reported. Data are uniform random images in [-1, 1]
 (the speed of a step does not depend on the pixels). FLOPs per step are
 counted analytically from the layers (every Dense and convolution; a step
 is G forward + 2 D forwards + D backward, then G and D forward + backward,
-backward = 2x forward: `4 F_G + 9 F_D`; WGAN-GP below), the matmul peak of
-the machine is probed in the same run, and MFU = achieved FLOP/s / peak.
+backward = 2x forward: `4 F_G + 9 F_D`; WGAN-GP below), the peak of the
+machine is probed in the same run (`_common.peak`: the best of numpy and
+XLA matmuls and an FMA-throughput kernel, beside the ISA's theoretical
+peak), and MFU = achieved FLOP/s / peak; a row above the peak is flagged as
+a measurement error instead.
 
 WGAN-GP (config E) FLOPs. One training step is `n = critic_steps` critic
 updates and one generator update. A critic update: G forward (F_G); D
@@ -464,7 +467,7 @@ def run_worker(
     return rows
 
 
-def add_ratios(rows: list[dict], peak_gflops: float) -> None:
+def add_ratios(rows: list[dict], peak_info: dict) -> None:
     """Adds images/s, MFU and ratios to the plain loops, in place."""
     by_config = {}
     for row in rows:
@@ -488,8 +491,7 @@ def add_ratios(rows: list[dict], peak_gflops: float) -> None:
             if flops:
                 row["flops_per_step"] = flops
                 row["achieved_gflops"] = round(median * flops / 1e9, 2)
-                row["peak_gflops"] = round(peak_gflops, 1)
-                row["mfu"] = round(median * flops / 1e9 / peak_gflops, 4)
+                row.update(_common.mfu_fields(median * flops / 1e9, peak_info))
             row["ratio_to_plain_torch"] = (
                 round(median / baselines["torch"], 3) if "torch" in baselines else None
             )
@@ -500,8 +502,8 @@ def add_ratios(rows: list[dict], peak_gflops: float) -> None:
 
 def measure_all(args) -> list[dict]:
     """Runs every requested worker and returns complete rows."""
-    peak = _common.matmul_peak_gflops()
-    print(f"matmul peak: {peak:.1f} GFLOP/s", file=sys.stderr)
+    peak = _common.peak(**(_common.QUICK_PEAK if args.quick else {}))
+    print(_common.peak_summary(peak), file=sys.stderr)
     overrides = json.loads(args.overrides)
     rows = []
     for config in args.configs.split(","):

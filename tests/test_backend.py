@@ -128,3 +128,49 @@ def test_value_and_grad_outside_a_step_is_refused_on_jax():
     critic = _linear_critic()
     with pytest.raises(RuntimeError, match="stateful_step"):
         backend.value_and_grad(lambda: (ops.sum(critic.weights[0]), {}), [])
+
+
+def _adam_and_variables(**options):
+    rng = np.random.default_rng(0)
+    variables = [
+        keras.Variable(rng.normal(size=shape).astype("float32"))
+        for shape in ((5, 3), (3,))
+    ]
+    optimizer = keras.optimizers.Adam(0.01, beta_1=0.5, **options)
+    optimizer.build(variables)
+    return optimizer, variables
+
+
+@pytest.mark.parametrize("options", [{}, {"amsgrad": True}, {"clipnorm": 0.1}])
+def test_apply_gradients_is_the_optimizers_own_update(options):
+    # On PyTorch a plain Adam takes the fused update, the others optimizer.apply:
+    # both must move weights and moments as Keras' Adam does, step after step.
+    fused, fused_variables = _adam_and_variables(**options)
+    keras_adam, keras_variables = _adam_and_variables(**options)
+    rng = np.random.default_rng(1)
+    for _ in range(4):
+        gradients = [
+            ops.convert_to_tensor(rng.normal(size=v.shape).astype("float32"))
+            for v in fused_variables
+        ]
+        backend.apply_gradients(fused, gradients, fused_variables)
+        keras_adam.apply(gradients, keras_variables)
+    assert int(fused.iterations) == int(keras_adam.iterations) == 4
+    for ours, theirs in zip(
+        fused_variables + fused.variables, keras_variables + keras_adam.variables
+    ):
+        np.testing.assert_allclose(
+            ops.convert_to_numpy(ours),
+            ops.convert_to_numpy(theirs),
+            rtol=1e-5,
+            atol=1e-7,
+        )
+
+
+@pytest.mark.parametrize("finite", [True, False])
+def test_where_finite_keeps_or_zeros_every_gradient(finite):
+    gradients = [ops.ones((2, 3)), ops.full((4,), 2.0)]
+    kept = backend.where_finite(ops.convert_to_tensor(finite), gradients)
+    for gradient, result in zip(gradients, kept):
+        expected = ops.convert_to_numpy(gradient) * float(finite)
+        np.testing.assert_array_equal(ops.convert_to_numpy(result), expected)

@@ -149,6 +149,34 @@ def test_reference_spec_reads_wgan_gp_and_refuses_what_the_loops_ignore():
         _common.reference_spec({**configs["E"], "class": "EBGANPT"})
 
 
+def test_peak_is_the_best_probe_and_names_its_machine(monkeypatch):
+    monkeypatch.setenv("OPENBLAS_L2_SIZE", "1048576")
+    peak = _common.peak(**_common.QUICK_PEAK)
+    rates = {k: v for k, v in peak["probes"].items() if isinstance(v, float)}
+    assert set(rates) == {"numpy_matmul_1024", "xla_matmul_1024", "xla_fma"}
+    assert peak["gflops"] == max(rates.values()) == rates[peak["best_probe"]]
+    # The kernel pins are unset for the numpy probe only, and reported.
+    assert peak["unset_for_numpy"] == {"OPENBLAS_L2_SIZE": "1048576"}
+    assert os.environ["OPENBLAS_L2_SIZE"] == "1048576"
+    assert peak["blas"]["library"] and peak["cpu_model"]
+    theory = peak["theoretical"]
+    assert theory["cores"] == os.cpu_count()
+    assert theory["flops_per_cycle_per_core"] in (16, 32, 64)
+    summary = _common.peak_summary(peak)
+    assert "theoretical peak" in summary and peak["best_probe"] in summary
+
+
+def test_a_rate_above_the_peak_is_flagged_not_printed_as_mfu():
+    info = {"gflops": 100.0, "best_probe": "xla_fma", "theoretical": {"gflops": 90}}
+    assert _common.mfu_fields(40.0, info)["mfu"] == 0.4
+    flagged = _common.mfu_fields(105.0, info)
+    assert flagged["mfu"] is None and "measurement error" in flagged["mfu_error"]
+    row = {"implementation": "ek.EBGANPT", **flagged}
+    assert _report._mfu(row) == "n/a: above the peak (measurement error)"
+    assert _common.theoretical_peak(["avx512f"], 2, 3.5)["gflops"] == 448.0
+    assert _common.theoretical_peak(["avx"], 2, None)["gflops"] is None
+
+
 def test_report_renders_other_scripts_rows(tmp_path, monkeypatch):
     monkeypatch.setattr(_report, "RESULTS_DIR", tmp_path / "results")
     monkeypatch.setattr(_report, "REPORT", tmp_path / "RESULTS.md")

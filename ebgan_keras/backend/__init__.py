@@ -9,6 +9,11 @@ define the same functions with the same signatures:
 - `input_value_and_grad(energy_fn, inputs)`: per-sample energies and their
   gradient with respect to the inputs (DDLS's latent gradient; a gradient
   penalty).
+- `where_finite(finite, gradients)` and `apply_gradients(optimizer,
+  gradients, variables)`: the guarded optimizer update of the training step
+  (compiled backends: one `where` per gradient and `optimizer.apply`, which
+  XLA fuses; eager PyTorch skips the guard's pass when the step is finite
+  and fuses Adam's update).
 - `stateful_step(model, step_fn, *args, training=True)`: runs a
   stateful-looking step inside the backend's trainer (on JAX, `args` is
   `(state, data)` and the new state is returned with the logs).
@@ -52,6 +57,9 @@ _adapter = importlib.import_module(_ADAPTERS[_BACKEND])
 value_and_grad = _adapter.value_and_grad
 input_value_and_grad = _adapter.input_value_and_grad
 stateful_step = _adapter.stateful_step
+
+where_finite = _adapter.where_finite
+apply_gradients = _adapter.apply_gradients
 compile_function = _adapter.compile_function
 skip_batches = _adapter.skip_batches
 num_replicas = _adapter.num_replicas
@@ -66,6 +74,7 @@ __all__ = [
     "STEPS_PER_EXECUTION",
     "XLA_SLOW_CONVOLUTIONS",
     "all_gather",
+    "apply_gradients",
     "compile_function",
     "cross_replica_mean",
     "gpu_available",
@@ -75,4 +84,5 @@ __all__ = [
     "skip_batches",
     "stateful_step",
     "value_and_grad",
+    "where_finite",
 ]

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 
 import jax
 from keras import StatelessScope
+from keras import ops
 
 # The `StatelessScope`s opened by this module, innermost last, per thread
 # (Keras keeps its current scope per thread too).
@@ -135,6 +136,31 @@ def input_value_and_grad(energy_fn: Callable, inputs) -> tuple:
 
     (_, energy), gradient = jax.value_and_grad(total, has_aux=True)(inputs)
     return energy, gradient
+
+
+def where_finite(finite, gradients: Sequence) -> list:
+    """`gradients` where `finite` is true, else zeros: one `where` each (XLA
+    fuses it into the update).
+
+    Args:
+        finite: scalar bool tensor.
+        gradients: list of tensors.
+
+    Returns:
+        list of tensors, the order of `gradients`.
+    """
+    return [ops.where(finite, g, ops.zeros_like(g)) for g in gradients]
+
+
+def apply_gradients(optimizer, gradients: Sequence, variables: Sequence) -> None:
+    """`optimizer.apply(gradients, variables)`; the compiler fuses the update.
+
+    Args:
+        optimizer: `keras.optimizers.Optimizer`.
+        gradients: list of tensors, in the order of `variables`.
+        variables: list of `keras.Variable`.
+    """
+    optimizer.apply(gradients, variables)
 
 
 def stateful_step(model, step_fn: Callable, *args, training: bool = True):

@@ -58,6 +58,31 @@ def input_value_and_grad(energy_fn: Callable, inputs) -> tuple:
     return energy, tape.gradient(energy, inputs)
 
 
+def where_finite(finite, gradients: Sequence) -> list:
+    """`gradients` where `finite` is true, else zeros: one `where` each (XLA
+    fuses it into the update).
+
+    Args:
+        finite: scalar bool tensor.
+        gradients: list of tensors.
+
+    Returns:
+        list of tensors, the order of `gradients`.
+    """
+    return [tf.where(finite, g, tf.zeros_like(g)) for g in gradients]
+
+
+def apply_gradients(optimizer, gradients: Sequence, variables: Sequence) -> None:
+    """`optimizer.apply(gradients, variables)`; the compiler fuses the update.
+
+    Args:
+        optimizer: `keras.optimizers.Optimizer`.
+        gradients: list of tensors, in the order of `variables`.
+        variables: list of `keras.Variable`.
+    """
+    optimizer.apply(gradients, variables)
+
+
 def stateful_step(model, step_fn: Callable, *args, training: bool = True):
     """Runs `step_fn(data)`; TensorFlow variables update in place.
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Sequence
 
+import keras
 import torch
+from keras import ops
 
 
 def value_and_grad(loss_fn: Callable, variables: Sequence) -> tuple:
@@ -67,6 +69,96 @@ def input_value_and_grad(energy_fn: Callable, inputs) -> tuple:
     if differentiable:
         return energy, gradient
     return energy.detach(), gradient.detach()
+
+
+def where_finite(finite, gradients: Sequence) -> list:
+    """`gradients` if `finite` is true, else zeros like them.
+
+    Eager PyTorch decides in Python: a finite step (nearly every one) costs
+    no pass over the gradients, where `torch.where` would read and write
+    each one. Under `torch.compile` the decision stays a tensor op.
+
+    Args:
+        finite: scalar bool tensor.
+        gradients: list of tensors.
+
+    Returns:
+        list of tensors, the order of `gradients`.
+    """
+    if torch.compiler.is_compiling():
+        return [torch.where(finite, g, torch.zeros_like(g)) for g in gradients]
+    if bool(finite):
+        return list(gradients)
+    return [torch.zeros_like(g) for g in gradients]
+
+
+def apply_gradients(optimizer, gradients: Sequence, variables: Sequence) -> None:
+    """`optimizer.apply(gradients, variables)`, with a fused Adam update.
+
+    Keras' PyTorch Adam runs ten `torch._foreach_*` passes over the weights
+    and moments per step; for a plain built `keras.optimizers.Adam` (no
+    AMSGrad, weight decay, clipping, EMA, gradient accumulation, loss scale
+    or variable constraint) this computes the same update as Keras
+    (`m <- b1 m + (1 - b1) g`, `v <- b2 v + (1 - b2) g^2`,
+    `w <- w - alpha m / (sqrt(v) + eps)`, `alpha = lr sqrt(1 - b2^t) /
+    (1 - b1^t)`) in fewer, as `torch.optim.Adam` does (`lerp_`, `addcmul_`,
+    `addcdiv_`; seven), and advances `optimizer.iterations` as `apply` does. Any
+    other optimizer goes through `optimizer.apply`.
+
+    Args:
+        optimizer: `keras.optimizers.Optimizer`.
+        gradients: list of tensors, in the order of `variables`.
+        variables: list of `keras.Variable`.
+    """
+    if not _fusable_adam(optimizer, variables):
+        optimizer.apply(gradients, variables)
+        return
+    with torch.no_grad():
+        values = [variable.value for variable in variables]
+        indices = [optimizer._get_variable_index(variable) for variable in variables]
+        momentums = [optimizer._momentums[i].value for i in indices]
+        velocities = [optimizer._velocities[i].value for i in indices]
+        dtype = values[0].dtype
+        learning_rate = ops.cast(optimizer.learning_rate, dtype)
+        step = ops.cast(optimizer.iterations + 1, dtype)
+        beta_1_power = ops.power(ops.cast(optimizer.beta_1, dtype), step)
+        beta_2_power = ops.power(ops.cast(optimizer.beta_2, dtype), step)
+        alpha = learning_rate * ops.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+        torch._foreach_lerp_(momentums, list(gradients), 1 - optimizer.beta_1)
+        torch._foreach_mul_(velocities, optimizer.beta_2)
+        torch._foreach_addcmul_(
+            velocities, list(gradients), list(gradients), value=1 - optimizer.beta_2
+        )
+        denominators = torch._foreach_sqrt(velocities)
+        torch._foreach_add_(denominators, optimizer.epsilon)
+        torch._foreach_addcdiv_(values, momentums, denominators, value=-alpha.item())
+    optimizer.iterations.assign_add(1)
+
+
+def _fusable_adam(optimizer, variables: Sequence) -> bool:
+    """Whether `apply_gradients` may run its fused update for `optimizer`."""
+    if torch.compiler.is_compiling():
+        return False
+    if not (isinstance(optimizer, keras.optimizers.Adam) and optimizer.built):
+        return False
+    if optimizer.amsgrad or optimizer.use_ema or optimizer.gradient_accumulation_steps:
+        return False
+    plain = (
+        optimizer.clipnorm,
+        optimizer.clipvalue,
+        optimizer.global_clipnorm,
+        optimizer.weight_decay,
+        optimizer.loss_scale_factor,
+    )
+    if any(option is not None for option in plain):
+        return False
+    known = optimizer._trainable_variables_indices
+    return all(
+        variable.constraint is None
+        and not getattr(variable, "overwrite_with_gradient", False)
+        and optimizer._var_key(variable) in known
+        for variable in variables
+    )
 
 
 def stateful_step(model, step_fn: Callable, *args, training: bool = True):

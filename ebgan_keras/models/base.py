@@ -414,7 +414,7 @@ class BaseGAN(keras.Model):
             gradients: list of tensors, in the order of `variables`.
             variables: list of `keras.Variable`. `generator_variables`.
         """
-        self.g_optimizer.apply(gradients, variables)
+        backend.apply_gradients(self.g_optimizer, gradients, variables)
 
     def on_train_begin(self) -> bool:
         """Called when `fit` starts, after the state was restored (resume).
@@ -477,7 +477,9 @@ class BaseGAN(keras.Model):
                 functools.partial(self.discriminator_loss, real, d_latents),
                 d_variables,
             )
-            self.d_optimizer.apply(_zero_if_not_finite(d_loss, d_grads), d_variables)
+            backend.apply_gradients(
+                self.d_optimizer, _zero_if_not_finite(d_loss, d_grads), d_variables
+            )
         values = {"d_loss": d_loss, **d_aux}
 
         if self.trains_generator:
@@ -734,11 +736,17 @@ def _scaled_value_and_grad(optimizer, loss_fn, variables):
 
 
 def _zero_if_not_finite(loss, gradients):
-    """Keeps a non-finite loss or gradient (float16 overflow) out of the weights."""
-    finite = ops.isfinite(loss)
+    """Keeps a non-finite loss or gradient (float16 overflow) out of the weights.
+
+    One reduction per gradient: a NaN or an infinity anywhere makes the sum
+    of the loss and every gradient's sum non-finite (a float32 sum of finite
+    values that overflows, |sum| > 3.4e38, counts as non-finite too and skips
+    the step).
+    """
+    total = ops.cast(loss, "float32")
     for gradient in gradients:
-        finite = ops.logical_and(finite, ops.all(ops.isfinite(gradient)))
-    return [ops.where(finite, g, ops.zeros_like(g)) for g in gradients]
+        total = total + ops.sum(ops.cast(gradient, "float32"))
+    return backend.where_finite(ops.isfinite(total), gradients)
 
 
 def _check_generator(generator, latent_dim, owner: str):

@@ -20,9 +20,10 @@ class BEGAN(EnergyGAN):
     in both are measured with the discriminator *before* its update in that
     step (its loss terms; the official code feeds one `z` to both nets, so
     its `L(G(z_G))` equals `L(G(z_D))`), not the generator step's loss
-    after the discriminator has moved. `k` is model state (`model.k`): saved with the model and
-    carried through resume. `ek.callbacks.HalveLearningRateOnStall` is the
-    paper's learning-rate rule.
+    after the discriminator has moved. `k` is model state (`model.k`): saved
+    with the model and carried through resume.
+    `ek.callbacks.HalveLearningRateOnStall` is the paper's learning-rate
+    rule.
 
     Args:
         generator: `keras.Model`. Maps latents `(N, latent_dim)` to images.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from ebgan_keras import backend
 from ebgan_keras.models.base import BaseGAN
 from ebgan_keras.models.base import describe_outputs
 from ebgan_keras.utils import predict_in_batches
@@ -376,8 +377,8 @@ class BiGAN(BaseGAN):
             part = routed[id(variable) in encoder_ids]
             part[0].append(gradient)
             part[1].append(variable)
-        self.g_optimizer.apply(*routed[False])
-        self.e_optimizer.apply(*routed[True])
+        backend.apply_gradients(self.g_optimizer, *routed[False])
+        backend.apply_gradients(self.e_optimizer, *routed[True])
 
     # ------------------------------------------------------------------
     # Saving
