@@ -1040,7 +1040,8 @@ def _card_settings(model, sampler_id: str) -> dict:
     settings = dict(evaluation.get("samplers", {}).get(sampler_id, {}))
     measured = description.get("metrics", {}).get(sampler_id, {}).get("sampler", {})
     if sampler_id == "ddls":
-        for name in ("step_size", "num_steps"):  # the card's sweep chose them
+        # The card's sweep chose them.
+        for name in ("step_size", "num_steps", "temperature_scale"):
             if name in measured:
                 settings[name] = measured[name]
         if settings.get("temperature") == "calibrated" and measured.get("calibration"):

@@ -106,6 +106,25 @@ def test_ddls_temperature_scales_the_energy():
     np.testing.assert_allclose(z.var(axis=0), 1.0 / precision, rtol=0.1)
 
 
+def test_ddls_temperature_scale_multiplies_the_temperature():
+    model = quadratic_model()
+    kwargs = dict(step_size=0.05, num_steps=20, seed=5, batch_size=64)
+    scaled = samplers.DDLS(temperature=8.0, temperature_scale=0.5, **kwargs)
+    assert scaled.chain_temperature == 4.0
+    _, z_scaled = scaled.sample(model, 64)
+    _, z_plain = samplers.DDLS(temperature=4.0, **kwargs).sample(model, 64)
+    np.testing.assert_allclose(z_scaled, z_plain, atol=1e-5)
+    # With a calibration: T stays 1 / slope, the chain runs at T * s.
+    calibrated = samplers.DDLS.from_calibration(
+        {"slope": 0.125, "intercept": 0.0}, temperature_scale=0.5, **kwargs
+    )
+    assert (calibrated.temperature, calibrated.chain_temperature) == (8.0, 4.0)
+    clone = samplers.DDLS.from_config(calibrated.get_config())
+    assert clone.temperature_scale == 0.5 and clone.chain_temperature == 4.0
+    with pytest.raises(ValueError, match="temperature_scale"):
+        samplers.DDLS(temperature_scale=0.0)
+
+
 def test_metropolis_corrects_a_large_step():
     model = quadratic_model()
     mean, precision = gaussian_target()

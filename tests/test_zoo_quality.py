@@ -24,6 +24,7 @@ CALIBRATED_DDLS = {
     "ddls_sweep": {
         "step_size": [0.01, 0.1],
         "num_steps": [1, 2],
+        "temperature_scale": [0.5],
         "num_samples": 20,
         "seed": 1,
     },
@@ -159,7 +160,8 @@ def test_reevaluate_keeps_the_training_and_measures_calibrated_ddls(
         assert 0.0 <= result["precision"] <= 1.0 and 0.0 <= result["recall"] <= 1.0
     assert metadata["floor"]["split"] == "train"
     sweep = metadata["ddls_sweep"]
-    assert set(sweep["fid"]) == {"prior", "0.01/1", "0.1/1", "0.01/2", "0.1/2"}
+    keys = {"0.01/1/x0.5", "0.1/1/x0.5", "0.01/2/x0.5", "0.1/2/x0.5"}
+    assert set(sweep["fid"]) == {"prior", *keys}
     assert sweep["reference"] == "held-out training images" and sweep["temperature"]
     ddls = metadata["metrics"]["ddls"]["sampler"]
     assert {ddls["step_size"], ddls["num_steps"]} <= {0.01, 0.1, 1, 2}
@@ -168,6 +170,8 @@ def test_reevaluate_keeps_the_training_and_measures_calibrated_ddls(
     # Same calibration as the sweep's: 1 / slope of the fit on training images
     # (mnist_subset's train split has 2000 images: NUM_CALIBRATION of them).
     assert ddls["temperature"] == sweep["temperature"] == 2.0
+    # ... run at the chosen scale of it (the CLI below must pass it on too).
+    assert ddls["temperature_scale"] == sweep["best"]["temperature_scale"] == 0.5
     assert fits and set(fits) == {stages.NUM_CALIBRATION}
     # Pictures: the interpolation grid (8 rows of 10) and DDLS's chains.
     with Image.open(out / "interpolation.png") as grid:
@@ -203,6 +207,37 @@ def test_reevaluate_keeps_the_training_and_measures_calibrated_ddls(
     assert measured["fid"]["values"]["fid"] == pytest.approx(
         metadata["metrics"]["ddls"]["fid"], rel=1e-4
     )
+
+
+def test_ddls_sweep_chooses_the_temperature_scale_on_its_scores(tiny_trained):
+    model = zoo.load(str(tiny_trained))
+    # A stand-in score: FID = the mean pixel + 1, so the sweep's choice is
+    # the setting whose samples are darkest; every key is scored once.
+    scored = []
+
+    class _Value:
+        def __init__(self, value):
+            self.value = value
+
+    def score(images, count):
+        assert len(images) == count == 12
+        scored.append(float(np.mean(images)) + 1.0)
+        return {"fid": _Value(scored[-1])}
+
+    sweep = {"step_size": [0.05], "num_steps": [2], "temperature_scale": [1.0, 0.25]}
+    sweep |= {"num_samples": 12, "seed": 4}
+    result = stages.ddls_sweep(model, {"temperature": 2.0}, sweep, score, 50)
+    assert set(result["fid"]) == {"prior", "0.05/2/x1", "0.05/2/x0.25"}
+    assert len(scored) == 3
+    best = min(("0.05/2/x1", "0.05/2/x0.25"), key=result["fid"].get)
+    scale = float(best.split("/x")[1])
+    expected = {"step_size": 0.05, "num_steps": 2, "temperature_scale": scale}
+    assert result["best"] == expected
+    # Without the axis, the keys and the choice are as before.
+    del sweep["temperature_scale"]
+    plain = stages.ddls_sweep(model, {"temperature": 2.0}, sweep, score, 50)
+    assert set(plain["fid"]) == {"prior", "0.05/2"}
+    assert plain["best"] == {"step_size": 0.05, "num_steps": 2}
 
 
 def test_reevaluate_refuses_training_options_and_untrained_entries(capsys):

@@ -102,6 +102,12 @@ class DDLS(Sampler):
         calibration: `EnergyCalibration` or its config dict. The energy's
             logistic calibration that sets the temperature (see
             `DDLS.calibrate`). Defaults to `None`.
+        temperature_scale: float. Multiplies the temperature, `> 0`: the
+            chain runs on `U(z) = -log p0(z) + E(G(z)) / (T * s)`. With a
+            calibrated `T`, `s < 1` sharpens the calibrated target
+            `p0(z) r(G(z))` to `p0(z) r(G(z))^(1/s)` (`r` the calibrated
+            density ratio); the zoo's sweep chooses `s` on held-out images.
+            Defaults to `1.0`.
 
     Example:
 
@@ -134,6 +140,7 @@ class DDLS(Sampler):
         batch_size: int = 256,
         record_every: int | None = None,
         calibration: EnergyCalibration | dict | None = None,
+        temperature_scale: float = 1.0,
     ):
         super().__init__(seed=seed, batch_size=batch_size)
         # === Config ===
@@ -141,6 +148,7 @@ class DDLS(Sampler):
         self.num_steps = _check_positive_int(num_steps, "num_steps")
         self.calibration = as_calibration(calibration)
         self.temperature = _temperature(temperature, self.calibration)
+        self.temperature_scale = _check_float(temperature_scale, "temperature_scale")
         self.noise_scale = _check_float(noise_scale, "noise_scale", strict=False)
         self.metropolis = bool(metropolis)
         self.record_energy = bool(record_energy)
@@ -245,12 +253,18 @@ class DDLS(Sampler):
         sampler._call_seed(None)  # the draw of `calibrate`'s fit
         return sampler
 
+    @property
+    def chain_temperature(self) -> float:
+        """The temperature the chain runs at: `temperature * temperature_scale`."""
+        return self.temperature * self.temperature_scale
+
     def get_config(self) -> dict:
         return {
             **super().get_config(),
             "step_size": self.step_size,
             "num_steps": self.num_steps,
             "temperature": self.temperature,
+            "temperature_scale": self.temperature_scale,
             "noise_scale": self.noise_scale,
             "metropolis": self.metropolis,
             "record_energy": self.record_energy,
@@ -326,7 +340,7 @@ class DDLS(Sampler):
         """
         check_model(model)
         w = to_chain_space(model, np.asarray(z, dtype="float32"))
-        energy_fn = latent_energy_fn(model, self.temperature)
+        energy_fn = latent_energy_fn(model, self.chain_temperature)
         return ops.convert_to_numpy(energy_fn(ops.convert_to_tensor(w))).astype(
             "float64"
         )
@@ -363,7 +377,7 @@ class DDLS(Sampler):
         key = (
             num_steps,
             self.step_size,
-            self.temperature,
+            self.chain_temperature,
             self.noise_scale,
             self.metropolis,
             self.record_energy,
@@ -373,7 +387,7 @@ class DDLS(Sampler):
         per_model = _COMPILED.setdefault(model, {})
         if key not in per_model:
             chain_fn = build_chain(
-                latent_energy_fn(model, self.temperature),
+                latent_energy_fn(model, self.chain_temperature),
                 num_steps=num_steps,
                 step_size=self.step_size,
                 noise_scale=self.noise_scale,

@@ -284,6 +284,8 @@ def _quality_lines(metadata: dict) -> list[str]:
         chosen = ", ".join(f"{k} {v:g}" for k, v in best.items())
         against = sweep.get("reference", "the reference split")
         temperature = sweep.get("temperature")
+        scaled = any("/x" in key for key in sweep["fid"])
+        axes = " / temperature scale" if scaled else ""
         lines += [
             "",
             f"DDLS settings chosen on {sweep['num_samples']} samples with seed "
@@ -293,7 +295,7 @@ def _quality_lines(metadata: dict) -> list[str]:
                 if temperature
                 else ""
             )
-            + f" (FID by step size / steps: {cells}); chosen: {chosen}.",
+            + f" (FID by step size / steps{axes}: {cells}); chosen: {chosen}.",
         ]
     if prior is not None:
         verdicts = {"helped": [], "hurt": [], "noise": []}

@@ -534,17 +534,21 @@ def ddls_sweep(
     num_samples: int,
     calibration_images: np.ndarray | None = None,
 ) -> dict:
-    """Chooses DDLS's step size and number of steps on held-out images.
+    """Chooses DDLS's step size, steps and temperature scale on held-out images.
 
-    Every pair of `step_size` and `num_steps` runs on the same small sample
-    (its own seed); `score` measures against held-out real images (the
-    recipes use training images), never the split the card reports.
+    Every combination of `step_size`, `num_steps` and `temperature_scale`
+    runs on the same small sample (its own seed); `score` measures against
+    held-out real images (the recipes use training images), never the split
+    the card reports. A temperature scale `s` runs the chain at `T * s`
+    (`ek.samplers.DDLS(temperature_scale=s)`): the calibrated `T` makes the
+    calibrated density ratio the target, and `s < 1` sharpens it.
 
     Args:
         model: the trained model.
         settings: dict. DDLS settings; `temperature` may be `"calibrated"`.
         sweep: dict. `step_size` (list of floats), `num_steps` (list of int;
-            defaults to the settings' one), `num_samples`, `seed`.
+            defaults to the settings' one), `temperature_scale` (list of
+            floats; defaults to `[1.0]`), `num_samples`, `seed`.
         score: callable `(images, count) -> EvaluationReport` with `"fid"`.
         num_samples: int. Generated images of the final evaluation (the sweep
             uses at most this many).
@@ -552,8 +556,10 @@ def ddls_sweep(
 
     Returns:
         A dict with the FID of plain sampling and of every setting on the
-        sweep's sample (keys `"step_size/num_steps"`), `best` (the chosen
-        `{"step_size", "num_steps"}`) and `best_step_size`.
+        sweep's sample (keys `"step_size/num_steps"`, and `"/xS"` for a
+        temperature scale `S` other than 1), `best` (the chosen
+        `{"step_size", "num_steps"}`, with `"temperature_scale"` when the
+        sweep has several) and `best_step_size`.
     """
     from ebgan_keras import samplers
 
@@ -568,17 +574,21 @@ def ddls_sweep(
         fitted = ddls_sampler(model, settings, calibration_images, seed)
         temperature = fitted.temperature
         settings |= {"temperature": temperature, "calibration": fitted.calibration}
+    scales = [float(x) for x in sweep.get("temperature_scale", [1.0])]
     choices = {}
-    for num_steps in steps:
-        for step_size in sweep["step_size"]:
-            key = f"{step_size:g}/{num_steps}"
-            choices[key] = {"step_size": float(step_size), "num_steps": num_steps}
-            sampler = samplers.DDLS(
-                **{**settings, **choices[key], "seed": seed},
-            )
-            rows[key] = float(
-                score(sampler.sample(model, count)[0], count)["fid"].value
-            )
+    for scale in scales:
+        for num_steps in steps:
+            for step_size in sweep["step_size"]:
+                key = f"{step_size:g}/{num_steps}"
+                choice = {"step_size": float(step_size), "num_steps": num_steps}
+                if len(scales) > 1 or scale != 1.0:
+                    key += f"/x{scale:g}"
+                    choice["temperature_scale"] = scale
+                choices[key] = choice
+                sampler = samplers.DDLS(**{**settings, **choice, "seed": seed})
+                rows[key] = float(
+                    score(sampler.sample(model, count)[0], count)["fid"].value
+                )
     best = min(choices, key=lambda key: rows[key])
     return {
         "num_samples": count,
