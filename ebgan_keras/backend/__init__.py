@@ -57,7 +57,6 @@ _adapter = importlib.import_module(_ADAPTERS[_BACKEND])
 value_and_grad = _adapter.value_and_grad
 input_value_and_grad = _adapter.input_value_and_grad
 stateful_step = _adapter.stateful_step
-
 where_finite = _adapter.where_finite
 apply_gradients = _adapter.apply_gradients
 compile_function = _adapter.compile_function

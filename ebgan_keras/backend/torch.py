@@ -101,9 +101,9 @@ def apply_gradients(optimizer, gradients: Sequence, variables: Sequence) -> None
     or variable constraint) this computes the same update as Keras
     (`m <- b1 m + (1 - b1) g`, `v <- b2 v + (1 - b2) g^2`,
     `w <- w - alpha m / (sqrt(v) + eps)`, `alpha = lr sqrt(1 - b2^t) /
-    (1 - b1^t)`) in fewer, as `torch.optim.Adam` does (`lerp_`, `addcmul_`,
-    `addcdiv_`; seven), and advances `optimizer.iterations` as `apply` does. Any
-    other optimizer goes through `optimizer.apply`.
+    (1 - b1^t)`) in seven passes, as `torch.optim.Adam` does (`lerp_`,
+    `addcmul_`, `addcdiv_`), and advances `optimizer.iterations` as `apply`
+    does. Any other optimizer goes through `optimizer.apply`.
 
     Args:
         optimizer: `keras.optimizers.Optimizer`.
@@ -113,6 +113,7 @@ def apply_gradients(optimizer, gradients: Sequence, variables: Sequence) -> None
     if not _fusable_adam(optimizer, variables):
         optimizer.apply(gradients, variables)
         return
+    gradients = list(gradients)
     with torch.no_grad():
         values = [variable.value for variable in variables]
         indices = [optimizer._get_variable_index(variable) for variable in variables]
@@ -124,10 +125,10 @@ def apply_gradients(optimizer, gradients: Sequence, variables: Sequence) -> None
         beta_1_power = ops.power(ops.cast(optimizer.beta_1, dtype), step)
         beta_2_power = ops.power(ops.cast(optimizer.beta_2, dtype), step)
         alpha = learning_rate * ops.sqrt(1 - beta_2_power) / (1 - beta_1_power)
-        torch._foreach_lerp_(momentums, list(gradients), 1 - optimizer.beta_1)
+        torch._foreach_lerp_(momentums, gradients, 1 - optimizer.beta_1)
         torch._foreach_mul_(velocities, optimizer.beta_2)
         torch._foreach_addcmul_(
-            velocities, list(gradients), list(gradients), value=1 - optimizer.beta_2
+            velocities, gradients, gradients, value=1 - optimizer.beta_2
         )
         denominators = torch._foreach_sqrt(velocities)
         torch._foreach_add_(denominators, optimizer.epsilon)

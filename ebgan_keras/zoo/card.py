@@ -284,8 +284,7 @@ def _quality_lines(metadata: dict) -> list[str]:
         chosen = ", ".join(f"{k} {v:g}" for k, v in best.items())
         against = sweep.get("reference", "the reference split")
         temperature = sweep.get("temperature")
-        scaled = any("/x" in key for key in sweep["fid"])
-        axes = " / temperature scale" if scaled else ""
+        axes = " / temperature scale" if "temperature_scale" in best else ""
         lines += [
             "",
             f"DDLS settings chosen on {sweep['num_samples']} samples with seed "

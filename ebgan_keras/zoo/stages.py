@@ -556,8 +556,9 @@ def ddls_sweep(
 
     Returns:
         A dict with the FID of plain sampling and of every setting on the
-        sweep's sample (keys `"step_size/num_steps"`, and `"/xS"` for a
-        temperature scale `S` other than 1), `best` (the chosen
+        sweep's sample (keys `"step_size/num_steps"`, with `"/xS"` added
+        when the sweep lists a temperature scale `S` other than 1 or several
+        scales), `best` (the chosen
         `{"step_size", "num_steps"}`, with `"temperature_scale"` when the
         sweep has several) and `best_step_size`.
     """
