@@ -250,3 +250,37 @@ def test_reevaluate_refuses_training_options_and_untrained_entries(capsys):
         zoo.reevaluate("began_celeba", out_dir="/nonexistent/never")
     with pytest.raises(TypeError, match=r"does not train.*\['epochs'\]"):
         zoo.reevaluate("gan_mnist", epochs=1)
+
+
+def test_evaluation_measures_again_what_changed_settings_made_stale(
+    tiny_trained, tmp_path
+):
+    model = zoo.load(str(tiny_trained), compile=False)
+    config = json.loads((tiny_trained / "config.json").read_text())
+    evaluation = config["evaluation"]
+    evaluation["samplers"] = {
+        "prior": {},
+        "truncation": {"threshold": 1.0},
+        "ddls": {"num_steps": 1},
+    }
+    evaluation["ddls_sweep"] = {
+        "step_size": [0.01],
+        "num_steps": [1],
+        "num_samples": 20,
+        "seed": 1,
+    }
+    run = str(tmp_path)
+    first = stages.evaluate(model, config, run, num_samples=20)
+    assert first["ddls"]["sampler"]["step_size"] == 0.01
+    # Rerun with the same settings: every result comes from eval.json.
+    again = stages.evaluate(model, config, run, num_samples=20)
+    for name in ("prior", "truncation", "ddls"):
+        assert again[name]["seconds_per_1000"] == first[name]["seconds_per_1000"]
+    # A new sweep and a new truncation: those (and DDLS) are measured again.
+    evaluation["ddls_sweep"]["step_size"] = [0.1]
+    evaluation["samplers"]["truncation"] = {"threshold": 0.5}
+    changed = stages.evaluate(model, config, run, num_samples=20)
+    assert changed["prior"]["seconds_per_1000"] == first["prior"]["seconds_per_1000"]
+    assert set(changed["_ddls_sweep"]["fid"]) == {"prior", "0.1/1"}
+    assert changed["ddls"]["sampler"]["step_size"] == 0.1
+    assert changed["truncation"]["sampler"]["threshold"] == 0.5

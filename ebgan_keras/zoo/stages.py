@@ -331,7 +331,9 @@ def evaluate(
     Args:
         model: the trained model.
         config: dict. The entry's config.
-        run_dir: str. Run folder; results measured before are not re-measured.
+        run_dir: str. Run folder; results measured before with the same
+            settings are not re-measured (a sampler whose settings, or
+            DDLS whose sweep, changed since is).
         num_samples: int. Overrides the recipe's number of generated images.
         reference: str. Overrides the reference data set name.
         num_reference: int. Use only this many reference images (and at most
@@ -417,6 +419,16 @@ def evaluate(
         files.write_json(path, results)
     sweep = evaluation.get("ddls_sweep")
     ddls_settings = {**evaluation["samplers"].get("ddls", {}), **compile_options(model)}
+    # A result measured with other settings (a sampler's settings, or the
+    # sweep that chose DDLS's, changed since) is stale and measured again.
+    requested = {name: evaluation["samplers"].get(name, {}) for name in names}
+    if "ddls" in requested:
+        requested["ddls"] = {"settings": requested["ddls"], "sweep": sweep}
+    requested = json.loads(json.dumps(requested | {"_ddls_sweep": sweep}))
+    recorded = results.setdefault("_requested", {})
+    for name, settings in requested.items():
+        if recorded.get(name, "unrecorded") != settings:
+            results.pop(name, None)
     if "ddls" in names and sweep and "_ddls_sweep" not in results:
         results["_ddls_sweep"] = ddls_sweep(
             model,
@@ -428,6 +440,7 @@ def evaluate(
             if ddls_settings.get("temperature") == CALIBRATED
             else None,
         )
+        recorded["_ddls_sweep"] = requested["_ddls_sweep"]
         files.write_json(path, results)
     for name in names:
         if name in results:
@@ -453,6 +466,7 @@ def evaluate(
             "sampler": sampler.get_config() | {"name": name},
             "report": report.to_dict(),
         }
+        recorded[name] = requested[name]
         files.write_json(path, results)
     measured = {name: results[name] for name in names}
     for extra in ("_ddls_sweep", "_floor"):
