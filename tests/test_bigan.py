@@ -396,6 +396,40 @@ def test_fit_encoder_inverts_a_frozen_generator():
     assert f"(N, {LATENT_DIM})" in str(error.value) and "(None, 3)" in str(error.value)
 
 
+def test_hidden_encoder_features_are_the_last_hidden_layer(trained):
+    """`features="hidden"`: the input of the encoder's output layer.
+
+    It is the last hidden layer's activation, so the output layer applied to
+    it gives `E(x)` back; odd sizes and n = 1 go through.
+    """
+    model, _, _ = trained
+    images = tiny_images(5, seed=8)
+    hidden = model.encode(images, batch_size=2, features="hidden")
+    assert hidden.shape == (5, 16) and hidden.dtype == np.float32
+    head = model.encoder.get_layer("latents")
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(head(hidden)), model.encode(images), rtol=1e-5, atol=1e-5
+    )
+    # Leaky ReLU's output: negative values are 0.2 x positive pre-activations.
+    assert (hidden < 0).any() and (hidden > 0).any()
+    assert model.encode(images[:1], features="hidden").shape == (1, 16)
+    regressor = ek.inversion.LatentRegressor(model.encoder, model.generator)
+    np.testing.assert_allclose(
+        regressor.encode(images, features="hidden"), hidden, rtol=1e-5, atol=1e-6
+    )
+    with pytest.raises(ValueError, match="`features` must be one of") as error:
+        model.encode(images, features="penultimate")
+    assert "'penultimate'" in str(error.value)
+
+    class Subclassed(keras.Model):
+        def call(self, x):
+            return ops.reshape(x, (ops.shape(x)[0], -1))[:, :LATENT_DIM]
+
+    with pytest.raises(ValueError, match="features='hidden'") as error:
+        ek.inversion.encoder_features(Subclassed(name="sub"), images, "hidden")
+    assert "'sub'" in str(error.value)
+
+
 @pytest.mark.parametrize("cls", [ek.EBGANPT, ek.BEGAN])
 def test_discriminator_code_is_the_flattened_encoder_output(cls):
     if cls is ek.BEGAN:

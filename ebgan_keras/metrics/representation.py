@@ -4,8 +4,11 @@ Both fit on a train split and score a test split of frozen features (an
 encoder's `E(x)`, a discriminator's code, raw pixels), in numpy and scipy
 only: no backend, no randomness, so a number does not depend on the Keras
 backend it was computed under. The BiGAN paper's MNIST table (Donahue et al.,
-2017, Table 1) reports 1-NN accuracy with the cosine distance: 97.39% for its
-encoder, 97.44% for the latent regressor, about 96.9% for raw pixels.
+2017, Table 1) reports 1-NN accuracy: 97.39% for its encoder, 97.44% for the
+latent regressor, about 96.9% for raw pixels; its official code
+(`jeffdonahue/bigan`, `train_gan.py`) scores them with the Euclidean distance
+on the encoder's last hidden layer (`NNC_e-`), not on `E(x)` itself
+(`ek.inversion.encoder_features(..., "hidden")`).
 """
 
 from __future__ import annotations
@@ -67,8 +70,8 @@ def nearest_neighbor_accuracy(
         train_labels: array `(N,)`. Their labels.
         test_features: array `(M, ...)`. Features of the test split.
         test_labels: array `(M,)`. Their labels.
-        metric: str. `"cosine"` (the BiGAN paper's) or `"euclidean"`.
-            Defaults to `"cosine"`.
+        metric: str. `"cosine"` or `"euclidean"` (the official BiGAN
+            code's). Defaults to `"cosine"`.
         batch_size: int. Test samples per distance block (memory:
             `batch_size * N` floats). Defaults to `1024`.
 

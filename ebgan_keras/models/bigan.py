@@ -209,24 +209,29 @@ class BiGAN(BaseGAN):
         self.e_optimizer = keras.optimizers.get(e_optimizer)
         super().compile(d_optimizer, g_optimizer, **kwargs)
 
-    def encode(self, images, batch_size: int = 256):
+    def encode(self, images, batch_size: int = 256, features: str = "latents"):
         """The encoder's codes `E(x)` of images.
 
         Args:
             images: array `(N, H, W, C)` of float images in `[-1, 1]`, the
                 generator's image shape.
             batch_size: int. Images per forward pass. Defaults to `256`.
+            features: str. `"latents"` (`E(x)`, the default) or `"hidden"`
+                (the encoder's last hidden layer, the features the official
+                BiGAN code's MNIST 1-NN scores; see
+                `ek.inversion.encoder_features`).
 
         Returns:
-            A float32 numpy array `(N, latent_dim)`.
+            A float32 numpy array `(N, latent_dim)` (or `(N, hidden_units)`).
 
         Raises:
-            ValueError: if the images do not have the generator's shape.
+            ValueError: if the images do not have the generator's shape, or
+                for an unknown `features`.
         """
+        from ebgan_keras.inversion import encoder_features
+
         images = self._check_image_array(images, "images", check_range=False)
-        return predict_in_batches(
-            lambda x: self.encoder(x, training=False), images, batch_size
-        )
+        return encoder_features(self.encoder, images, features, batch_size)
 
     def reconstruct(self, images, batch_size: int = 256):
         """Reconstructions `G(E(x))` of images.
