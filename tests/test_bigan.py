@@ -430,6 +430,45 @@ def test_hidden_encoder_features_are_the_last_hidden_layer(trained):
     assert "'sub'" in str(error.value)
 
 
+def test_zoo_pictures_show_reconstructions_of_a_model_with_an_encoder(
+    trained, tmp_path
+):
+    """A BiGAN entry's card gets `reconstructions.png`: x, then G(E(x))."""
+    from PIL import Image
+
+    from ebgan_keras.zoo import card
+    from ebgan_keras.zoo import stages
+
+    model, _, _ = trained
+    config = {
+        "evaluation": {"reference": "mnist_subset", "reference_split": "test"},
+        "training": {"image_size": IMAGE_SHAPE[0]},
+        "image_shape": list(IMAGE_SHAPE),
+    }
+    stages.pictures(model, config, {}, str(tmp_path))
+    with Image.open(tmp_path / "reconstructions.png") as picture:
+        # 32 pairs, 8 images a row (scale 2): 8 rows.
+        assert picture.size == (8 * IMAGE_SHAPE[1] * 2, 8 * IMAGE_SHAPE[0] * 2)
+        pixels = np.asarray(picture, "float32") / 127.5 - 1.0
+    real = stages._reference_images(config, None, 32)
+    first = pixels[: 2 * IMAGE_SHAPE[0] : 2, : 2 * IMAGE_SHAPE[1] : 2]
+    np.testing.assert_allclose(first, real[0, ..., 0], atol=0.01)
+    second = pixels[: 2 * IMAGE_SHAPE[0] : 2, 2 * IMAGE_SHAPE[1] :: 2][
+        :, : IMAGE_SHAPE[1]
+    ]
+    np.testing.assert_allclose(
+        second, np.clip(model.reconstruct(real[:1])[0, ..., 0], -1, 1), atol=0.01
+    )
+    assert "![reconstructions](reconstructions.png)" in "\n".join(
+        card._picture_lines(str(tmp_path))
+    )
+    # A model without an encoder gets none.
+    other = tmp_path / "other"
+    stages.pictures(tiny_model(ek.EBGANPT), config, {}, str(other))
+    assert (other / "interpolation.png").exists()
+    assert not (other / "reconstructions.png").exists()
+
+
 @pytest.mark.parametrize("cls", [ek.EBGANPT, ek.BEGAN])
 def test_discriminator_code_is_the_flattened_encoder_output(cls):
     if cls is ek.BEGAN:

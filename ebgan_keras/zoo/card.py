@@ -32,6 +32,7 @@ from ebgan_keras.zoo.entries import GOLDEN_FILE
 from ebgan_keras.zoo.entries import GRID_FILE
 from ebgan_keras.zoo.entries import INTERPOLATION_FILE
 from ebgan_keras.zoo.entries import METADATA_FILE
+from ebgan_keras.zoo.entries import RECONSTRUCTIONS_FILE
 from ebgan_keras.zoo.entries import fid_change
 
 
@@ -155,7 +156,14 @@ def write_card(
     names = [CONFIG_FILE, GENERATOR_FILE, DISCRIMINATOR_FILE, GOLDEN_FILE, CARD_FILE]
     names += [
         n
-        for n in (ENCODER_FILE, GRID_FILE, CURVES_FILE, INTERPOLATION_FILE, CHAINS_FILE)
+        for n in (
+            ENCODER_FILE,
+            GRID_FILE,
+            CURVES_FILE,
+            INTERPOLATION_FILE,
+            RECONSTRUCTIONS_FILE,
+            CHAINS_FILE,
+        )
         if os.path.isfile(os.path.join(out_dir, n))
     ]
     metadata["files"] = {
@@ -316,13 +324,21 @@ def _quality_lines(metadata: dict) -> list[str]:
 
 
 def _picture_lines(out_dir: str) -> list[str]:
-    """The interpolation grid and DDLS's chains, where the entry has them."""
+    """Interpolations, reconstructions and DDLS's chains, where the entry has them."""
     lines = []
     if os.path.isfile(os.path.join(out_dir, INTERPOLATION_FILE)):
         lines += [
             "Latent interpolations (each row a spherical path between two latents):",
             "",
             f"![interpolation]({INTERPOLATION_FILE})",
+            "",
+        ]
+    if os.path.isfile(os.path.join(out_dir, RECONSTRUCTIONS_FILE)):
+        lines += [
+            "Reconstructions: test images (odd columns), each followed by "
+            "`G(E(x))` (even columns), `model.reconstruct(x)`:",
+            "",
+            f"![reconstructions]({RECONSTRUCTIONS_FILE})",
             "",
         ]
     if os.path.isfile(os.path.join(out_dir, CHAINS_FILE)):

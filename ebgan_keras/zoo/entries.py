@@ -29,6 +29,7 @@ GRID_FILE = "samples.png"
 CURVES_FILE = "curves.png"
 INTERPOLATION_FILE = "interpolation.png"
 CHAINS_FILE = "ddls_chains.gif"
+RECONSTRUCTIONS_FILE = "reconstructions.png"
 WEIGHT_FILES = {"generator": GENERATOR_FILE, "discriminator": DISCRIMINATOR_FILE}
 #: The third network of a BiGAN entry, shipped beside the other two.
 ENCODER_FILE = "encoder.weights.h5"

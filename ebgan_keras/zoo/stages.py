@@ -42,6 +42,7 @@ from ebgan_keras.zoo.entries import GOLDEN_FILE
 from ebgan_keras.zoo.entries import GOLDEN_SAMPLES
 from ebgan_keras.zoo.entries import GRID_FILE
 from ebgan_keras.zoo.entries import INTERPOLATION_FILE
+from ebgan_keras.zoo.entries import RECONSTRUCTIONS_FILE
 from ebgan_keras.zoo.entries import entry_dir
 
 RUN_SUBDIR = "run"
@@ -493,12 +494,14 @@ def _summary(report) -> dict:
 
 
 def pictures(model, config: dict, results: dict, out_dir: str) -> None:
-    """Stage 3b: the latent interpolation grid and a GIF of DDLS's chains.
+    """Stage 3b: interpolations, reconstructions and a GIF of DDLS's chains.
 
     `interpolation.png`: 8 rows of 10 images, each row a spherical path
-    between two latents. `ddls_chains.gif`: 16 chains of the card's DDLS (its
-    measured settings: calibrated temperature, chosen step size and steps)
-    moving through latent space, about 20 frames; only for a recipe with DDLS.
+    between two latents. `reconstructions.png`, for a model with an encoder
+    (`ek.BiGAN`): the first 32 reference images, each followed by `G(E(x))`.
+    `ddls_chains.gif`: 16 chains of the card's DDLS (its measured settings:
+    calibrated temperature, chosen step size and steps) moving through latent
+    space, about 20 frames; only for a recipe with DDLS.
 
     Args:
         model: the trained model.
@@ -514,6 +517,13 @@ def pictures(model, config: dict, results: dict, out_dir: str) -> None:
         os.path.join(out_dir, INTERPOLATION_FILE),
         lambda path: plot.interpolation(model, path, seed=seed),
     )
+    if getattr(model, "encoder", None) is not None and hasattr(model, "reconstruct"):
+        real = _reference_images(config, None, 32)
+        pairs = np.stack([real, model.reconstruct(real)], axis=1)
+        files.atomic_write(
+            os.path.join(out_dir, RECONSTRUCTIONS_FILE),
+            lambda path: plot.grid(pairs.reshape(-1, *real.shape[1:]), path, nrow=8),
+        )
     if "ddls" not in results:
         return
     settings = {k: v for k, v in results["ddls"]["sampler"].items() if k != "name"}
