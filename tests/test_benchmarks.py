@@ -361,5 +361,6 @@ def test_representation_quick_writes_rows_and_table(tmp_path):
     rows = json.loads((tmp_path / "results" / "representation.json").read_text())
     assert [row["representation"] for row in rows] == ["pixels"]
     assert 0.7 < rows[0]["nn_accuracy"] <= 1.0 and rows[0]["num_train"] == 300
+    assert 0.7 < rows[0]["nn_accuracy_euclidean"] <= 1.0
     table = (tmp_path / "results" / "representation.md").read_text()
-    assert "| pixels | 784 |" in table
+    assert "| pixels | 784 |" in table and "| 1-NN (Euclidean) |" in table
