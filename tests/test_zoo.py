@@ -27,6 +27,7 @@ TRAINED = (
     "ebgan_mnist",
     "ebgan_pt_fashion_mnist",
     "ebgan_pt_mnist",
+    "gan_began_mnist",
     "gan_fashion_mnist",
     "gan_mnist",
     "loss_sensitive_gan_mnist",

@@ -88,8 +88,21 @@ def test_every_energy_entry_is_paired_with_its_like_for_like_baseline():
     )
     assert conv["discriminator"]["kwargs"] == gan_conv["discriminator"]["kwargs"]
     assert gan_conv["discriminator"]["builder"] == "gan_conv_discriminator"
-    # BEGAN's nets have no GAN baseline in the zoo yet: no pairing is made up.
-    assert zoo.baseline_of("began_mnist") is None
+    # BEGAN's nets: gan_began_mnist is BEGAN's encoder with a logit head and
+    # the generator, prior, batch and steps of began_mnist; Fashion-MNIST's
+    # BEGAN has no baseline in the zoo: no pairing is made up.
+    assert zoo.baseline_of("began_mnist") == "gan_began_mnist"
+    assert zoo.baseline_of("began_fashion_mnist") is None
+    began, gan_began = (
+        stages.read_config(n) for n in ("began_mnist", "gan_began_mnist")
+    )
+    assert began["discriminator"]["kwargs"] == gan_began["discriminator"]["kwargs"]
+    assert gan_began["discriminator"]["builder"] == "began_gan_discriminator"
+    assert gan_began["model"]["latent_distribution"] == "uniform"
+    assert all(
+        gan_began["training"][k] == began["training"][k]
+        for k in ("data", "image_size", "batch_size", "epochs", "steps_per_epoch")
+    )
     table = zoo.markdown_table()
     row = next(line for line in table.splitlines() if "[ebgan_mnist]" in line)
     assert "[gan_mnist](gan_mnist/README.md)" in row
