@@ -98,9 +98,8 @@ def load_split(name: str, num_train: int | None) -> tuple:
 def _save_reconstructions(name: str, images, reconstructions) -> str:
     from ebgan_keras import plot
 
-    pairs = np.stack([images, reconstructions], axis=1).reshape(-1, *images.shape[1:])
     path = RESULTS / f"reconstructions_{name.split()[0]}.png"
-    plot.grid(pairs, str(path), nrow=8)
+    plot.reconstructions(images, reconstructions, str(path))
     return path.name
 
 
@@ -192,9 +191,11 @@ def measure(name: str, kind: str, entry, split, run_root: Path, args) -> dict:
     start = time.time()
     nearest = ek.metrics.nearest_neighbor_accuracy(train_f, train_y, test_f, test_y)
     nearest_s = time.time() - start
+    start = time.time()
     euclidean = ek.metrics.nearest_neighbor_accuracy(
         train_f, train_y, test_f, test_y, metric="euclidean"
     )
+    euclidean_s = time.time() - start
     start = time.time()
     probe = ek.metrics.linear_probe(
         train_f, train_y, test_f, test_y, max_iterations=args.probe_iterations
@@ -215,6 +216,7 @@ def measure(name: str, kind: str, entry, split, run_root: Path, args) -> dict:
         "probe": f"logistic, L-BFGS {args.probe_iterations} iterations, l2 1e-4",
         "features_s": round(features_s, 1),
         "nn_s": round(nearest_s, 1),
+        "nn_euclidean_s": round(euclidean_s, 1),
         "probe_s": round(probe_s, 1),
         **extra,
     }

@@ -13,7 +13,14 @@ from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["animation", "energy_histogram", "grid", "history", "to_uint8"]
+__all__ = [
+    "animation",
+    "energy_histogram",
+    "grid",
+    "history",
+    "reconstructions",
+    "to_uint8",
+]
 
 
 def to_uint8(images) -> np.ndarray:
@@ -116,6 +123,44 @@ def grid(
     return picture
 
 
+def reconstructions(images, rebuilt, path=None, nrow: int = 8, scale: int = 2):
+    """Each image followed by its reconstruction, tiled into one picture.
+
+    With the default `nrow=8`, every row shows four pairs `x, G(E(x))`.
+
+    Args:
+        images: array `(N, H, W, C)` of floats in `[-1, 1]`: the originals.
+        rebuilt: array of the same shape: their reconstructions.
+        path: str or None. Where to write the PNG. Defaults to `None`.
+        nrow: int. Images per row (an even number keeps pairs on one row).
+            Defaults to `8`.
+        scale: int. Nearest-neighbour magnification. Defaults to `2`.
+
+    Returns:
+        The picture as a `PIL.Image.Image`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> x = np.zeros((3, 28, 28, 1))
+    >>> reconstructions(x, x, nrow=2, scale=1).size
+    (56, 84)
+    """
+    images, rebuilt = np.asarray(images), np.asarray(rebuilt)
+    if images.shape != rebuilt.shape:
+        raise ValueError(
+            "`rebuilt` must have the shape of `images`. Received: images with "
+            f"shape {images.shape} and rebuilt with shape {rebuilt.shape}"
+        )
+    if images.ndim != 4:
+        raise ValueError(
+            "`images` must be an array (N, H, W, C). "
+            f"Received: images with shape {images.shape}"
+        )
+    pairs = np.stack([images, rebuilt], axis=1).reshape(-1, *images.shape[1:])
+    return grid(pairs, path, nrow=nrow, scale=scale)
+
+
 def animation(
     frames,
     path=None,
@@ -210,7 +255,7 @@ def slerp(start, end, num_steps: int) -> np.ndarray:
 
     >>> import numpy as np
     >>> path = slerp(np.eye(2)[:1], np.eye(2)[1:], 3)
-    >>> np.round(path[0, 1], 3).tolist()
+    >>> [round(float(v), 3) for v in path[0, 1]]
     [0.707, 0.707]
     """
     start = np.asarray(start, dtype=np.float64)

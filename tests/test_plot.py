@@ -67,6 +67,29 @@ def test_grid_rejects_bad_input(images, kwargs, message):
         plot.grid(images, **kwargs)
 
 
+def test_reconstructions_puts_each_image_next_to_its_reconstruction(tmp_path):
+    # 3 pairs (odd n) on rows of 4 images: x0 r0 x1 r1 / x2 r2, then black.
+    images = np.stack([np.full((2, 2, 1), v, "float32") for v in (-1.0, 0.0, 1.0)])
+    rebuilt = -images + 0.5
+    picture = plot.reconstructions(
+        images, rebuilt, str(tmp_path / "r.png"), nrow=4, scale=1
+    )
+    assert picture.size == (4 * 2, 2 * 2)
+    written = np.asarray(Image.open(tmp_path / "r.png"))
+    tops = written[::2, ::2]
+    expected = plot.to_uint8(
+        np.array([[-1.0, 1.5, 0.0, 0.5], [1.0, -0.5, -1.0, -1.0]])
+    )
+    np.testing.assert_array_equal(tops, expected)
+
+
+def test_reconstructions_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="rebuilt.*shape"):
+        plot.reconstructions(np.zeros((2, 4, 4, 1)), np.zeros((3, 4, 4, 1)))
+    with pytest.raises(ValueError, match="images.*N, H, W, C"):
+        plot.reconstructions(np.zeros((4, 4)), np.zeros((4, 4)))
+
+
 def test_animation_writes_a_gif_of_every_frame(tmp_path, rng):
     # 5 frames of 6 chains (a 3 x 2 grid) of 8x8 images.
     frames = rng.uniform(-1, 1, (5, 6, 8, 8, 1)).astype("float32")

@@ -297,3 +297,62 @@ def test_evaluation_measures_again_what_changed_settings_made_stale(
     assert set(changed["_ddls_sweep"]["fid"]) == {"prior", "0.1/1"}
     assert changed["ddls"]["sampler"]["step_size"] == 0.1
     assert changed["truncation"]["sampler"]["threshold"] == 0.5
+
+
+def test_a_ddls_sweep_killed_half_way_resumes_where_it_stopped(
+    tiny_trained, tmp_path, monkeypatch
+):
+    model = zoo.load(str(tiny_trained), compile=False)
+    config = json.loads((tiny_trained / "config.json").read_text())
+    evaluation = config["evaluation"]
+    evaluation["samplers"] = {"prior": {}, "ddls": {"num_steps": 1}}
+    evaluation["ddls_sweep"] = {
+        "step_size": [0.01, 0.03, 0.1],
+        "num_steps": [1],
+        "num_samples": 20,
+        "seed": 1,
+    }
+    for folder in ("whole", "killed"):
+        (tmp_path / folder).mkdir()
+    whole = stages.evaluate(model, config, str(tmp_path / "whole"), num_samples=20)
+
+    class Killed(Exception):
+        pass
+
+    scored = []
+    real_evaluate = ek.metrics.evaluate
+
+    def evaluate(images, kill_at=None, **kwargs):
+        scored.append(len(images))
+        if len(scored) == kill_at:
+            raise Killed
+        return real_evaluate(images, **kwargs)
+
+    # Scored in order: the floor, the sweep's prior, 0.01/1, then 0.03/1 is
+    # killed.
+    monkeypatch.setattr(
+        ek.metrics, "evaluate", lambda *a, **k: evaluate(*a, kill_at=4, **k)
+    )
+    run = tmp_path / "killed"
+    with pytest.raises(Killed):
+        stages.evaluate(model, config, str(run), num_samples=20)
+    kept = json.loads((run / "eval.json").read_text())
+    assert set(kept["_ddls_sweep_partial"]["fid"]) == {"prior", "0.01/1"}
+    assert "_ddls_sweep" not in kept
+    # Rerun: only the two settings left, then the final prior and DDLS.
+    scored.clear()
+    monkeypatch.setattr(ek.metrics, "evaluate", evaluate)
+    resumed = stages.evaluate(model, config, str(run), num_samples=20)
+    assert len(scored) == 4
+    assert resumed["_ddls_sweep"]["fid"] == pytest.approx(
+        whole["_ddls_sweep"]["fid"], rel=1e-6
+    )
+    assert list(resumed["_ddls_sweep"]["fid"]) == list(whole["_ddls_sweep"]["fid"])
+    assert resumed["_ddls_sweep"]["best"] == whole["_ddls_sweep"]["best"]
+    assert "_ddls_sweep_partial" not in json.loads((run / "eval.json").read_text())
+    # A sweep changed since is not resumed from another sweep's rows.
+    evaluation["ddls_sweep"]["step_size"] = [0.01, 0.2]
+    scored.clear()
+    changed = stages.evaluate(model, config, str(run), num_samples=20)
+    assert set(changed["_ddls_sweep"]["fid"]) == {"prior", "0.01/1", "0.2/1"}
+    assert len(scored) == 4  # prior, 0.01/1, 0.2/1, then DDLS again

@@ -431,6 +431,17 @@ def evaluate(
         if recorded.get(name, "unrecorded") != settings:
             results.pop(name, None)
     if "ddls" in names and sweep and "_ddls_sweep" not in results:
+        # Each setting's FID is kept as it is measured, so that a sweep killed
+        # half-way resumes where it stopped (a 12-setting sweep of a 32x32
+        # entry takes over half an hour on a CPU).
+        partial = results.get("_ddls_sweep_partial", {})
+        if partial.get("sweep") != requested["_ddls_sweep"]:
+            partial = {"sweep": requested["_ddls_sweep"], "fid": {}}
+
+        def keep(rows: dict) -> None:
+            results["_ddls_sweep_partial"] = partial | {"fid": dict(rows)}
+            files.write_json(path, results)
+
         results["_ddls_sweep"] = ddls_sweep(
             model,
             ddls_settings,
@@ -440,7 +451,10 @@ def evaluate(
             calibration_images()
             if ddls_settings.get("temperature") == CALIBRATED
             else None,
+            measured=partial["fid"],
+            on_measured=keep,
         )
+        results.pop("_ddls_sweep_partial", None)
         recorded["_ddls_sweep"] = requested["_ddls_sweep"]
         files.write_json(path, results)
     for name in names:
@@ -519,10 +533,10 @@ def pictures(model, config: dict, results: dict, out_dir: str) -> None:
     )
     if getattr(model, "encoder", None) is not None and hasattr(model, "reconstruct"):
         real = _reference_images(config, None, 32)
-        pairs = np.stack([real, model.reconstruct(real)], axis=1)
+        rebuilt = np.asarray(model.reconstruct(real))
         files.atomic_write(
             os.path.join(out_dir, RECONSTRUCTIONS_FILE),
-            lambda path: plot.grid(pairs.reshape(-1, *real.shape[1:]), path, nrow=8),
+            lambda path: plot.reconstructions(real, rebuilt, path),
         )
     if "ddls" not in results:
         return
@@ -557,6 +571,8 @@ def ddls_sweep(
     score,
     num_samples: int,
     calibration_images: np.ndarray | None = None,
+    measured: dict | None = None,
+    on_measured=None,
 ) -> dict:
     """Chooses DDLS's step size, steps and temperature scale on held-out images.
 
@@ -577,6 +593,12 @@ def ddls_sweep(
         num_samples: int. Generated images of the final evaluation (the sweep
             uses at most this many).
         calibration_images: array. Real images for a calibrated temperature.
+        measured: dict. FIDs already measured by an earlier run of the same
+            sweep (keys as in the returned `"fid"`); those settings are not
+            run again. Every setting runs on its own seeded sample, so a
+            resumed sweep measures what an uninterrupted one would.
+        on_measured: callable `(fid_rows) -> None`, called after each new
+            measurement (to keep them on disk).
 
     Returns:
         A dict with the FID of plain sampling and of every setting on the
@@ -591,8 +613,15 @@ def ddls_sweep(
     count = min(int(sweep.get("num_samples", 2000)), num_samples)
     seed = int(sweep.get("seed", 1))
     steps = [int(n) for n in sweep.get("num_steps", [settings.get("num_steps", 10)])]
-    prior = samplers.get({"class_name": "prior", "config": {"seed": seed}})
-    rows = {"prior": float(score(prior.sample(model, count)[0], count)["fid"].value)}
+    rows = dict(measured or {})
+
+    def measure(key: str, sampler) -> None:
+        if key not in rows:
+            rows[key] = float(score(sampler.sample(model, count)[0], count)["fid"].value)
+            if on_measured is not None:
+                on_measured(rows)
+
+    measure("prior", samplers.get({"class_name": "prior", "config": {"seed": seed}}))
     temperature = None
     settings = dict(settings)
     if settings.get("temperature") == CALIBRATED:
@@ -610,10 +639,8 @@ def ddls_sweep(
                     key += f"/x{scale:g}"
                     choice["temperature_scale"] = scale
                 choices[key] = choice
-                sampler = samplers.DDLS(**{**settings, **choice, "seed": seed})
-                rows[key] = float(
-                    score(sampler.sample(model, count)[0], count)["fid"].value
-                )
+                measure(key, samplers.DDLS(**{**settings, **choice, "seed": seed}))
+    rows = {key: rows[key] for key in ("prior", *choices)}
     best = min(choices, key=lambda key: rows[key])
     return {
         "num_samples": count,
