@@ -77,9 +77,7 @@ def test_reconstructions_puts_each_image_next_to_its_reconstruction(tmp_path):
     assert picture.size == (4 * 2, 2 * 2)
     written = np.asarray(Image.open(tmp_path / "r.png"))
     tops = written[::2, ::2]
-    expected = plot.to_uint8(
-        np.array([[-1.0, 1.5, 0.0, 0.5], [1.0, -0.5, -1.0, -1.0]])
-    )
+    expected = plot.to_uint8(np.array([[-1.0, 1.5, 0.0, 0.5], [1.0, -0.5, -1.0, -1.0]]))
     np.testing.assert_array_equal(tops, expected)
 
 

@@ -617,7 +617,8 @@ def ddls_sweep(
 
     def measure(key: str, sampler) -> None:
         if key not in rows:
-            rows[key] = float(score(sampler.sample(model, count)[0], count)["fid"].value)
+            images = sampler.sample(model, count)[0]
+            rows[key] = float(score(images, count)["fid"].value)
             if on_measured is not None:
                 on_measured(rows)
 
