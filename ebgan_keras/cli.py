@@ -169,6 +169,8 @@ ZOO_EXAMPLE = """examples:
   ebgan-keras sample ebgan_pt_mnist --sampler ddls --out ddls.png
   ebgan-keras zoo build gan_mnist --evaluate-only --out zoo_builds/gan_mnist
                                         (re-measure a trained entry)
+  ebgan-keras zoo build gan_mnist --card-only --out zoo_builds/gan_mnist
+                                        (its card after its notes changed)
 
 Rerun the same build command after an interruption to resume it."""
 
@@ -673,6 +675,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="build: no training; re-measure the trained entry NAME with its "
         "recipe's evaluation (its weights, checked by sha256) and write a new "
         "card (--out may be the entry's own folder)",
+    )
+    zoo.add_argument(
+        "--card-only",
+        action="store_true",
+        help="build: no training, no measuring; rewrite the trained entry "
+        "NAME's card after its config's text (notes, summary, paper, dataset, "
+        "licence) changed, from the numbers it has (anything else changed is "
+        "refused)",
     )
     zoo.add_argument(
         "--json", action="store_true", help="describe: print the card as JSON"
@@ -1401,6 +1411,7 @@ def zoo(args) -> int:
     if args.action != "build":
         given = [name for name in build_options if getattr(args, name) is not None]
         given += ["evaluate_only"] if args.evaluate_only else []
+        given += ["card_only"] if args.card_only else []
         if given:
             flag = "--" + given[0].replace("_", "-")
             raise UsageError(f"{flag} is only for `zoo build`. Received: {flag}")
@@ -1441,6 +1452,22 @@ def zoo(args) -> int:
                 f"{flag} trains; --evaluate-only does not. Received: {flag} with "
                 "--evaluate-only"
             )
+    if args.card_only:
+        given = [f"--{n.replace('_', '-')}" for n in overrides]
+        given += ["--run-dir"] if args.run_dir is not None else []
+        given += ["--evaluate-only"] if args.evaluate_only else []
+        if given:
+            raise UsageError(
+                f"--card-only takes only --out. Received: {given[0]} with --card-only"
+            )
+        metadata = _zoo_call(
+            lambda name: zoo_module.rewrite_card(name, out_dir=args.out),
+            args.name,
+            "build",
+        )
+        out = args.out or os.path.join("zoo_builds", args.name)
+        print(f"Rewrote the card of {args.name} -> {out} (nothing measured again)")
+        return 0
     build = zoo_module.reevaluate if args.evaluate_only else zoo_module.build
     metadata = _zoo_call(
         lambda name: build(name, out_dir=args.out, run_dir=args.run_dir, **overrides),

@@ -356,3 +356,63 @@ def test_a_ddls_sweep_killed_half_way_resumes_where_it_stopped(
     changed = stages.evaluate(model, config, str(run), num_samples=20)
     assert set(changed["_ddls_sweep"]["fid"]) == {"prior", "0.01/1", "0.2/1"}
     assert len(scored) == 4  # prior, 0.01/1, 0.2/1, then DDLS again
+
+
+def test_card_only_rewrites_the_card_after_its_notes_and_nothing_else(
+    tiny_trained, tmp_path, capsys
+):
+    entry = tmp_path / "tiny"
+    shutil.copytree(tiny_trained, entry)
+    before = json.loads((entry / "metadata.json").read_text())
+    config = json.loads((entry / "config.json").read_text())
+    config["notes"] = ["Loses to its baseline: see the zoo table."]
+    (entry / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ek.zoo.IntegrityError):
+        zoo.load(str(entry))  # an edited config breaks the recorded sha256
+    argv = ["zoo", "build", str(entry), "--card-only", "--out", str(entry)]
+    assert cli.main(argv) == 0
+    assert "nothing measured again" in capsys.readouterr().out
+    assert "Loses to its baseline" in (entry / "README.md").read_text()
+    after = json.loads((entry / "metadata.json").read_text())
+    for key in ("metrics", "training", "evaluation", "floor", "parameters"):
+        assert after[key] == before[key]
+    assert after["files"]["README.md"] != before["files"]["README.md"]
+    zoo.load(str(entry))  # every sha256 holds again
+
+
+@pytest.mark.parametrize("recorded", [True, False])
+def test_card_only_refuses_a_recipe_changed_beyond_its_text(
+    tiny_trained, tmp_path, capsys, recorded
+):
+    # With `recipe_sha256` (cards written from now on) and without it (older
+    # cards: checked against what the metadata records).
+    entry = tmp_path / "tiny"
+    shutil.copytree(tiny_trained, entry)
+    metadata = json.loads((entry / "metadata.json").read_text())
+    if not recorded:
+        del metadata["recipe_sha256"]
+        (entry / "metadata.json").write_text(json.dumps(metadata))
+    card_before = (entry / "README.md").read_text()
+    config = json.loads((entry / "config.json").read_text())
+    changes = [
+        ("training", "batch_size", 7, "training.batch_size"),
+        ("evaluation", "num_samples", 41, "evaluation.num_generated"),
+    ]
+    for section, key, value, named in changes:
+        edited = json.loads(json.dumps(config))
+        edited[section][key] = value
+        (entry / "config.json").write_text(json.dumps(edited))
+        argv = ["zoo", "build", str(entry), "--card-only", "--out", str(entry)]
+        assert cli.main(argv) == 2
+        error = capsys.readouterr().err
+        assert "--evaluate-only" in error
+        assert (named if not recorded else "the recipe") in error
+        assert (entry / "README.md").read_text() == card_before
+    # Networks are checked by the model they build, in both cases.
+    edited = json.loads(json.dumps(config))
+    edited["generator"]["kwargs"]["hidden_units"] = [16]
+    (entry / "config.json").write_text(json.dumps(edited))
+    with pytest.raises(ValueError, match="parameters changed"):
+        zoo.rewrite_card(str(entry), out_dir=str(entry))
+    assert cli.main(["zoo", "build", "x", "--card-only", "--run-dir", "r"]) == 2
+    assert "--card-only takes only --out" in capsys.readouterr().err

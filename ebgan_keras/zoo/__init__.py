@@ -36,6 +36,7 @@ from ebgan_keras.zoo.entries import markdown_table
 from ebgan_keras.zoo.entries import write_index
 from ebgan_keras.zoo.stages import build
 from ebgan_keras.zoo.stages import reevaluate
+from ebgan_keras.zoo.stages import rewrite_card
 
 __all__ = [
     "EntryFormatError",
@@ -51,5 +52,6 @@ __all__ = [
     "load",
     "markdown_table",
     "reevaluate",
+    "rewrite_card",
     "write_index",
 ]

@@ -9,6 +9,7 @@ entry declared without weights.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import os
 import shlex
@@ -150,6 +151,26 @@ def write_card(
             "date": datetime.date.today().isoformat(),
         },
     }
+    metadata["recipe_sha256"] = recipe_sha256(config)
+    return write_card_files(config, metadata, out_dir)
+
+
+#: Config fields that only describe an entry; `ek.zoo.rewrite_card` rewrites a
+#: card after they change, without measuring again.
+TEXT_FIELDS = ("name", "summary", "paper", "dataset", "licence", "notes")
+
+
+def recipe_sha256(config: dict) -> str:
+    """The sha256 of what a recipe trains and measures: its config without
+    `TEXT_FIELDS`, as canonical JSON."""
+    recipe = {k: v for k, v in config.items() if k not in TEXT_FIELDS}
+    text = json.dumps(recipe, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def write_card_files(config: dict, metadata: dict, out_dir: str) -> dict:
+    """Writes `README.md` from `metadata`, then `metadata.json` with the
+    sha256 of every file of the entry; returns the metadata written."""
     card = _card_text(config, metadata, out_dir)
     with open(os.path.join(out_dir, CARD_FILE), "w") as handle:
         handle.write(card)

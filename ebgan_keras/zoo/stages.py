@@ -612,7 +612,6 @@ def ddls_sweep(
 
     count = min(int(sweep.get("num_samples", 2000)), num_samples)
     seed = int(sweep.get("seed", 1))
-    steps = [int(n) for n in sweep.get("num_steps", [settings.get("num_steps", 10)])]
     rows = dict(measured or {})
 
     def measure(key: str, sampler) -> None:
@@ -629,18 +628,9 @@ def ddls_sweep(
         fitted = ddls_sampler(model, settings, calibration_images, seed)
         temperature = fitted.temperature
         settings |= {"temperature": temperature, "calibration": fitted.calibration}
-    scales = [float(x) for x in sweep.get("temperature_scale", [1.0])]
-    choices = {}
-    for scale in scales:
-        for num_steps in steps:
-            for step_size in sweep["step_size"]:
-                key = f"{step_size:g}/{num_steps}"
-                choice = {"step_size": float(step_size), "num_steps": num_steps}
-                if len(scales) > 1 or scale != 1.0:
-                    key += f"/x{scale:g}"
-                    choice["temperature_scale"] = scale
-                choices[key] = choice
-                measure(key, samplers.DDLS(**{**settings, **choice, "seed": seed}))
+    choices = _sweep_choices(sweep, settings.get("num_steps", 10))
+    for key, choice in choices.items():
+        measure(key, samplers.DDLS(**{**settings, **choice, "seed": seed}))
     rows = {key: rows[key] for key in ("prior", *choices)}
     best = min(choices, key=lambda key: rows[key])
     return {
@@ -654,7 +644,23 @@ def ddls_sweep(
     }
 
 
-# ----------------------------------------------------------------------
+def _sweep_choices(sweep: dict, num_steps: int) -> dict:
+    """The settings of a DDLS sweep by key (`"step/steps"`, with `"/xS"`
+    when it lists temperature scales), in the order they run; `num_steps`
+    when the sweep lists none."""
+    steps = [int(n) for n in sweep.get("num_steps", [num_steps])]
+    scales = [float(x) for x in sweep.get("temperature_scale", [1.0])]
+    choices = {}
+    for scale in scales:
+        for count in steps:
+            for step_size in sweep["step_size"]:
+                key = f"{step_size:g}/{count}"
+                choice = {"step_size": float(step_size), "num_steps": count}
+                if len(scales) > 1 or scale != 1.0:
+                    key += f"/x{scale:g}"
+                    choice["temperature_scale"] = scale
+                choices[key] = choice
+    return choices
 
 
 # ----------------------------------------------------------------------
@@ -877,3 +883,125 @@ def reevaluate(
         training=metadata["training"],
         command=metadata.get("recipe_command"),
     )
+
+
+def rewrite_card(name: str, out_dir: str | None = None) -> dict:
+    """Rewrites a trained entry's card after its recipe's text changed.
+
+    For a change of `notes`, `summary`, `paper`, `dataset` or `licence`
+    (`card.TEXT_FIELDS`) in an entry's `config.json`: the card and
+    `metadata.json` are written again from the measured metadata in seconds,
+    where `reevaluate` would measure everything again. Anything else that
+    changed (networks, training, evaluation) is refused: its numbers would
+    not be what the card says. An entry whose metadata records
+    `recipe_sha256` is checked against it; an older one against what its
+    metadata records (the model built from the recipe, the training, the
+    samplers and their settings, the DDLS sweep's grid and the protocol).
+
+    Args:
+        name: str. Entry name or entry folder (trained).
+        out_dir: str. Entry folder to write (may be the entry's own).
+            Defaults to `zoo_builds/<name>`.
+
+    Returns:
+        The new metadata of the entry.
+
+    Raises:
+        ValueError: the entry has no training record, or its recipe changed
+            beyond its text (the message names what).
+
+    Example:
+
+    ```python
+    ek.zoo.rewrite_card("began_mnist", out_dir="zoo/began_mnist")
+    ```
+    """
+    import shutil
+
+    from ebgan_keras import builder
+    from ebgan_keras.zoo import card
+    from ebgan_keras.zoo import entries
+
+    source = entry_dir(name)
+    config = read_config(source)
+    metadata = files.read_json(source / entries.METADATA_FILE, {})
+    if not metadata.get("training"):
+        raise ValueError(
+            f"`rewrite_card` needs a trained entry; {source.name!r} has no "
+            f"training record (declared without weights). Received: name={name!r}"
+        )
+    recorded = metadata.get("recipe_sha256")
+    if recorded is not None:
+        changed = [] if card.recipe_sha256(config) == recorded else ["the recipe"]
+    else:
+        changed = _changes_since_measured(config, metadata)
+    base = card._base_metadata(builder.build_model(config), config)
+    changed += [
+        key
+        for key, value in base.items()
+        if key not in card.TEXT_FIELDS and value != metadata.get(key)
+    ]
+    if changed:
+        raise ValueError(
+            f"{source.name!r}: {', '.join(changed)} changed since the entry was "
+            "measured; only its text (" + ", ".join(card.TEXT_FIELDS) + ") may "
+            "change for `rewrite_card`. Re-measure with `ebgan-keras zoo build "
+            f"{source.name} --evaluate-only` (or retrain) instead."
+        )
+    out_dir = out_dir or os.path.join("zoo_builds", source.name)
+    files.check_writable(out_dir)
+    for filename in metadata.get("files", {}):
+        path, target = source / filename, os.path.join(out_dir, filename)
+        if path.is_file() and not (
+            os.path.exists(target) and os.path.samefile(path, target)
+        ):
+            shutil.copyfile(path, target)
+    files.write_json(os.path.join(out_dir, CONFIG_FILE), config)
+    metadata = metadata | base | {"recipe_sha256": card.recipe_sha256(config)}
+    return card.write_card_files(config, metadata, out_dir)
+
+
+def _changes_since_measured(config: dict, metadata: dict) -> list[str]:
+    """What of `config` differs from what `metadata` records it was measured
+    with: training, samplers and settings, DDLS sweep grid, protocol."""
+    changed = []
+    training, recipe = metadata["training"], config["training"]
+    for key, recorded in (
+        ("batch_size", training.get("batch_size")),
+        ("epochs", training.get("epochs")),
+    ):
+        if recipe.get(key) != recorded:
+            changed.append(f"training.{key}")
+    evaluation = config["evaluation"]
+    metrics = metadata.get("metrics", {})
+    if set(evaluation["samplers"]) != set(metrics):
+        changed.append("evaluation.samplers")
+    for name, settings in evaluation["samplers"].items():
+        used = metrics.get(name, {}).get("sampler", {})
+        for key, value in settings.items():
+            chosen_by_sweep = name == "ddls" and key in ("step_size", "num_steps")
+            if key == "temperature" and value == CALIBRATED:
+                value = used.get("temperature") if "calibration" in used else value
+            if not chosen_by_sweep and used.get(key) != value:
+                changed.append(f"evaluation.samplers.{name}.{key}")
+    for name, result in metrics.items():
+        protocol = result.get("protocol", {})
+        for key, value in (
+            ("num_generated", evaluation["num_samples"]),
+            ("reference", evaluation["reference"]),
+            ("reference_split", evaluation.get("reference_split", "test")),
+            ("features", evaluation["features"]),
+        ):
+            if protocol.get(key) != value:
+                changed.append(f"evaluation.{key} ({name})")
+    sweep, swept = evaluation.get("ddls_sweep"), metadata.get("ddls_sweep")
+    default_steps = evaluation["samplers"].get("ddls", {}).get("num_steps", 10)
+    if bool(sweep) != bool(swept) or (
+        sweep
+        and (
+            set(swept["fid"]) != {"prior", *_sweep_choices(sweep, default_steps)}
+            or swept["seed"] != int(sweep.get("seed", 1))
+        )
+    ):
+        changed.append("evaluation.ddls_sweep")
+    return sorted(set(changed))
