@@ -414,7 +414,11 @@ def _card_text(config: dict, metadata: dict, out_dir: str = ".") -> str:
         "",
         "![curves](curves.png)",
         "",
-        *(["## Notes", "", *config["notes"], ""] if config.get("notes") else []),
+        *(
+            ["## Notes", ""] + [line for note in config["notes"] for line in (note, "")]
+            if config.get("notes")
+            else []
+        ),
         "## Licence",
         "",
         config["licence"],
