@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import os
 
-import keras
+# Before JAX is imported (by Keras): JAX's default partitionable Threefry
+# compiles each weight initializer's shape for seconds on a CPU (measured on
+# this 2-core machine: tests/test_networks.py on JAX took 246 s with it, 78 s
+# without). The suite tests behaviour, not JAX's default random streams; set
+# JAX_THREEFRY_PARTITIONABLE=true to run it with them. Subprocesses inherit it.
+os.environ.setdefault("JAX_THREEFRY_PARTITIONABLE", "false")
+
+import keras  # noqa: E402
 import numpy as np
 import pytest
 
