@@ -416,3 +416,20 @@ def test_card_only_refuses_a_recipe_changed_beyond_its_text(
         zoo.rewrite_card(str(entry), out_dir=str(entry))
     assert cli.main(["zoo", "build", "x", "--card-only", "--run-dir", "r"]) == 2
     assert "--card-only takes only --out" in capsys.readouterr().err
+
+
+def test_card_says_when_ddls_fell_back_to_temperature_one():
+    # began_fashion_mnist's energy ranks its samples below real images (its
+    # calibration slope is negative): no calibrated temperature exists.
+    fell_back, calibrated = (
+        "\n".join(
+            card._quality_lines(
+                json.loads((zoo.entry_dir(name) / "metadata.json").read_text())
+            )
+        )
+        for name in ("began_fashion_mnist", "began_mnist")
+    )
+    assert "runs at the fallback T = 1" in fell_back
+    assert "from the energy's calibration" not in fell_back
+    assert "temperature 0.04596 from the energy's calibration" in calibrated
+    assert "fallback" not in calibrated

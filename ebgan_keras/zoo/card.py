@@ -314,15 +314,26 @@ def _quality_lines(metadata: dict) -> list[str]:
         against = sweep.get("reference", "the reference split")
         temperature = sweep.get("temperature")
         axes = " / temperature scale" if "temperature_scale" in best else ""
+        # A recipe's "calibrated" temperature (the sweep records one) falls
+        # back to T = 1 when the energy's calibration gives none; the DDLS
+        # that was measured then carries no calibration.
+        ddls = metadata["metrics"].get("ddls", {}).get("sampler", {})
+        calibrated = bool(ddls.get("calibration"))
+        source = ""
+        if temperature and calibrated:
+            source = f", temperature {temperature:.4g} from the energy's calibration"
+        elif temperature:
+            source = (
+                f", temperature {temperature:.4g}: the energy's calibration gives "
+                "no temperature (its slope is not positive: generated images do "
+                "not score higher energy than real ones), so DDLS runs at the "
+                "fallback T = 1"
+            )
         lines += [
             "",
             f"DDLS settings chosen on {sweep['num_samples']} samples with seed "
             f"{sweep['seed']}, scored against {against}"
-            + (
-                f", temperature {temperature:.4g} from the energy's calibration"
-                if temperature
-                else ""
-            )
+            + source
             + f" (FID by step size / steps{axes}: {cells}); chosen: {chosen}.",
         ]
     if prior is not None:
