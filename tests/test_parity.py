@@ -40,19 +40,26 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     root = tmp_path_factory.mktemp("parity")
-    for backend in BACKENDS:
-        args = [
-            sys.executable,
-            os.path.join(HERE, "parity_step.py"),
-            str(root / backend),
-        ]
+
+    def start(backend: str) -> subprocess.Popen:
+        args = [sys.executable, os.path.join(HERE, "parity_step.py")]
+        args.append(str(root / backend))
         if backend != "tensorflow":
             args.append(str(root / "tensorflow"))
         env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-        done = subprocess.run(
-            args, env=env, capture_output=True, text=True, timeout=600
+        return subprocess.Popen(
+            args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-        assert done.returncode == 0, done.stderr[-3000:]
+
+    def finish(process: subprocess.Popen) -> None:
+        _, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err[-3000:]
+
+    # TensorFlow first (the others load its weights), then JAX and PyTorch
+    # side by side.
+    finish(start("tensorflow"))
+    for process in [start(backend) for backend in BACKENDS[1:]]:
+        finish(process)
     return {
         backend: {name: dict(np.load(root / backend / f"{name}.npz")) for name in NAMES}
         for backend in BACKENDS

@@ -36,9 +36,12 @@ TRAINED = (
 )
 DECLARED = ("began_celeba", "ebgan_pt_celeba")
 #: Every recipe runs shrunk on the backend that built its entry; this one on
-#: every backend.
+#: every backend (by default on TensorFlow only).
 RECIPES_ON_EVERY_BACKEND = ("ebgan_pt_mnist",)
 SLOW = pytest.mark.slow
+#: Tests of the zoo's own logic (integrity checks, run folders) that need no
+#: particular backend: by default on TensorFlow, elsewhere with --run-slow.
+OFF_TENSORFLOW_SLOW = helpers.slow_off_tensorflow
 #: Samplers shrunk with the recipe (the code paths stay the same).
 SHRUNK_SAMPLERS = {
     "ddls": {"num_steps": 2},
@@ -130,6 +133,7 @@ def test_shipped_entry_loads_and_reproduces_its_golden_outputs(name):
     assert errors["image_error"] <= 1e-3 and errors["energy_rtol"] <= 1e-3
 
 
+@OFF_TENSORFLOW_SLOW
 def test_golden_check_fails_on_other_weights(tiny_entry):
     model = zoo.load(tiny_entry)
     model.generator.weights[0].assign(model.generator.weights[0] * 0.5)
@@ -159,6 +163,7 @@ def test_declared_entry_fails_fast_and_says_what_to_do(name):
     assert zoo.create_model(name).image_shape == (64, 64, 3)
 
 
+@OFF_TENSORFLOW_SLOW
 def test_tiny_entry_from_the_recipe_loads_from_a_folder(tiny_entry):
     model = zoo.load(str(tiny_entry))
     zoo.check_golden(model, tiny_entry)
@@ -169,6 +174,7 @@ def test_tiny_entry_from_the_recipe_loads_from_a_folder(tiny_entry):
         assert zoo.entries.sha256(tiny_entry / name) == digest
 
 
+@OFF_TENSORFLOW_SLOW
 @pytest.mark.parametrize("part", ["generator", "discriminator"])
 @pytest.mark.parametrize("damage", ["flip", "truncate"])
 def test_tampered_or_truncated_weights_are_refused(entry_copy, part, damage):
@@ -183,12 +189,14 @@ def test_tampered_or_truncated_weights_are_refused(entry_copy, part, damage):
         zoo.load(str(entry_copy))
 
 
+@OFF_TENSORFLOW_SLOW
 def test_missing_file_is_named(entry_copy):
     (entry_copy / "discriminator.weights.h5").unlink()
     with pytest.raises(FileNotFoundError, match="discriminator.weights.h5 is missing"):
         zoo.load(str(entry_copy))
 
 
+@OFF_TENSORFLOW_SLOW
 def test_every_listed_file_missing_in_turn_refuses_the_load(entry_copy):
     listed = json.loads((entry_copy / "metadata.json").read_text())["files"]
     assert {"golden.npz", "README.md", "samples.png"} <= set(listed)
@@ -202,6 +210,7 @@ def test_every_listed_file_missing_in_turn_refuses_the_load(entry_copy):
     zoo.load(str(entry_copy))  # whole again
 
 
+@OFF_TENSORFLOW_SLOW
 def test_edited_model_card_is_refused(entry_copy):
     card = entry_copy / "README.md"
     card.write_text(card.read_text() + "\nFID 0.1 on every data set.\n")
@@ -209,6 +218,7 @@ def test_edited_model_card_is_refused(entry_copy):
         zoo.load(str(entry_copy))
 
 
+@OFF_TENSORFLOW_SLOW
 def test_zoo_list_names_a_broken_entry_and_lists_the_others(
     tmp_path, monkeypatch, capsys
 ):
@@ -229,6 +239,7 @@ def test_zoo_list_names_a_broken_entry_and_lists_the_others(
     assert any(line.startswith("gan_mnist") and "FID" in line for line in lines)
 
 
+@OFF_TENSORFLOW_SLOW
 def test_tampered_config_is_refused(entry_copy):
     path = entry_copy / "config.json"
     config = json.loads(path.read_text())
@@ -245,18 +256,21 @@ def _edit_metadata(folder, **changes):
     path.write_text(json.dumps(metadata))
 
 
+@OFF_TENSORFLOW_SLOW
 def test_metadata_of_a_newer_format_is_refused(entry_copy):
     _edit_metadata(entry_copy, format_version=zoo.entries.FORMAT_VERSION + 1)
     with pytest.raises(zoo.EntryFormatError, match="upgrade ebgan-keras"):
         zoo.load(str(entry_copy))
 
 
+@OFF_TENSORFLOW_SLOW
 def test_entry_built_for_another_image_shape_is_refused(entry_copy):
     _edit_metadata(entry_copy, image_shape=[32, 32, 1])
     with pytest.raises(zoo.EntryFormatError, match="built for \\(32, 32, 1\\)"):
         zoo.load(str(entry_copy))
 
 
+@OFF_TENSORFLOW_SLOW
 def test_weights_of_another_architecture_are_a_clear_error(entry_copy, tmp_path):
     other = ek.networks.ebgan_mlp_generator(latent_dim=64, hidden_units=[16])
     path = tmp_path / "other.weights.h5"
@@ -271,6 +285,7 @@ def test_weights_of_another_architecture_are_a_clear_error(entry_copy, tmp_path)
         )
 
 
+@OFF_TENSORFLOW_SLOW
 def test_absent_weights_then_weights_from_urls_with_sha256(entry_copy, tmp_path):
     source = tmp_path / "published"
     source.mkdir()
@@ -295,6 +310,7 @@ def zoo_parts():
     return ("generator", "discriminator")
 
 
+@OFF_TENSORFLOW_SLOW
 def test_failed_download_never_overwrites_the_cache(entry_copy, tmp_path):
     cache = tmp_path / "cache"
     good = entry_copy / "generator.weights.h5"
@@ -325,7 +341,10 @@ def test_failed_download_never_overwrites_the_cache(entry_copy, tmp_path):
     "name",
     [
         # One recipe by default; the others (a minute each) in CI's slow step.
-        name if name in RECIPES_ON_EVERY_BACKEND else pytest.param(name, marks=SLOW)
+        pytest.param(
+            name,
+            marks=OFF_TENSORFLOW_SLOW if name in RECIPES_ON_EVERY_BACKEND else SLOW,
+        )
         for name in TRAINED
     ],
 )
@@ -362,6 +381,7 @@ def test_each_recipe_runs_end_to_end_shrunk(name, tmp_path):
     assert (tmp_path / "entry" / "README.md").read_text().startswith(f"# {name}")
 
 
+@OFF_TENSORFLOW_SLOW
 def test_build_writes_only_under_its_out_folder(tiny_entry):
     assert os.listdir(tiny_entry.parent / "cwd") == []
     assert sorted(os.listdir(tiny_entry / "run")) == [
@@ -374,6 +394,7 @@ def test_build_writes_only_under_its_out_folder(tiny_entry):
     ]
 
 
+@OFF_TENSORFLOW_SLOW
 def test_recipe_resumes_from_its_run_folder(tmp_path):
     config_dir = tmp_path / "config"
     config_dir.mkdir()

@@ -17,6 +17,11 @@ from ebgan_keras.zoo import card
 from ebgan_keras.zoo import stages
 from tests import helpers
 
+#: The zoo's evaluation, pairing and card logic needs no particular backend
+#: (the samplers and models it drives are tested on each in their own files):
+#: by default on TensorFlow, elsewhere with --run-slow.
+pytestmark = helpers.slow_off_tensorflow
+
 #: A recipe's DDLS as the MNIST entries now have it: calibrated temperature,
 #: step size and steps chosen on held-out images, shrunk.
 CALIBRATED_DDLS = {
