@@ -42,6 +42,8 @@ SLOW = pytest.mark.slow
 #: Tests of the zoo's own logic (integrity checks, run folders) that need no
 #: particular backend: by default on TensorFlow, elsewhere with --run-slow.
 OFF_TENSORFLOW_SLOW = helpers.slow_off_tensorflow
+#: The same for one parameter (`pytest.param` takes no empty mark).
+SLOW_OFF_TENSORFLOW_PARAM = () if keras.backend.backend() == "tensorflow" else SLOW
 #: Samplers shrunk with the recipe (the code paths stay the same).
 SHRUNK_SAMPLERS = {
     "ddls": {"num_steps": 2},
@@ -343,7 +345,9 @@ def test_failed_download_never_overwrites_the_cache(entry_copy, tmp_path):
         # One recipe by default; the others (a minute each) in CI's slow step.
         pytest.param(
             name,
-            marks=OFF_TENSORFLOW_SLOW if name in RECIPES_ON_EVERY_BACKEND else SLOW,
+            marks=(
+                SLOW_OFF_TENSORFLOW_PARAM if name in RECIPES_ON_EVERY_BACKEND else SLOW
+            ),
         )
         for name in TRAINED
     ],
