@@ -438,3 +438,17 @@ def test_card_says_when_ddls_fell_back_to_temperature_one():
     assert "from the energy's calibration" not in fell_back
     assert "temperature 0.04596 from the energy's calibration" in calibrated
     assert "fallback" not in calibrated
+
+
+def test_card_only_check_tells_a_calibrated_ddls_from_a_fixed_or_fallen_back_one():
+    # A DDLS measured at a calibrated temperature records its calibration; a
+    # fixed T, or the fallback T = 1, records none. Only the first matches a
+    # recipe that asks for "calibrated".
+    config = stages.read_config("gan_mnist")
+    metadata = json.loads((zoo.entry_dir("gan_mnist") / "metadata.json").read_text())
+    assert config["evaluation"]["samplers"]["ddls"]["temperature"] == "calibrated"
+    assert stages._changes_since_measured(config, metadata) == []
+    metadata["metrics"]["ddls"]["sampler"]["calibration"] = None
+    assert stages._changes_since_measured(config, metadata) == [
+        "evaluation.samplers.ddls.temperature"
+    ]

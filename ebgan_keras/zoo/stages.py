@@ -829,7 +829,6 @@ def reevaluate(
                       run_dir="zoo_builds/ebgan_mnist/eval")
     ```
     """
-    import shutil
 
     from ebgan_keras import builder
     from ebgan_keras.zoo import entries
@@ -842,14 +841,7 @@ def reevaluate(
         raise TypeError(
             f"`reevaluate` does not train: it takes only {keep}. Received: {unknown}"
         )
-    source = entry_dir(name)
-    config = read_config(source)
-    metadata = files.read_json(source / entries.METADATA_FILE, {})
-    if not metadata.get("training"):
-        raise ValueError(
-            f"`reevaluate` needs a trained entry; {source.name!r} has no "
-            f"training record (declared without weights). Received: name={name!r}"
-        )
+    source, config, metadata = _trained_entry(name, "reevaluate")
     out_dir = out_dir or os.path.join("zoo_builds", source.name)
     run_dir = run_dir or os.path.join(out_dir, RUN_SUBDIR)
     files.check_writable(out_dir)
@@ -858,19 +850,18 @@ def reevaluate(
     paths = entries._weight_paths(source, metadata, source.name, None, None, None)
     model = builder.build_model(config)
     entries.load_networks(model, paths, source.name)
-    for filename in (
-        GENERATOR_FILE,
-        DISCRIMINATOR_FILE,
-        ENCODER_FILE,
-        GOLDEN_FILE,
-        GRID_FILE,
-        CURVES_FILE,
-    ):
-        path, target = source / filename, os.path.join(out_dir, filename)
-        if path.is_file() and not (
-            os.path.exists(target) and os.path.samefile(path, target)
-        ):
-            shutil.copyfile(path, target)
+    _copy_files(
+        source,
+        out_dir,
+        (
+            GENERATOR_FILE,
+            DISCRIMINATOR_FILE,
+            ENCODER_FILE,
+            GOLDEN_FILE,
+            GRID_FILE,
+            CURVES_FILE,
+        ),
+    )
     files.write_json(os.path.join(out_dir, CONFIG_FILE), config)
     results = evaluate(model, config, run_dir, **overrides)
     pictures(model, config, results, out_dir)
@@ -916,23 +907,14 @@ def rewrite_card(name: str, out_dir: str | None = None) -> dict:
     ek.zoo.rewrite_card("began_mnist", out_dir="zoo/began_mnist")
     ```
     """
-    import shutil
-
     from ebgan_keras import builder
     from ebgan_keras.zoo import card
-    from ebgan_keras.zoo import entries
 
-    source = entry_dir(name)
-    config = read_config(source)
-    metadata = files.read_json(source / entries.METADATA_FILE, {})
-    if not metadata.get("training"):
-        raise ValueError(
-            f"`rewrite_card` needs a trained entry; {source.name!r} has no "
-            f"training record (declared without weights). Received: name={name!r}"
-        )
+    source, config, metadata = _trained_entry(name, "rewrite_card")
+    recipe = card.recipe_sha256(config)
     recorded = metadata.get("recipe_sha256")
     if recorded is not None:
-        changed = [] if card.recipe_sha256(config) == recorded else ["the recipe"]
+        changed = [] if recipe == recorded else ["the recipe"]
     else:
         changed = _changes_since_measured(config, metadata)
     base = card._base_metadata(builder.build_model(config), config)
@@ -950,14 +932,9 @@ def rewrite_card(name: str, out_dir: str | None = None) -> dict:
         )
     out_dir = out_dir or os.path.join("zoo_builds", source.name)
     files.check_writable(out_dir)
-    for filename in metadata.get("files", {}):
-        path, target = source / filename, os.path.join(out_dir, filename)
-        if path.is_file() and not (
-            os.path.exists(target) and os.path.samefile(path, target)
-        ):
-            shutil.copyfile(path, target)
+    _copy_files(source, out_dir, metadata.get("files", {}))
     files.write_json(os.path.join(out_dir, CONFIG_FILE), config)
-    metadata = metadata | base | {"recipe_sha256": card.recipe_sha256(config)}
+    metadata = metadata | base | {"recipe_sha256": recipe}
     return card.write_card_files(config, metadata, out_dir)
 
 
@@ -981,7 +958,7 @@ def _changes_since_measured(config: dict, metadata: dict) -> list[str]:
         for key, value in settings.items():
             chosen_by_sweep = name == "ddls" and key in ("step_size", "num_steps")
             if key == "temperature" and value == CALIBRATED:
-                value = used.get("temperature") if "calibration" in used else value
+                value = used.get("temperature") if used.get("calibration") else value
             if not chosen_by_sweep and used.get(key) != value:
                 changed.append(f"evaluation.samplers.{name}.{key}")
     for name, result in metrics.items():
@@ -1005,3 +982,31 @@ def _changes_since_measured(config: dict, metadata: dict) -> list[str]:
     ):
         changed.append("evaluation.ddls_sweep")
     return sorted(set(changed))
+
+
+def _trained_entry(name: str, what: str) -> tuple:
+    """`(folder, config, metadata)` of a trained entry; a ValueError naming
+    `what` needs it for one declared without weights."""
+    from ebgan_keras.zoo import entries
+
+    source = entry_dir(name)
+    metadata = files.read_json(source / entries.METADATA_FILE, {})
+    if not metadata.get("training"):
+        raise ValueError(
+            f"`{what}` needs a trained entry; {source.name!r} has no "
+            f"training record (declared without weights). Received: name={name!r}"
+        )
+    return source, read_config(source), metadata
+
+
+def _copy_files(source, out_dir: str, filenames) -> None:
+    """Copies the named files that `source` has into `out_dir` (not onto
+    themselves when `out_dir` is `source`)."""
+    import shutil
+
+    for filename in filenames:
+        path, target = source / filename, os.path.join(out_dir, filename)
+        if path.is_file() and not (
+            os.path.exists(target) and os.path.samefile(path, target)
+        ):
+            shutil.copyfile(path, target)
