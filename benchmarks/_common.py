@@ -157,7 +157,7 @@ def summarize(values: list[float]) -> dict:
 def with_overrides(config: dict, overrides: dict) -> dict:
     """A run config with overrides merged in, key by key, into nested objects.
 
-    The rule of `ebgan_keras.config.merge`, kept here because importing
+    The rule of `ebgan_keras.run.config.merge`, kept here because importing
     `ebgan_keras` imports Keras, which the parent process of
     `train_throughput.py` and the plain loops' processes must not load.
 

@@ -29,9 +29,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ebgan_keras import builder
 from ebgan_keras import data as ek_data
-from ebgan_keras.config import load_config
+from ebgan_keras.run import builder
+from ebgan_keras.run.config import load_config
 
 RESULTS = Path(__file__).resolve().parent / "results" / "data_throughput.json"
 BATCH_SIZE = 64

@@ -69,7 +69,7 @@ def draw_settings(grid: dict, num_settings: int, seed: int) -> list[dict]:
     Returns:
         A list of `{axis: value}`, in grid order.
     """
-    from ebgan_keras import sweeps
+    from ebgan_keras.run import sweeps
 
     return sweeps.expand(grid["axes"], num_settings, seed)
 
@@ -343,7 +343,7 @@ def main(argv=None) -> int:
     study = plan_study(args.settings, args.seed, args.steps, grid)
     start = time.time()
     if args.report_only:
-        rows = ek.sweeps.collect(args.out)
+        rows = ek.run.sweeps.collect(args.out)
     else:
         rows = ek.sweep(
             "ebgan",

@@ -44,7 +44,7 @@ import train_throughput  # noqa: E402
 
 KEY_FIELDS = ("sweep", "backend", "batch_size", "image_shape", "processes", "quick")
 SWEEPS = ("batch_size", "image_size", "multi_worker")
-#: The distributed mode of each backend (`ek.distribute.MODES`).
+#: The distributed mode of each backend (`ek.run.distribute.MODES`).
 MULTI_MODES = {"tensorflow": "multi-worker", "jax": "multi-process"}
 
 
@@ -96,7 +96,7 @@ def multi_worker_process(mode: str, steps: int, warmup: int, *coordinator) -> No
     import numpy as np
 
     import ebgan_keras as ek
-    from ebgan_keras import builder
+    from ebgan_keras.run import builder
 
     settings = {}
     if coordinator:
@@ -105,7 +105,7 @@ def multi_worker_process(mode: str, steps: int, warmup: int, *coordinator) -> No
             num_processes=int(coordinator[1]),
             process_id=int(coordinator[2]),
         )
-    cluster = ek.distribute.setup(mode, **settings)
+    cluster = ek.run.distribute.setup(mode, **settings)
     config = train_throughput.CONFIGS["A"]
     batch = config["training"]["batch_size"]
     keras.utils.set_random_seed(0)

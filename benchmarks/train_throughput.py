@@ -47,8 +47,8 @@ Configurations:
        z 64, G 64-1024-1024-784 (BN) as in A, critic 784-1024-512-1 (leaky
        ReLU 0.2, no BN), Adam(1e-4, beta_1=0, beta_2=0.9).
 
-Each is a run config of the library's schema (`ebgan_keras.config`) in
-`CONFIGS`, built by `ebgan_keras.builder` like any other run; the plain loops
+Each is a run config of the library's schema (`ebgan_keras.run.config`) in
+`CONFIGS`, built by `ebgan_keras.run.builder` like any other run; the plain loops
 read their sizes from the same config (`_common.reference_spec`). A new
 configuration is one more `CONFIGS` entry. `--overrides` merges JSON into the
 configs, e.g. `'{"training": {"batch_size": 8}}'`.
@@ -75,8 +75,8 @@ sys.path.insert(0, str(HERE))
 
 import _common  # noqa: E402
 
-# Run configs of the library's schema (`ebgan_keras.config`; `summary` is the
-# row's description), built by `ebgan_keras.builder`. The plain loops read
+# Run configs of the library's schema (`ebgan_keras.run.config`; `summary` is the
+# row's description), built by `ebgan_keras.run.builder`. The plain loops read
 # their sizes from the same configs (`_common.reference_spec`); `--overrides`
 # is merged into them key by key.
 CONFIGS = {
@@ -202,7 +202,7 @@ def variants(backend: str, config: str, quick: bool) -> list[dict]:
 def seeded_model(config: dict, seed: int = 0):
     """The untrained model of a run config, with seeded weights.
 
-    `ebgan_keras.builder.build_model` after `keras.utils.set_random_seed`, so
+    `ebgan_keras.run.builder.build_model` after `keras.utils.set_random_seed`, so
     that every worker starts from the same weights.
 
     Args:
@@ -214,8 +214,8 @@ def seeded_model(config: dict, seed: int = 0):
     """
     import keras
 
-    from ebgan_keras import builder
-    from ebgan_keras.config import validate
+    from ebgan_keras.run import builder
+    from ebgan_keras.run.config import validate
 
     keras.utils.set_random_seed(seed)
     return builder.build_model(validate(config, "benchmark config"), seed=seed)
@@ -360,7 +360,7 @@ def keras_worker(
     import keras
     import numpy as np
 
-    from ebgan_keras import builder
+    from ebgan_keras.run import builder
 
     backend = keras.backend.backend()
     threads = None

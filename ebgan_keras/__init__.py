@@ -27,13 +27,9 @@ __all__ = [
     "CriticGAN",
     "EnergyGAN",
     "LossSensitiveGAN",
-    "builder",
     "callbacks",
-    "config",
     "data",
-    "distribute",
     "export",
-    "exporting",
     "files",
     "inversion",
     "losses",
@@ -41,19 +37,18 @@ __all__ = [
     "models",
     "networks",
     "plot",
+    "run",
     "samplers",
     "sweep",
-    "sweeps",
-    "training",
     "utils",
     "visual_callbacks",
     "zoo",
 ]
 
 # What `__getattr__` (PEP 562, below) loads on first access when not yet loaded.
-# Functions: `ek.export` is `ebgan_keras.exporting.export`, `ek.sweep` is
-# `ebgan_keras.sweeps.sweep`.
-_FUNCTIONS = {"export": "exporting", "sweep": "sweeps"}
+# Functions: `ek.export` is `ebgan_keras.run.export.export`, `ek.sweep` is
+# `ebgan_keras.run.sweeps.sweep`.
+_FUNCTIONS = {"export": "run.export", "sweep": "run.sweeps"}
 _SUBMODULES = tuple(
     name for name in __all__ if name.islower() and name not in _FUNCTIONS
 )

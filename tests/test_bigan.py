@@ -349,8 +349,8 @@ def test_discriminator_and_options_are_checked():
 
 
 def test_builtin_configs_build_bigan_and_bigbigan():
-    from ebgan_keras import builder
-    from ebgan_keras import config
+    from ebgan_keras.run import builder
+    from ebgan_keras.run import config
 
     for name, unary in (("bigan", False), ("bigbigan", True)):
         settings = config.validate(config.load_config(name))

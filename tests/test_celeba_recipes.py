@@ -283,14 +283,14 @@ def test_recipes_ask_for_mixed_precision_on_a_gpu(name):
 
 def test_auto_mixed_precision_is_float32_without_a_gpu():
     from ebgan_keras import backend
-    from ebgan_keras import training
+    from ebgan_keras.run import training
 
     expected = "mixed_float16" if backend.gpu_available() else None
     assert training.resolve_mixed_precision("auto") == expected
-    with pytest.raises(ek.config.ConfigError, match="mixed_precision"):
+    with pytest.raises(ek.run.config.ConfigError, match="mixed_precision"):
         training.resolve_mixed_precision("float16")
-    with pytest.raises(ek.config.ConfigError, match="training.mixed_precision"):
-        ek.config.validate(
+    with pytest.raises(ek.run.config.ConfigError, match="training.mixed_precision"):
+        ek.run.config.validate(
             {
                 "class": "EBGANPT",
                 "generator": {"builder": "dcgan_generator"},

@@ -329,7 +329,7 @@ def test_help_is_complete_with_an_example(command, capsys):
 
 
 def test_recipes_follow_the_papers():
-    from ebgan_keras.builder import build_model
+    from ebgan_keras.run.builder import build_model
 
     parser = cli.build_parser()
     began = cli.resolve_train_settings(
@@ -368,7 +368,7 @@ def test_train_takes_an_entrys_config_file_or_its_name():
     from pathlib import Path
 
     parser = cli.build_parser()
-    path = str(Path(cli.__file__).parents[1] / "zoo" / "ebgan_pt_mnist" / "config.json")
+    path = str(Path(cli.__file__).parents[2] / "zoo" / "ebgan_pt_mnist" / "config.json")
 
     def resolve(*argv):
         return cli.resolve_train_settings(parser.parse_args(["train", *argv]))

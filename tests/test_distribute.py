@@ -11,7 +11,7 @@ import keras
 import pytest
 
 from ebgan_keras import cli
-from ebgan_keras import distribute
+from ebgan_keras.run import distribute
 
 BACKEND = keras.backend.backend()
 TWO_WORKERS = {"worker": ["localhost:1001", "localhost:1002"]}

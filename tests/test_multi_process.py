@@ -4,7 +4,7 @@ TensorFlow: `tf.distribute.MultiWorkerMirroredStrategy`, two worker processes
 on localhost described by `TF_CONFIG`. JAX: `jax.distributed.initialize` of
 two processes (gloo CPU collectives) and `keras.distribution.DataParallel`
 over their devices. Both through the one training driver
-(`ebgan_keras.training.train`, `cluster` from `ek.distribute.setup`), with a
+(`ebgan_keras.run.training.train`, `cluster` from `ek.run.distribute.setup`), with a
 global batch of 8 (4 per process), against the same driver in one process
 with batch 8.
 
@@ -77,7 +77,7 @@ MODELS = {
 
 def run_config(name: str) -> dict:
     """The validated run config of `name`: tiny nets, 8x8 MNIST, 2 x 3 steps."""
-    from ebgan_keras import config as schema
+    from ebgan_keras.run import config as schema
 
     config = dict(MODELS[name], format_version=1, name=name)
     config["training"] = {
@@ -145,7 +145,7 @@ def _callbacks(name: str, out_dir: str, process_index: int) -> list:
 def main(mode: str, out_dir: str, *coordinator) -> None:
     """Trains every model of `MODELS` in this process of a `mode` run."""
     import ebgan_keras as ek
-    from ebgan_keras import training
+    from ebgan_keras.run import training
 
     settings = {}
     if coordinator:
@@ -154,7 +154,7 @@ def main(mode: str, out_dir: str, *coordinator) -> None:
             "num_processes": int(coordinator[1]),
             "process_id": int(coordinator[2]),
         }
-    cluster = ek.distribute.setup(mode, timeout_s=20, **settings)
+    cluster = ek.run.distribute.setup(mode, timeout_s=20, **settings)
     for name in MODELS:
         training.train(
             run_config(name),

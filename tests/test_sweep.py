@@ -20,11 +20,11 @@ import keras
 import pytest
 
 import ebgan_keras as ek
-from ebgan_keras import builder
 from ebgan_keras import cli
-from ebgan_keras import sweeps
-from ebgan_keras.config import ConfigError
-from ebgan_keras.config import load_config
+from ebgan_keras.run import builder
+from ebgan_keras.run import sweeps
+from ebgan_keras.run.config import ConfigError
+from ebgan_keras.run.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -80,7 +80,7 @@ def test_bad_training_optimizer_is_refused_by_name(value):
     config = load_config("ebgan")
     config["training"]["optimizer"] = value
     with pytest.raises(ConfigError, match="training.optimizer"):
-        ek.config.validate(config)
+        ek.run.config.validate(config)
 
 
 def test_mlp_discriminators_take_a_dropout_rate():

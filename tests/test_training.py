@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 import ebgan_keras as ek
-from ebgan_keras import builder
-from ebgan_keras import config as schema
 from ebgan_keras import files
-from ebgan_keras import training
+from ebgan_keras.run import builder
+from ebgan_keras.run import config as schema
+from ebgan_keras.run import training
 
 REPO = Path(__file__).resolve().parents[1]
 #: File handling of the driver (locks, settings, torn or full disks) does not

@@ -15,11 +15,11 @@ import os
 import shlex
 
 from ebgan_keras import files
-from ebgan_keras.config import FORMAT_VERSION
-from ebgan_keras.training import INFO_FILE
-from ebgan_keras.training import RUN_CONFIG_FILE
-from ebgan_keras.training import machine
-from ebgan_keras.training import versions
+from ebgan_keras.run.config import FORMAT_VERSION
+from ebgan_keras.run.training import INFO_FILE
+from ebgan_keras.run.training import RUN_CONFIG_FILE
+from ebgan_keras.run.training import machine
+from ebgan_keras.run.training import versions
 from ebgan_keras.zoo.entries import CARD_FILE
 from ebgan_keras.zoo.entries import CHAINS_FILE
 from ebgan_keras.zoo.entries import CONFIG_FILE
@@ -470,8 +470,8 @@ def write_declared_card(
     Returns:
         The metadata dict (`weights.status == "absent"`, and `estimate`).
     """
-    from ebgan_keras.builder import build_model
-    from ebgan_keras.config import validate
+    from ebgan_keras.run.builder import build_model
+    from ebgan_keras.run.config import validate
     from ebgan_keras.zoo import cost
 
     config = validate(config)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ebgan_keras.config import FORMAT_VERSION
 from ebgan_keras.files import file_sha256 as sha256
+from ebgan_keras.run.config import FORMAT_VERSION
 
 #: Fixed file names of an entry folder.
 CONFIG_FILE = "config.json"
@@ -456,8 +456,8 @@ def create_model(name: str, seed: int | None = None):
     model = ek.zoo.create_model("ebgan_pt_celeba")  # fine-tune or train it
     ```
     """
-    from ebgan_keras.builder import build_model
-    from ebgan_keras.config import validate
+    from ebgan_keras.run.builder import build_model
+    from ebgan_keras.run.config import validate
 
     folder = entry_dir(name)
     config = _read_json(folder / CONFIG_FILE, CONFIG_FILE)
@@ -531,9 +531,9 @@ def load(
     entry = folder.name
     metadata = _metadata(folder)
     paths = _weight_paths(folder, metadata, entry, weights, sha256, cache_dir)
-    from ebgan_keras.builder import build_model
-    from ebgan_keras.builder import compile_model
-    from ebgan_keras.config import validate
+    from ebgan_keras.run.builder import build_model
+    from ebgan_keras.run.builder import compile_model
+    from ebgan_keras.run.config import validate
 
     _verify_listed_files(folder, metadata, entry)
     config = validate(_config(folder, metadata, entry), f"zoo entry {entry!r}")

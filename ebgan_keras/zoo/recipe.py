@@ -4,14 +4,14 @@
   driver, export, evaluate) and `build` / `run_recipe`;
 - `ebgan_keras.zoo.card`: `metadata.json` and the model card;
 - `ebgan_keras.zoo.entries`: file names, finding, verifying and loading;
-- `ebgan_keras.builder`: `build_model` and `compile_model` (were
+- `ebgan_keras.run.builder`: `build_model` and `compile_model` (were
   `create_model` and `compile_model` here) of any config.
 
 This module keeps the names of the previous release importable.
 """
 
-from ebgan_keras.config import FORMAT_VERSION
 from ebgan_keras.files import file_sha256
+from ebgan_keras.run.config import FORMAT_VERSION
 from ebgan_keras.zoo.card import FID_NOISE
 from ebgan_keras.zoo.card import write_card
 from ebgan_keras.zoo.card import write_declared_card

@@ -3,7 +3,7 @@
 `build` runs an entry's `config.json` end to end in stages, each of which
 resumes from the run folder after an interruption:
 
-1. train: the one training driver (`ebgan_keras.training.train`), exact
+1. train: the one training driver (`ebgan_keras.run.training.train`), exact
    resume, history and wall time written after every epoch;
 2. export: generator and discriminator `.weights.h5`, the golden file of fixed
    latents and outputs, the sample grid and curves;
@@ -26,9 +26,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from ebgan_keras import files
-from ebgan_keras import training as driver
-from ebgan_keras.config import merge
-from ebgan_keras.config import validate
+from ebgan_keras.run import training as driver
+from ebgan_keras.run.config import merge
+from ebgan_keras.run.config import validate
 from ebgan_keras.utils import prior_latents
 from ebgan_keras.zoo.card import build_command
 from ebgan_keras.zoo.card import write_card
@@ -144,7 +144,7 @@ def _in_float32(model, config: dict, run_dir: str):
         return model
     import keras
 
-    from ebgan_keras.builder import build_model
+    from ebgan_keras.run.builder import build_model
 
     policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy("float32")
@@ -710,7 +710,7 @@ def run_recipe(
         features: str, `keras.Model` or `FeatureExtractor`. Overrides the
             feature extractor of the metrics.
         recipe_overrides: dict. A partial config merged into the recipe
-            (`ek.config.merge`) before anything runs, e.g. smaller networks
+            (`ek.run.config.merge`) before anything runs, e.g. smaller networks
             or batch for a smoke run: `{"generator": {"kwargs": {"filters":
             8}}, "training": {"batch_size": 8}}`. The entry's `config.json`
             is the merged recipe, so that its weights load.
@@ -830,7 +830,7 @@ def reevaluate(
     ```
     """
 
-    from ebgan_keras import builder
+    from ebgan_keras.run import builder
     from ebgan_keras.zoo import entries
 
     keep = ("num_samples", "reference", "num_reference")
@@ -907,7 +907,7 @@ def rewrite_card(name: str, out_dir: str | None = None) -> dict:
     ek.zoo.rewrite_card("began_mnist", out_dir="zoo/began_mnist")
     ```
     """
-    from ebgan_keras import builder
+    from ebgan_keras.run import builder
     from ebgan_keras.zoo import card
 
     source, config, metadata = _trained_entry(name, "rewrite_card")

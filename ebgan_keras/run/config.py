@@ -50,7 +50,7 @@ import os
 from pathlib import Path
 
 FORMAT_VERSION = 1
-CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 _ANY = object()
 
@@ -273,7 +273,7 @@ def validate(config: dict, source: str = "config") -> dict:
 
     Example:
 
-    >>> from ebgan_keras import config
+    >>> from ebgan_keras.run import config
     >>> config.validate(config.load_config("ebgan_pt"))["training"]["batch_size"]
     64
     """
@@ -352,7 +352,7 @@ def load_config(name_or_path) -> dict:
 
     Example:
 
-    >>> from ebgan_keras import config
+    >>> from ebgan_keras.run import config
     >>> config.load_config("began")["class"]
     'BEGAN'
     """

@@ -1,8 +1,8 @@
 """Data-parallel training in one process or across processes and hosts.
 
-`ek.distribute.setup(mode, ...)` prepares the backend for one of these modes
+`ek.run.distribute.setup(mode, ...)` prepares the backend for one of these modes
 and returns a `Cluster` that says which process this is and under which
-scope to build the model; the training driver (`ebgan_keras.training.train`,
+scope to build the model; the training driver (`ebgan_keras.run.training.train`,
 `ebgan-keras train --distribute MODE`) does the rest:
 
 - `"none"`: one process, one device.
@@ -364,7 +364,7 @@ def setup(
     ```python
     # On each of two processes, with TF_CONFIG set (TensorFlow backend):
     import ebgan_keras as ek
-    cluster = ek.distribute.setup("multi-worker")
+    cluster = ek.run.distribute.setup("multi-worker")
     with cluster.scope():
         model = ek.EBGANPT(...)
         model.compile()

@@ -5,7 +5,7 @@ Commands:
 - `ebgan-keras train CONFIG --data DATA --epochs N --out RUN_DIR`: train a
   built-in config (`ebgan_keras/configs/*.json`), a zoo entry's
   recipe, or any config file (`--config FILE.json`) through the one training
-  driver (`ebgan_keras.training`); the run folder holds `model.keras`,
+  driver (`ebgan_keras.run.training`); the run folder holds `model.keras`,
   `history.json`, `samples.png`, `curves.png`, per-epoch grids in `samples/`
   and, while training, the checkpoint that makes the same command resume.
 - `ebgan-keras sample FILE_OR_ENTRY --sampler ddls --num 64 --out samples.png`
@@ -13,7 +13,7 @@ Commands:
 - `ebgan-keras eval FILE_OR_ENTRY --metrics fid,kid --num 10000 --reference mnist`
   (`--sampler NAME` to score a latent sampler's samples).
 - `ebgan-keras sweep GRID.json --out SWEEP_DIR`: a hyperparameter sweep on
-  Ray Tune (`ebgan_keras.sweeps`), every trial a run of the one driver.
+  Ray Tune (`ebgan_keras.run.sweeps`), every trial a run of the one driver.
 - `ebgan-keras zoo list|describe NAME|build NAME`: delegates to `ebgan_keras.zoo`.
 
 Start-up: this module imports nothing heavy. The arguments are parsed first;
@@ -31,7 +31,7 @@ import json
 import os
 import sys
 
-from ebgan_keras.config import builtin_names
+from ebgan_keras.run.config import builtin_names
 
 #: `--sampler` choices and the `ek.samplers` id of each.
 SAMPLER_IDS = {
@@ -48,7 +48,7 @@ NUM_CALIBRATION = 2000
 #: Chains an animation shows at most (a grid of 8 x 8).
 MAX_ANIMATED_CHAINS = 64
 BACKENDS = ("tensorflow", "jax", "torch")
-#: `train --distribute` choices (`ebgan_keras.distribute.MODES`, not imported
+#: `train --distribute` choices (`ebgan_keras.run.distribute.MODES`, not imported
 #: here: it would cost start-up time).
 DISTRIBUTE_MODES = (
     "none",
@@ -85,7 +85,7 @@ TRAIN_EXAMPLE = """examples:
 CONFIG is a built-in config (ebgan, ebgan_pt, began, magan, gan, wgan_gp,
 loss_sensitive_gan, gls_gan: the papers' settings) or a zoo entry's name.
 --config FILE.json is either a whole run config (the form of a zoo entry's
-config.json, see ebgan_keras.config), used alone, or settings that overlay
+config.json, see ebgan_keras.run.config), used alone, or settings that overlay
 CONFIG: any of data, epochs, batch_size, seed, steps_per_epoch, image_size,
 learning_rate, and the objects model (e.g. {"margin": 5.0}), generator and
 discriminator (arguments of the ek.networks builders, e.g.
@@ -694,8 +694,8 @@ def build_parser() -> argparse.ArgumentParser:
 # train
 # ----------------------------------------------------------------------
 def _read_config_file(path) -> dict:
-    from ebgan_keras.config import ConfigError
-    from ebgan_keras.config import read_json
+    from ebgan_keras.run.config import ConfigError
+    from ebgan_keras.run.config import read_json
 
     try:
         return read_json(path, "--config")
@@ -710,7 +710,7 @@ def _legacy_overrides(raw: dict, path: str) -> dict:
         raise UsageError(
             f"--config: unknown keys {unknown}; allowed: "
             f"{', '.join(LEGACY_CONFIG_KEYS)}, or a whole run config with "
-            f"`class` (see ebgan_keras.config). Received: {path!r}"
+            f"`class` (see ebgan_keras.run.config). Received: {path!r}"
         )
     for key in ("model", "generator", "discriminator"):
         if not isinstance(raw.get(key, {}), dict):
@@ -738,7 +738,7 @@ def resolve_train_settings(args) -> dict:
         args: `argparse.Namespace` of `ebgan-keras train`.
 
     Returns:
-        A validated run config (see `ebgan_keras.config`).
+        A validated run config (see `ebgan_keras.run.config`).
 
     Example:
 
@@ -747,8 +747,8 @@ def resolve_train_settings(args) -> dict:
     >>> resolve_train_settings(args)["training"]["image_size"]
     32
     """
-    from ebgan_keras import config as schema
-    from ebgan_keras import training
+    from ebgan_keras.run import config as schema
+    from ebgan_keras.run import training
 
     raw = _read_config_file(args.config) if args.config else None
     whole = raw is not None and "class" in raw
@@ -792,7 +792,7 @@ def resolve_train_settings(args) -> dict:
 
 def _setup_distribute(args):
     """The cluster of `train --distribute`, set up before any model exists."""
-    from ebgan_keras import distribute
+    from ebgan_keras.run import distribute
 
     mode = args.distribute
     jax_flags = {
@@ -825,10 +825,10 @@ def train(args) -> int:
     if os.path.exists(out) and not os.path.isdir(out):
         raise UsageError(f"--out must be a folder. Received: {out!r} (a file)")
     cluster = _setup_distribute(args)
-    from ebgan_keras import distribute
     from ebgan_keras import files
     from ebgan_keras import plot
-    from ebgan_keras import training
+    from ebgan_keras.run import distribute
+    from ebgan_keras.run import training
 
     try:
         model = training.train(
@@ -917,7 +917,7 @@ def _zoo_call(function, name: str, what: str):
 
 
 def _check_energy_gan(model, source: str):
-    from ebgan_keras.builder import model_classes
+    from ebgan_keras.run.builder import model_classes
 
     classes = model_classes()
     if not isinstance(model, tuple(classes.values())):
@@ -1289,7 +1289,7 @@ def evaluate(args) -> int:
 
 def sweep(args) -> int:
     """Runs `ebgan-keras sweep`; see `ebgan-keras sweep --help`."""
-    from ebgan_keras import sweeps
+    from ebgan_keras.run import sweeps
 
     spec = sweeps.read_grid_file(args.grid_file)
     overrides = dict(spec["overrides"])
@@ -1334,7 +1334,7 @@ def sweep(args) -> int:
 def _sweep_trials(out_dir: str) -> list:
     """The trials of a sweep folder's `sweep.json`."""
     from ebgan_keras import files
-    from ebgan_keras import sweeps
+    from ebgan_keras.run import sweeps
 
     spec = files.read_json(os.path.join(out_dir, sweeps.SWEEP_FILE)) or {}
     return spec.get("trials", [])
@@ -1342,7 +1342,7 @@ def _sweep_trials(out_dir: str) -> list:
 
 def export(args) -> int:
     """Runs `ebgan-keras export`; see `ebgan-keras export --help`."""
-    from ebgan_keras import exporting
+    from ebgan_keras.run import export as exporting
 
     if os.path.exists(args.path):
         raise UsageError(
@@ -1508,10 +1508,10 @@ def _set_backend(backend: str | None) -> None:
 
 def _user_errors() -> tuple:
     """The exceptions that are the user's to fix: one line, exit code 2."""
-    from ebgan_keras.config import ConfigError
     from ebgan_keras.files import RunFolderError
-    from ebgan_keras.sweeps import SweepError
-    from ebgan_keras.training import DataError
+    from ebgan_keras.run.config import ConfigError
+    from ebgan_keras.run.sweeps import SweepError
+    from ebgan_keras.run.training import DataError
 
     return (
         UsageError,

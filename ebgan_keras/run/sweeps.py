@@ -2,7 +2,7 @@
 
 `ek.sweep(base, grid, out_dir)` (CLI: `ebgan-keras sweep GRID_FILE --out DIR`)
 trains one run config per point of a grid, or of a seeded random subset of
-it, over any field of the config schema (`ebgan_keras.config`), and scores
+it, over any field of the config schema (`ebgan_keras.run.config`), and scores
 each trained model. Trials run on Ray Tune (`pip install "ebgan-keras[sweep]"`):
 on one machine `ray.init(num_cpus=...)` with `cpus_per_trial` CPUs per trial;
 given `address`, the same sweep runs on a Ray cluster.
@@ -54,13 +54,13 @@ import random
 import time
 
 from ebgan_keras import files
-from ebgan_keras.builder import network_builder
-from ebgan_keras.config import TOP_LEVEL
-from ebgan_keras.config import TRAINING
-from ebgan_keras.config import ConfigError
-from ebgan_keras.config import load_config
-from ebgan_keras.config import merge
-from ebgan_keras.config import validate
+from ebgan_keras.run.builder import network_builder
+from ebgan_keras.run.config import TOP_LEVEL
+from ebgan_keras.run.config import TRAINING
+from ebgan_keras.run.config import ConfigError
+from ebgan_keras.run.config import load_config
+from ebgan_keras.run.config import merge
+from ebgan_keras.run.config import validate
 
 SWEEP_FILE = "sweep.json"
 RESULTS_FILE = "results.jsonl"
@@ -194,7 +194,7 @@ def check_trial_config(config: dict, overrides: dict, source: str = "grid") -> d
     Raises:
         SweepError: an unknown key or a value of the wrong type, named.
     """
-    from ebgan_keras import builder
+    from ebgan_keras.run import builder
 
     for path, value in overrides.items():
         keys = path.split(".")
@@ -402,7 +402,7 @@ def read_grid_file(path) -> dict:
     Returns:
         The grid file's dict, with defaults filled in.
     """
-    from ebgan_keras.config import read_json
+    from ebgan_keras.run.config import read_json
 
     try:
         spec = read_json(path, f"grid file {os.fspath(path)!r}")
@@ -479,7 +479,7 @@ def run_trial(
     """
     import numpy as np
 
-    from ebgan_keras import training as driver
+    from ebgan_keras.run import training as driver
 
     run_dir = trial_dir(out_dir, trial["index"])
     row_path = os.path.join(run_dir, ROW_FILE)

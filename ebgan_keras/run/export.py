@@ -289,7 +289,7 @@ def _export_in_tensorflow_process(model, path: Path, sampler: str, settings: dic
         command = [
             sys.executable,
             "-m",
-            "ebgan_keras.exporting",
+            "ebgan_keras.run.export",
             str(saved),
             str(path),
             "--sampler",
@@ -307,7 +307,7 @@ def _export_in_tensorflow_process(model, path: Path, sampler: str, settings: dic
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m ebgan_keras.exporting MODEL.keras PATH --sampler S --settings J`."""
+    """`python -m ebgan_keras.run.export MODEL.keras PATH --sampler S --settings J`."""
     import argparse  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

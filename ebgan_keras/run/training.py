@@ -32,12 +32,12 @@ import time
 import warnings
 
 from ebgan_keras import files
-from ebgan_keras.builder import build_model
-from ebgan_keras.builder import compile_model
-from ebgan_keras.builder import model_class
-from ebgan_keras.config import ConfigError
-from ebgan_keras.config import merge
-from ebgan_keras.config import validate
+from ebgan_keras.run.builder import build_model
+from ebgan_keras.run.builder import compile_model
+from ebgan_keras.run.builder import model_class
+from ebgan_keras.run.config import ConfigError
+from ebgan_keras.run.config import merge
+from ebgan_keras.run.config import validate
 
 #: Shorter data sets are repeated so that an epoch has at least this many steps.
 MIN_STEPS_PER_EPOCH = 100
@@ -424,7 +424,7 @@ def train(
 ):
     """Trains a run config in a run folder; rerun the same call to resume.
 
-    Distributed (`cluster` from `ek.distribute.setup`): every process runs
+    Distributed (`cluster` from `ek.run.distribute.setup`): every process runs
     this same call with the same arguments; `training.batch_size` is the
     global batch, split over the replicas of all processes. The chief
     (process 0) alone writes into `run_dir` (lock, run config, checkpoint,
@@ -445,8 +445,8 @@ def train(
             every epoch to `samples/`. Defaults to `False`.
         announce: callable. Called with one line describing the run before
             training starts (the CLI prints it). Defaults to `None`.
-        cluster: `ek.distribute.Cluster`. Defaults to the one of the last
-            `ek.distribute.setup` (one process if none).
+        cluster: `ek.run.distribute.Cluster`. Defaults to the one of the last
+            `ek.run.distribute.setup` (one process if none).
         mixed_precision: str. A Keras dtype policy for the model,
             `"mixed_float16"` or `"mixed_bfloat16"`, or `"auto"`
             (`"mixed_float16"` on a GPU, float32 otherwise); `None` takes the
@@ -464,7 +464,8 @@ def train(
     Example:
 
     ```python
-    from ebgan_keras import config, training
+    from ebgan_keras.run import config
+    from ebgan_keras.run import training
 
     run = training.resolve_config(config.load_config("ebgan_pt"),
                                   data="mnist_subset", epochs=5)
@@ -476,9 +477,9 @@ def train(
     import keras
 
     from ebgan_keras import backend
-    from ebgan_keras import distribute
     from ebgan_keras.callbacks import BackupAndRestore
     from ebgan_keras.callbacks import JSONHistory
+    from ebgan_keras.run import distribute
 
     cluster = cluster or distribute.current()
     chief = cluster.is_chief

@@ -1,4 +1,4 @@
-"""One builder: a model of the library from a run config (`ebgan_keras.config`).
+"""One builder: a model of the library from a run config (`ebgan_keras.run.config`).
 
 The CLI, the zoo recipes and the benchmarks all build through `build_model`
 and `compile_model`. Nothing here knows a model by name: `class` is looked up
@@ -14,7 +14,7 @@ import inspect
 from collections.abc import Callable
 from collections.abc import Sequence
 
-from ebgan_keras.config import ConfigError
+from ebgan_keras.run.config import ConfigError
 
 _PACKAGE = "ebgan_keras>"
 
@@ -139,7 +139,7 @@ def build_model(
     """Builds the untrained model of a run config.
 
     Args:
-        config: dict. A validated run config (`ebgan_keras.config.validate`).
+        config: dict. A validated run config (`ebgan_keras.run.config.validate`).
         image_shape: sequence of 3 ints. The images' shape, e.g. from the
             data. Defaults to the config's `image_shape`.
         seed: int. Seed of the model's latents. Defaults to the config's
@@ -151,7 +151,8 @@ def build_model(
     Example:
 
     ```python
-    from ebgan_keras import builder, config
+    from ebgan_keras.run import builder
+    from ebgan_keras.run import config
 
     model = builder.build_model(config.load_config("ebgan_pt"), (28, 28, 1))
     ```
