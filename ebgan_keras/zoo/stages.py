@@ -134,7 +134,10 @@ def train(
         data=data,
         data_dir=data_dir,
     )
-    model = driver.train(run, run_dir, verbose=verbose)
+    from ebgan_keras.zoo import convergence
+
+    monitor = convergence.monitor(run, run_dir)
+    model = driver.train(run, run_dir, verbose=verbose, callbacks=[monitor])
     return _in_float32(model, run, run_dir)
 
 

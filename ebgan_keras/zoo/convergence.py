@@ -1,0 +1,280 @@
+"""The convergence curve of a zoo entry: a held-out FID measured during training.
+
+The training stage of `zoo build` records, after every `every_epochs` epochs,
+the FID of plain samples of one fixed latent batch against the first 2,000
+training images (the held-out images the DDLS sweep also uses, never the test
+split), on the entry's feature extractor and feature size. The records go to
+`convergence.json` in the run folder as they are measured, keyed by epoch, so
+a resumed run rewrites the epochs it repeats (with the same numbers: training
+resumes exactly) and keeps the others. The card plots the curve and says
+whether the entry converged: whether FID moved by less than `tolerance` of
+its value over the last `tail` share of the training steps.
+"""
+
+from __future__ import annotations
+
+import os
+
+import keras
+import numpy as np
+
+from ebgan_keras import files
+
+#: The run folder's file of convergence records.
+CONVERGENCE_FILE = "convergence.json"
+#: The card's picture of the curve.
+CONVERGENCE_PLOT = "convergence.png"
+#: Held-out training images and generated images per measurement.
+NUM_IMAGES = 2000
+#: The share of the steps at the end, and the relative FID change in it, under
+#: which an entry counts as converged.
+TAIL = 0.2
+TOLERANCE = 0.05
+
+
+def every_epochs(epochs: int, points: int = 50) -> int:
+    """Epochs between two measurements: every epoch, or about `points` in all.
+
+    Args:
+        epochs: int. The run's number of epochs.
+        points: int. At most about this many measurements. Defaults to `50`.
+
+    Returns:
+        A positive int.
+    """
+    return max(1, int(np.ceil(int(epochs) / int(points))))
+
+
+class ConvergenceMonitor(keras.callbacks.Callback):
+    """Measures the held-out FID of plain samples every few epochs of `fit`.
+
+    Args:
+        path: str. The JSON file of records (written atomically after every
+            measurement; records of the run before a resume are kept).
+        reference: array `(N, H, W, C)` in `[-1, 1]`. The held-out real
+            images, at the feature extractor's size.
+        features: str, `keras.Model` or `ek.metrics.FeatureExtractor`. The
+            feature extractor (as the entry's evaluation).
+        every_epochs: int. Measure after every this many epochs (and after
+            the last). Defaults to `1`.
+        num_samples: int. Generated images per measurement. Defaults to
+            `2000`.
+        feature_size: (height, width) or None. Resize generated images to it
+            before the extractor (as the entry's evaluation). Defaults to
+            `None`.
+        seed: int. Seed of the fixed latent batch. Defaults to `0`.
+        write: bool. Write `path` (only the chief of a distributed run
+            writes). Defaults to `True`.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        reference: np.ndarray,
+        features,
+        every_epochs: int = 1,
+        num_samples: int = NUM_IMAGES,
+        feature_size=None,
+        seed: int = 0,
+        write: bool = True,
+    ) -> None:
+        super().__init__()
+        if int(every_epochs) < 1:
+            raise ValueError(
+                f"`every_epochs` must be >= 1. Received: every_epochs={every_epochs}"
+            )
+        self.path = path
+        self.reference = reference
+        self.features = features
+        self.every_epochs = int(every_epochs)
+        self.num_samples = int(num_samples)
+        self.feature_size = feature_size
+        self.seed = int(seed)
+        self.write = write
+        self._stats = None
+        self._latents = None
+
+    def on_train_begin(self, logs=None):
+        from ebgan_keras.metrics import evaluation
+        from ebgan_keras.utils import prior_latents
+
+        if self._stats is None:
+            self._stats = evaluation.reference_statistics(
+                self.reference,
+                self.features,
+                reference_name="held-out training images",
+                reference_split="train",
+                cache=False,
+            )
+            self._latents = prior_latents(
+                self.model.latent_distribution,
+                self.num_samples,
+                self.model.latent_dim,
+                self.seed,
+            )
+        # `fit` gives its epochs and steps per epoch (the records give the
+        # step of each measurement).
+        params = self.params or {}
+        self._epochs = params.get("epochs")
+        self._steps = int(params.get("steps") or 0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        done = epoch + 1
+        last = self._epochs is not None and done == self._epochs
+        if done % self.every_epochs and not last:
+            return
+        fid = self.measure()
+        if logs is not None:
+            logs["heldout_fid"] = fid
+        if self.write:
+            records = {r["epoch"]: r for r in read_records(self.path)}
+            records[done] = {
+                "epoch": done,
+                "step": done * self._steps,
+                "fid": fid,
+            }
+            files.write_json(
+                self.path,
+                {
+                    "num_samples": self.num_samples,
+                    "reference": f"first {len(self.reference)} training images",
+                    "seed": self.seed,
+                    "records": [records[k] for k in sorted(records)],
+                },
+            )
+
+    def measure(self) -> float:
+        """The FID of the fixed latent batch's samples, now."""
+        from ebgan_keras.metrics import statistics
+        from ebgan_keras.zoo.stages import to_feature_size
+
+        images = np.clip(np.asarray(self.model.generate(self._latents)), -1.0, 1.0)
+        images = to_feature_size(images, self.feature_size)
+        extractor = self._stats["extractor"]
+        features, _ = extractor.extract(images, name="generated images")
+        mu, sigma = statistics.feature_statistics(features)
+        return float(
+            statistics.frechet_distance(
+                self._stats["mu"], self._stats["sigma"], mu, sigma
+            )
+        )
+
+
+def read_records(path) -> list[dict]:
+    """The records of a `convergence.json` (an empty list where there is none).
+
+    Args:
+        path: str. The file.
+
+    Returns:
+        A list of `{"epoch", "step", "fid"}` dicts, by epoch.
+    """
+    value = files.read_json(path, None)
+    if not isinstance(value, dict) or not isinstance(value.get("records"), list):
+        return []
+    return list(value["records"])
+
+
+def summary(records: list[dict], tail: float = TAIL, tolerance: float = TOLERANCE):
+    """Whether a curve converged: FID moved by < `tolerance` over its last `tail`.
+
+    The window starts at the last record at or before `(1 - tail)` of the
+    final step and ends at the final record; the change is
+    `|FID_end - FID_start| / FID_start`.
+
+    Args:
+        records: list of dicts. `read_records`'s output.
+        tail: float. Share of the steps at the end. Defaults to `0.2`.
+        tolerance: float. Largest relative change that counts as converged.
+            Defaults to `0.05`.
+
+    Returns:
+        `None` when there are fewer than two records, else a dict with
+        `converged`, `change`, `start_step`, `end_step`, `start_fid`,
+        `end_fid`, `best_fid`, `best_step`, `tail` and `tolerance`.
+
+    Example:
+
+    >>> rows = [{"step": s, "fid": f} for s, f in [(1, 50.0), (8, 10.0), (10, 9.8)]]
+    >>> summary(rows)["converged"]
+    True
+    """
+    if len(records) < 2:
+        return None
+    end = records[-1]
+    boundary = (1.0 - float(tail)) * end["step"]
+    start = records[0]
+    for record in records[:-1]:
+        if record["step"] <= boundary:
+            start = record
+    change = abs(end["fid"] - start["fid"]) / max(abs(start["fid"]), 1e-12)
+    best = min(records, key=lambda r: r["fid"])
+    return {
+        "converged": bool(change < tolerance),
+        "change": float(change),
+        "start_step": int(start["step"]),
+        "end_step": int(end["step"]),
+        "start_fid": float(start["fid"]),
+        "end_fid": float(end["fid"]),
+        "best_fid": float(best["fid"]),
+        "best_step": int(best["step"]),
+        "tail": float(tail),
+        "tolerance": float(tolerance),
+    }
+
+
+def monitor(config: dict, run_dir: str, chief: bool = True):
+    """The `ConvergenceMonitor` of a zoo recipe, writing into its run folder.
+
+    Args:
+        config: dict. The entry's validated config.
+        run_dir: str. The run folder.
+        chief: bool. Whether this process writes. Defaults to `True`.
+
+    Returns:
+        A `ConvergenceMonitor`.
+    """
+    from ebgan_keras.zoo.stages import _reference_images
+    from ebgan_keras.zoo.stages import to_feature_size
+
+    evaluation = config["evaluation"] or {}
+    feature_size = evaluation.get("feature_size")
+    real = _reference_images(config, None, NUM_IMAGES, split="train")
+    return ConvergenceMonitor(
+        os.path.join(run_dir, CONVERGENCE_FILE),
+        to_feature_size(real, feature_size),
+        evaluation.get("features", "auto"),
+        every_epochs=every_epochs(config["training"]["epochs"]),
+        feature_size=feature_size,
+        seed=evaluation.get("seed", 0),
+        write=chief,
+    )
+
+
+def plot(records: list[dict], path: str, title: str = "") -> None:
+    """Writes the curve (held-out FID against training steps) as a PNG.
+
+    Args:
+        records: list of dicts. `read_records`'s output.
+        path: str. The PNG file.
+        title: str. The plot's title. Defaults to `""`.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    steps = [r["step"] for r in records]
+    fids = [r["fid"] for r in records]
+    figure, axes = plt.subplots(figsize=(5, 3.2), dpi=100)
+    axes.plot(steps, fids, marker="o", markersize=2.5)
+    if steps:
+        axes.axvspan((1 - TAIL) * steps[-1], steps[-1], alpha=0.12, color="grey")
+    axes.set_xlabel("training step")
+    axes.set_ylabel(f"held-out FID ({NUM_IMAGES} images)")
+    axes.set_yscale("log")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    files.atomic_write(path, lambda p: figure.savefig(p, format="png"))
+    plt.close(figure)
