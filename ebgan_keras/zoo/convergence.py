@@ -278,3 +278,55 @@ def plot(records: list[dict], path: str, title: str = "") -> None:
     figure.tight_layout()
     files.atomic_write(path, lambda p: figure.savefig(p, format="png"))
     plt.close(figure)
+
+
+def card_record(run_dir: str, out_dir: str, title: str = "") -> dict | None:
+    """The card's convergence record of a run, with its picture written.
+
+    Args:
+        run_dir: str. The run folder (its `convergence.json`).
+        out_dir: str. The entry folder; `convergence.png` is written there.
+        title: str. The plot's title. Defaults to `""`.
+
+    Returns:
+        `None` where the run recorded no curve, else a dict with `records`
+        and `summary` (see `summary`), for the entry's `metadata.json`.
+    """
+    records = read_records(os.path.join(run_dir, CONVERGENCE_FILE))
+    if not records:
+        return None
+    plot(records, os.path.join(out_dir, CONVERGENCE_PLOT), title)
+    return {"records": records, "summary": summary(records)}
+
+
+def card_lines(record: dict | None) -> list[str]:
+    """The markdown lines of a card's convergence section.
+
+    Args:
+        record: dict or None. `card_record`'s output (as the metadata holds
+            it).
+
+    Returns:
+        A list of lines (no heading).
+    """
+    if not record or not record.get("summary"):
+        return [
+            "No convergence curve was recorded for this entry (it was trained "
+            "before the zoo's training stage recorded one), so it does not show "
+            "that training had converged."
+        ]
+    s = record["summary"]
+    verdict = "converged" if s["converged"] else "**had not converged**"
+    return [
+        f"![held-out FID during training]({CONVERGENCE_PLOT})",
+        "",
+        f"Held-out FID ({NUM_IMAGES} plain samples of one fixed latent batch "
+        f"against the first {NUM_IMAGES} training images, measured "
+        f"{len(record['records'])} times during training): "
+        f"{s['start_fid']:.2f} at step {s['start_step']:,} and "
+        f"{s['end_fid']:.2f} at the last step ({s['end_step']:,}), a change of "
+        f"{100 * s['change']:.1f}% over the last {100 * s['tail']:.0f}% of the "
+        f"steps, so by this card's rule (a change under "
+        f"{100 * s['tolerance']:.0f}%) the entry {verdict}. Lowest: "
+        f"{s['best_fid']:.2f} at step {s['best_step']:,}.",
+    ]
