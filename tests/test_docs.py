@@ -102,11 +102,17 @@ def parse_page(path: Path) -> list[Block]:
     return blocks
 
 
-def collect() -> list[Block]:
-    """The runnable units: a block with the blocks it continues prepended."""
-    units = []
+def collect() -> tuple[list[Block], list[str]]:
+    """The runnable units (a block with the blocks it continues prepended),
+    and the errors of the pages whose markers are wrong."""
+    units, errors = [], []
     for path in sorted(DOCS.rglob("*.md")):
-        for block in parse_page(path):
+        try:
+            blocks = parse_page(path)
+        except ValueError as error:
+            errors.append(str(error))
+            continue
+        for block in blocks:
             if block.continues:
                 before = units[-1]
                 block = dataclasses.replace(
@@ -116,10 +122,14 @@ def collect() -> list[Block]:
                     skip=block.skip or before.skip,
                 )
             units.append(block)
-    return units
+    return units, errors
 
 
-BLOCKS = collect()
+BLOCKS, ERRORS = collect()
+
+
+def test_docs_markers_are_well_formed():
+    assert not ERRORS
 
 
 def test_docs_have_runnable_blocks():
