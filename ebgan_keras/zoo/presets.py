@@ -199,7 +199,9 @@ class _Remote:
         )
         self.folder = _cache_root() / digest[:16] / self.name
         self.get(METADATA_FILE, digest)
-        self.metadata = entries.describe(self.folder)
+        from ebgan_keras.run.config import read_json
+
+        self.metadata = read_json(self.folder / METADATA_FILE, f"preset {url!r}")
 
     def get(self, filename: str, digest: str | None) -> None:
         """Downloads one file of the preset (or takes it from the cache)."""
@@ -281,10 +283,19 @@ def _resolve(cls, preset):
 
 def _checked_config(folder: Path, where: str) -> tuple[dict, dict]:
     """The preset's validated run config and its metadata, config verified."""
+    from ebgan_keras.run.config import read_json
     from ebgan_keras.run.config import validate
 
-    card = entries.describe(folder)
-    expected = card.get("files", {}).get(CONFIG_FILE)
+    if not (folder / METADATA_FILE).is_file():
+        raise FileNotFoundError(
+            f"Preset {where!r} lacks {METADATA_FILE} (a preset folder holds "
+            f"{CONFIG_FILE}, {METADATA_FILE} and the weights): "
+            f"{str(folder / METADATA_FILE)!r}"
+        )
+    # The config's sha256 first: nothing of it is read before it is checked.
+    metadata = read_json(folder / METADATA_FILE, f"preset {where!r} {METADATA_FILE}")
+    files_listed = metadata.get("files")
+    expected = files_listed.get(CONFIG_FILE) if isinstance(files_listed, dict) else None
     if expected is None:
         raise IntegrityError(
             f"Preset {where!r}: metadata.json records no sha256 for "
@@ -297,6 +308,7 @@ def _checked_config(folder: Path, where: str) -> tuple[dict, dict]:
             f"truncated or corrupt); refusing to load it. Expected {expected}, "
             f"received {actual}"
         )
+    card = entries.describe(folder)
     return validate(card["recipe"], f"preset {where!r}"), card
 
 
@@ -367,29 +379,27 @@ def from_preset(cls, preset, load_weights: bool = True, **kwargs):
     seed = kwargs.pop("seed", None)
     if kwargs:
         config = validate(merge(config, {"model": kwargs}), f"preset {where!r}")
-    model = None
+    changed = bool(kwargs) or seed is not None
+    # The model asked for first: settings that do not build fail before any
+    # weights are read.
+    model = build_model(config, seed=seed) if changed or not load_weights else None
     if load_weights:
         if remote is not None:
             remote.get_all()
-        model = entries.load(name, compile=False)
-        zoo_entry = model.zoo_entry
-        if kwargs or seed is not None:  # the same weights in the model asked for
-            trained = model
-            model = build_model(config, seed=seed)
-            for role in network_roles(model):
-                try:
-                    getattr(model, role).set_weights(
-                        getattr(trained, role).get_weights()
-                    )
-                except ValueError as error:
-                    raise ConfigError(
-                        f"Preset {where!r}: the settings given change the "
-                        f"{role}'s architecture, so its trained weights do not "
-                        f"fit: {error}. Received: {kwargs}"
-                    ) from None
-        model.zoo_entry = zoo_entry
-    else:
-        model = build_model(config, seed=seed)
+        trained = entries.load(name, compile=False)  # every file's sha256 checked
+        if model is None:
+            model = trained
+        for role in network_roles(model) if model is not trained else ():
+            # The same weights in the model with the settings given.
+            try:
+                getattr(model, role).set_weights(getattr(trained, role).get_weights())
+            except ValueError as error:
+                raise ConfigError(
+                    f"Preset {where!r}: the settings given change the {role}'s "
+                    f"architecture, so its trained weights do not fit: {error}. "
+                    f"Received: {kwargs}"
+                ) from None
+        model.zoo_entry = trained.zoo_entry
     compile_model(model, config)
     return model
 
