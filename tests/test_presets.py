@@ -36,6 +36,10 @@ ENTRY_OF_CLASS = {
 #: Loaded on every backend; the others on TensorFlow (elsewhere --run-slow):
 #: `from_preset` is one inherited method, these two cover two and three networks.
 EVERY_BACKEND = (ek.EBGANPT, ek.BiGAN)
+#: `pytest.param` takes no empty mark.
+SLOW_OFF_TENSORFLOW = (
+    () if keras.backend.backend() == "tensorflow" else pytest.mark.slow
+)
 
 
 def _tiny_bigan_config(name: str) -> dict:
@@ -87,7 +91,7 @@ def saved_copy(saved, tmp_path):
         pytest.param(
             cls,
             id=cls.__name__,
-            marks=() if cls in EVERY_BACKEND else helpers.slow_off_tensorflow,
+            marks=() if cls in EVERY_BACKEND else SLOW_OFF_TENSORFLOW,
         )
         for cls in ENTRY_OF_CLASS
     ],
