@@ -21,6 +21,13 @@ _SEED_STATE_KEY = "seed_generator_state"
 FLOAT16_LOSS_SCALE = 2.0**10
 
 
+class _classproperty(property):
+    """A property of the class (KerasHub's `classproperty`): `ek.EBGANPT.presets`."""
+
+    def __get__(self, _, owner):
+        return self.fget(owner)
+
+
 @keras.saving.register_keras_serializable(package="ebgan_keras")
 class BaseGAN(keras.Model):
     """Base class of every GAN of the library: a generator, a critic, one step.
@@ -649,6 +656,58 @@ class BaseGAN(keras.Model):
         for name in [key for key in config if key.endswith("_optimizer")]:
             config[name] = keras.saving.deserialize_keras_object(config[name])
         self.compile(**config)
+
+    # ------------------------------------------------------------------
+    # Presets (KerasHub's API; `ebgan_keras.zoo.presets` does the work)
+    # ------------------------------------------------------------------
+    @_classproperty
+    def presets(cls) -> dict:
+        """The shipped presets of this class and its subclasses, by name.
+
+        Returns:
+            dict. Entry name to its summary, class, image shape, weights
+            status and FID (`ek.zoo.list_entries()` rows).
+        """
+        from ebgan_keras.zoo import presets
+
+        return presets.class_presets(cls)
+
+    @classmethod
+    def from_preset(cls, preset, load_weights: bool = True, **kwargs):
+        """A model from a preset: a zoo entry by name, folder or URL.
+
+        Args:
+            preset: str or path. A name of `cls.presets`, the path of a
+                preset folder (`save_to_preset`), or
+                `"https://.../NAME#sha256=HEX"` (the sha256 of its
+                `metadata.json`). A preset of another class is refused.
+            load_weights: bool. Load the trained weights; `False` gives
+                fresh ones. Defaults to `True`.
+            **kwargs: constructor arguments replacing the preset's model
+                settings (e.g. `margin=5.0`, `seed=1`).
+
+        Returns:
+            The model, every file checked against its sha256, compiled.
+
+        Example:
+
+        ```python
+        model = ek.EBGANPT.from_preset("ebgan_pt_mnist")
+        ```
+        """
+        from ebgan_keras.zoo import presets
+
+        return presets.from_preset(cls, preset, load_weights, **kwargs)
+
+    def save_to_preset(self, preset_dir) -> None:
+        """Saves the model as a preset folder (a zoo entry) for `from_preset`.
+
+        Args:
+            preset_dir: str or path. The folder; its name is the preset's.
+        """
+        from ebgan_keras.zoo import presets
+
+        presets.save_to_preset(self, preset_dir)
 
     # ------------------------------------------------------------------
     # Input checks and helpers

@@ -174,7 +174,7 @@ def build_model(
         discriminator = build_network(config["discriminator"], "discriminator", shape)
         if config.get("encoder") is not None:  # BiGAN's third network
             model_kwargs["encoder"] = build_network(config["encoder"], "encoder", shape)
-        return cls(generator, discriminator, seed=seed, **model_kwargs)
+        model = cls(generator, discriminator, seed=seed, **model_kwargs)
     except (TypeError, ValueError) as error:
         if isinstance(error, ConfigError):
             raise
@@ -182,6 +182,14 @@ def build_model(
             f"cannot build {what} for images of shape {shape} with the given "
             f"settings: {error}"
         ) from None
+    # The run config that built it (its shape and seed filled in): what
+    # `save_to_preset` writes as a preset's `config.json`.
+    model.run_config = {
+        **config,
+        "image_shape": list(shape),
+        "training": {**training, "seed": seed},
+    }
+    return model
 
 
 def _by_role(value) -> dict | None:

@@ -162,6 +162,9 @@ TOP_LEVEL = {
         [],
     ),
     "golden_seed": ("an int", _is_int, 1234),
+    # A preset's config (`save_to_preset`) names its class as Keras registers
+    # it, as KerasHub's `config.json` does; absent from older entries.
+    "registered_name": ("'ebgan_keras>' and the `class`", _string, None),
 }
 
 TRAINING = {
@@ -278,6 +281,15 @@ def validate(config: dict, source: str = "config") -> dict:
     64
     """
     result = _check_fields(config, TOP_LEVEL, "", source)
+    registered = result.pop("registered_name")
+    if registered is not None:
+        if registered != f"ebgan_keras>{result['class']}":
+            raise ConfigError(
+                f"{source}: `registered_name` must be 'ebgan_keras>' and the "
+                f"`class` ('ebgan_keras>{result['class']}'). Received: "
+                f"registered_name={_received(registered)}"
+            )
+        result["registered_name"] = registered
     result["training"] = _check_fields(result["training"], TRAINING, "training", source)
     if result["evaluation"] is not None:
         result["evaluation"] = _check_fields(

@@ -22,6 +22,7 @@ images = model.generate(16, seed=0)
 
 from __future__ import annotations
 
+from ebgan_keras.zoo import presets
 from ebgan_keras.zoo.entries import EntryFormatError
 from ebgan_keras.zoo.entries import IntegrityError
 from ebgan_keras.zoo.entries import WeightsUnavailableError
@@ -51,6 +52,7 @@ __all__ = [
     "list_entries",
     "load",
     "markdown_table",
+    "presets",
     "reevaluate",
     "rewrite_card",
     "write_index",
