@@ -351,10 +351,13 @@ def _epoch_scores_callback(path: Path, probe: dict, data: str, num_samples: int)
         def on_epoch_end(self, epoch, logs=None):
             seconds = time.perf_counter() - self.start
             begin = time.perf_counter()
+            steps = int(self.params.get("steps") or 1)
             row = {
                 **probe,
                 "epoch": epoch + 1,
+                "steps": steps,
                 "epoch_seconds": round(seconds, 2),
+                "step_seconds": seconds / steps,
                 **_score(self.model, data, num_samples),
             }
             row["eval_seconds"] = round(time.perf_counter() - begin, 2)
@@ -455,9 +458,15 @@ def plateau_epoch(scores: list[float], tolerance: float) -> int:
 
 
 def probe_summary(
-    rows: list[dict], tolerance: float, plan: dict, epochs_hint: int
+    rows: list[dict], tolerance: float, plan: dict, epochs_hint: int, steps_hint: int
 ) -> dict:
-    """Curves, plateau epochs, seconds per epoch and the study's CPU estimate."""
+    """Curves, plateau epochs, seconds per step and the study's CPU estimate.
+
+    Seconds per step: the median over the epochs after the first (which
+    compiles), the first alone when there is no other. The estimate fits
+    `seconds per step = a + b * parameters` over the probes and sums it over
+    the plan's trials, `steps_hint` steps per epoch and `epochs_hint` epochs.
+    """
     import numpy as np
 
     curves = {}
@@ -475,6 +484,9 @@ def probe_summary(
             "ebgan_is": [r["ebgan_is"] for r in curve],
             "fid": [r["fid"] for r in curve],
             "epoch_seconds": statistics.median(r["epoch_seconds"] for r in curve),
+            "step_seconds": statistics.median(
+                r["step_seconds"] for r in (curve[1:] or curve)
+            ),
             "eval_seconds": statistics.median(r["eval_seconds"] for r in curve),
             "plateau_epoch": plateau_epoch(scores, tolerance),
             "learned": scores[-1] >= LEARNED_IS,
@@ -482,15 +494,16 @@ def probe_summary(
     summary = {"tolerance_is": tolerance, "probes": probes}
     if len({p["parameters"] for p in probes.values()}) >= 2:
         x = np.array([p["parameters"] for p in probes.values()], float)
-        y = np.array([p["epoch_seconds"] for p in probes.values()], float)
+        y = np.array([p["step_seconds"] for p in probes.values()], float)
         slope, intercept = np.polyfit(x, y, 1)
         intercept = max(float(intercept), 0.0)
         per_trial = [
-            intercept + slope * parameter_count(m["setting"], m["model"])
+            (intercept + slope * parameter_count(m["setting"], m["model"])) * steps_hint
             for m in plan["meta"]
         ]
         summary["cost_model"] = {
-            "epoch_seconds": f"{intercept:.3g} + {slope:.3g} * parameters",
+            "step_seconds": f"{intercept:.3g} + {slope:.3g} * parameters",
+            "steps_per_epoch": steps_hint,
             "intercept": intercept,
             "slope": float(slope),
         }
@@ -518,7 +531,7 @@ def write_probe_report(
 ) -> str:
     """The probe's markdown, JSON and curve figure."""
     lines = [
-        "| probe | model | setting | parameters | s / epoch | IS per epoch "
+        "| probe | model | setting | parameters | ms / step | IS per epoch "
         "| I' per epoch | plateau epoch (IS within tolerance of the last) |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -531,15 +544,18 @@ def write_probe_report(
         ebgan_is = ", ".join("-" if v is None else f"{v:.2f}" for v in p["ebgan_is"])
         lines.append(
             f"| {probe_id} | {p['model']} | {setting} | {p['parameters']:,} | "
-            f"{p['epoch_seconds']:.1f} | {', '.join(f'{v:.2f}' for v in p['is'])} | "
+            f"{1000 * p['step_seconds']:.1f} | "
+            f"{', '.join(f'{v:.2f}' for v in p['is'])} | "
             f"{ebgan_is} | {p['plateau_epoch']} of {p['epochs']} |"
         )
     lines.append("")
     if "estimate" in summary:
         e = summary["estimate"]
         lines.append(
-            f"Cost model (least squares over the probes): seconds per epoch = "
-            f"{summary['cost_model']['epoch_seconds']}. The full study ({e['trials']} "
+            f"Cost model (least squares over the probes): seconds per step = "
+            f"{summary['cost_model']['step_seconds']}, "
+            f"{summary['cost_model']['steps_per_epoch']} steps per epoch. The full "
+            f"study ({e['trials']} "
             f"trials) at {e['epochs']} epochs: about {e['cpu_hours_training']} "
             "hours of training on this machine's CPUs (median trial "
             f"{e['median_trial_epoch_seconds']} s per epoch, largest "
@@ -1141,7 +1157,8 @@ def main(argv=None) -> int:
     )
     if args.probe:
         rows = run_probe(args)
-        summary = probe_summary(rows, args.probe_tolerance, study, args.epochs)
+        steps = args.steps_per_epoch or 60000 // args.batch_size
+        summary = probe_summary(rows, args.probe_tolerance, study, args.epochs, steps)
         print(write_probe_report(summary, _protocol(args, argv), rows, results))
         return 0
     import ebgan_keras as ek

@@ -329,3 +329,49 @@ def test_driver_runs_end_to_end_tiny(tmp_path):
     curve = saved["summary"]["probes"]["0_EBGAN"]
     assert curve["epochs"] == 2 and len(curve["ebgan_is"]) == 2
     assert curve["epoch_seconds"] > 0
+
+
+def test_probe_summary_fits_the_cost_model_and_suggests_epochs():
+    plan = study.plan_study(3, 1, 1)
+    small, large = study.PROBE_SETTINGS[0], study.PROBE_SETTINGS[2]
+    rows = []
+    for probe_id, setting, curve in (
+        ("0_EBGAN", small, [2.0, 6.0, 8.0, 8.1, 8.0]),
+        ("2_GAN", large, [1.0, 1.0, 1.0, 1.0, 1.0]),
+    ):
+        parameters = study.parameter_count(setting, probe_id[2:])
+        for epoch, score in enumerate(curve, start=1):
+            rows.append(
+                {
+                    "probe": probe_id,
+                    "model": probe_id[2:],
+                    "setting": setting,
+                    "parameters": parameters,
+                    "epoch": epoch,
+                    "steps": 100,
+                    # The first epoch compiles: slower, and left out.
+                    "step_seconds": (3.0 if epoch == 1 else 1.0)
+                    * (0.01 + 1e-8 * parameters),
+                    "epoch_seconds": 1.0,
+                    "eval_seconds": 2.0,
+                    "is": score,
+                    "ebgan_is": score,
+                    "fid": 10.0,
+                }
+            )
+    summary = study.probe_summary(rows, 0.25, plan, 10, 937)
+    assert summary["probes"]["0_EBGAN"]["plateau_epoch"] == 3
+    assert summary["probes"]["2_GAN"]["learned"] is False
+    # Only the probe that learned argues the epoch count.
+    assert summary["suggested_epochs"] == 3
+    model = summary["cost_model"]
+    assert model["intercept"] == pytest.approx(0.01) and model[
+        "slope"
+    ] == pytest.approx(1e-8)
+    expected = sum(
+        (0.01 + 1e-8 * study.parameter_count(m["setting"], m["model"])) * 937 * 10
+        for m in plan["meta"]
+    )
+    assert summary["estimate"]["cpu_hours_training"] == pytest.approx(
+        expected / 3600, abs=0.06
+    )
