@@ -388,7 +388,8 @@ def run_probe(args) -> list[dict]:
     scores = out / PROBE_SCORES
     fixed = read_grid(EBGAN_GRID)["fixed"]
     done = {(r["probe"], r["epoch"]) for r in read_jsonl(scores)}
-    for number, setting in enumerate(PROBE_SETTINGS[: args.probe_settings]):
+    for number in (int(i) for i in args.probe_settings.split(",")):
+        setting = PROBE_SETTINGS[number]
         for model in args.probe_models.split(","):
             probe_id = f"{number}_{model}"
             if (probe_id, args.probe_epochs) in done:
@@ -1136,7 +1137,11 @@ def main(argv=None) -> int:
         "--probe", action="store_true", help="score a few settings over epochs instead"
     )
     parser.add_argument("--probe-epochs", type=int, default=5)
-    parser.add_argument("--probe-settings", type=int, default=len(PROBE_SETTINGS))
+    parser.add_argument(
+        "--probe-settings",
+        default=",".join(str(i) for i in range(len(PROBE_SETTINGS))),
+        help="indices into PROBE_SETTINGS (small, Figure 9's, the largest)",
+    )
     parser.add_argument("--probe-models", default=",".join(MODELS))
     parser.add_argument(
         "--probe-tolerance",

@@ -321,7 +321,7 @@ def test_driver_runs_end_to_end_tiny(tmp_path):
     assert "trials finished" in (results / "ebgan_grid_study.md").read_text()
     # The probe: one small setting, two epochs, scored after each.
     probe = run(
-        "--probe", "--probe-settings", "1", "--probe-models", "EBGAN",
+        "--probe", "--probe-settings", "0", "--probe-models", "EBGAN",
         "--probe-epochs", "2", "--out", str(tmp_path / "probe"),
     )  # fmt: skip
     assert probe.returncode == 0, probe.stderr[-3000:]
