@@ -1162,7 +1162,8 @@ def main(argv=None) -> int:
     )
     if args.probe:
         rows = run_probe(args)
-        steps = args.steps_per_epoch or 60000 // args.batch_size
+        # The estimate is for the study: full MNIST epochs, `--epochs` of them.
+        steps = 60000 // args.batch_size
         summary = probe_summary(rows, args.probe_tolerance, study, args.epochs, steps)
         print(write_probe_report(summary, _protocol(args, argv), rows, results))
         return 0
