@@ -169,6 +169,47 @@ def test_inception_score_of_balanced_one_hot_is_number_of_classes():
         ek_metrics.inception_score_from_probabilities(np.ones((4, 3)), 1)
 
 
+def test_ebgan_modified_inception_score_known_answers():
+    score = ek_metrics.ebgan_inception_score_from_probabilities
+    # Two images, predictions (0.8, 0.2) and (0.2, 0.8): p(y) = (0.5, 0.5) and
+    # each KL(p(y) || p(y|x)) = 0.5 log(0.5/0.8) + 0.5 log(0.5/0.2) = log(5/4).
+    assert score(np.array([[0.8, 0.2], [0.2, 0.8]])) == pytest.approx(np.log(1.25))
+    # The same prediction for every image: p(y) = p(y|x), I' = 0 (no exp: not 1).
+    same = np.tile([0.1, 0.6, 0.3], (7, 1))
+    assert score(same) == pytest.approx(0.0, abs=1e-12)
+    # One-hot predictions spread evenly over K = 10 classes: floored at eps and
+    # renormalized, p(y|x) = (a, b, ..., b) with a = 1 / (1 + 9 eps), b = eps a.
+    eps = 1e-7
+    a = 1.0 / (1.0 + 9 * eps)
+    expected = -np.log(10) - 0.1 * np.log(a) - 0.9 * np.log(eps * a)
+    one_hot = np.eye(10)[np.arange(100) % 10]
+    assert score(one_hot, eps=eps) == pytest.approx(expected, rel=1e-9)
+    assert score(one_hot) == pytest.approx(12.2037, abs=1e-4)
+    # Collapse onto one class scores 0 however confident; the ordinary IS is 1.
+    assert score(np.eye(10)[np.zeros(50, int)]) == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(ValueError, match="eps"):
+        score(one_hot, eps=0.2)
+    with pytest.raises(ValueError, match="probabilities"):
+        score(np.ones((4, 3)))
+
+
+def test_evaluate_gives_the_ebgan_score_beside_is_on_the_offline_classifier():
+    real = np.load(ASSET_SUBSET)["x_test"].astype("float32") / 127.5 - 1.0
+    real = real.reshape(-1, 28, 28, 1)
+    report = ek.metrics.evaluate(
+        real, metrics=("is", "ebgan_is"), features="mnist_classifier"
+    )
+    assert set(report) == {"is", "ebgan_is"}
+    # Real digits: confident and spread over the ten classes.
+    assert report["ebgan_is"]["ebgan_is"] > 8.0 and report["is"]["is"] > 8.0
+    assert report["ebgan_is"].protocol.features == "mnist_classifier"
+    blank = np.full((200, 28, 28, 1), -1.0, "float32")
+    flat = ek.metrics.evaluate(
+        blank, metrics=("ebgan_is",), features="mnist_classifier"
+    )
+    assert flat["ebgan_is"]["ebgan_is"] == pytest.approx(0.0, abs=1e-6)
+
+
 def test_precision_recall_self_is_one_and_disjoint_is_zero(rng):
     x = rng.normal(size=(60, 4))
     assert ek_metrics.precision_recall_from_features(x, x, k=3) == (1.0, 1.0)

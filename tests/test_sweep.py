@@ -27,9 +27,6 @@ from ebgan_keras.run.config import ConfigError
 from ebgan_keras.run.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-import ebgan_grid_study  # noqa: E402
 
 #: Tiny trials: 16-wide nets, 8 steps of batch 16 on the shipped subset.
 TINY = {
@@ -194,36 +191,6 @@ def test_shipped_example_grid_plans():
 
 
 # ----------------------------------------------------------------------
-# The EBGAN grid study's plan
-# ----------------------------------------------------------------------
-def test_grid_study_draws_shared_settings_and_valid_configs():
-    grid = ebgan_grid_study.read_grid()
-    assert sweeps.grid_size(grid["axes"]) == 6144
-    study = ebgan_grid_study.plan_study(32, 0, 300, grid)
-    assert len(study["settings"]) == 32 and len(study["trials"]) == 96
-    trials = sweeps.plan("ebgan", trials=study["trials"], overrides=study["overrides"])
-    for number, setting in enumerate(study["settings"]):
-        three = trials[3 * number : 3 * number + 3]
-        assert [t["config"]["class"] for t in three] == ["GAN", "EBGAN", "EBGANPT"]
-        # The same setting and seed for the three models.
-        assert len({t["config"]["training"]["seed"] for t in three}) == 1
-        for trial in three:
-            config = trial["config"]
-            g = config["generator"]["kwargs"]["hidden_units"]
-            assert g == [setting["sizeG"]] * (setting["nLayerG"] - 1)
-            d = config["discriminator"]["kwargs"]
-            trunk = d.get("hidden_units", d.get("encoder_units"))
-            assert trunk == [setting["sizeD"]] * (setting["nLayerD"] - 1)
-            assert d["dropout"] == (0.5 if setting["dropoutD"] else 0.0)
-            assert config["training"]["learning_rate"] == setting["lr"]
-            assert config["training"]["steps_per_epoch"] == 300
-    # Every axis value can be drawn, the largest nets included.
-    widest = ebgan_grid_study.plan_study(6144, 0, 10, grid)["settings"]
-    assert max(s["sizeG"] for s in widest) == 3200
-    assert max(s["nLayerG"] for s in widest) == 5
-
-
-# ----------------------------------------------------------------------
 # Ray: a sweep, killed and resumed
 # ----------------------------------------------------------------------
 SWEEP_SCRIPT = """
@@ -319,34 +286,3 @@ def test_sweep_refuses_a_folder_of_another_sweep(tmp_path):
     )
     with pytest.raises(sweeps.SweepError, match="another sweep"):
         ek.sweep("ebgan_pt", str(out), grid=TINY_GRID, overrides=TINY)
-
-
-@pytest.mark.slow
-@ray_backend_only
-def test_grid_study_quick_mode_writes_its_results(tmp_path):
-    results = tmp_path / "results"
-    env = {**os.environ, "EK_BENCH_RESULTS_DIR": str(results)}
-    completed = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "benchmarks" / "ebgan_grid_study.py"),
-            "--quick",
-            "--out",
-            str(tmp_path / "study"),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    rows = [
-        json.loads(line)
-        for line in (results / "ebgan_grid_study_quick.jsonl").read_text().splitlines()
-    ]
-    assert len(rows) == 12
-    assert {row["class"] for row in rows} == {"GAN", "EBGAN", "EBGANPT"}
-    assert all(row["steps"] == 50 for row in rows)
-    summary = json.loads((results / "ebgan_grid_study_quick.json").read_text())
-    assert set(summary["table"]) == {"GAN", "EBGAN", "EBGANPT"}
-    assert (results / "ebgan_grid_study_quick.png").stat().st_size > 10_000

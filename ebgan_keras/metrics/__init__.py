@@ -37,6 +37,7 @@ from ebgan_keras.metrics.representation import nearest_neighbor_accuracy
 from ebgan_keras.metrics.results import EvaluationReport
 from ebgan_keras.metrics.results import MetricResult
 from ebgan_keras.metrics.results import Protocol
+from ebgan_keras.metrics.statistics import ebgan_inception_score_from_probabilities
 from ebgan_keras.metrics.statistics import feature_statistics
 from ebgan_keras.metrics.statistics import frechet_distance
 from ebgan_keras.metrics.statistics import inception_score_from_probabilities
@@ -56,6 +57,7 @@ __all__ = [
     "build_domain_classifier",
     "default_cache_dir",
     "domain_classifier_extractor",
+    "ebgan_inception_score_from_probabilities",
     "evaluate",
     "feature_statistics",
     "fetch_weights",

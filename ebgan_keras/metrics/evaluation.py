@@ -16,6 +16,10 @@ from ebgan_keras.metrics.results import MetricResult
 from ebgan_keras.metrics.results import Protocol
 
 METRICS = ("fid", "kid", "is", "precision_recall")
+#: Metrics computed only when asked for: `"ebgan_is"`, the EBGAN paper's
+#: modified inception score (`statistics.ebgan_inception_score_from_probabilities`).
+OPTIONAL_METRICS = ("ebgan_is",)
+_CLASSIFIER_METRICS = ("is", "ebgan_is")
 _STRING_REFERENCE_SPLIT = "test"
 
 
@@ -298,7 +302,8 @@ def evaluate(
         reference: array, tf.data.Dataset, iterable of batches, or data set
             name. Real images in `[-1, 1]`. Needed by all metrics but IS.
         metrics: tuple of str. Any of `"fid"`, `"kid"`, `"is"`,
-            `"precision_recall"`. Defaults to all four.
+            `"precision_recall"` and `"ebgan_is"` (the EBGAN paper's modified
+            inception score). Defaults to the first four.
         num_samples: int. Generated images. Defaults to 10000 for a model,
             to all given images otherwise.
         features: str, `keras.Model` or `FeatureExtractor`.
@@ -348,15 +353,16 @@ def evaluate(
             )
         reference = dataset
     metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
-    unknown = [metric for metric in metrics if metric not in METRICS]
+    unknown = [m for m in metrics if m not in METRICS + OPTIONAL_METRICS]
     if unknown or not metrics:
         raise ValueError(
-            f"`metrics` must be a non-empty tuple of {METRICS}. "
+            f"`metrics` must be a non-empty tuple of {METRICS + OPTIONAL_METRICS}. "
             f"Received: metrics={metrics!r}"
         )
-    if reference is None and any(metric != "is" for metric in metrics):
+    if reference is None and any(m not in _CLASSIFIER_METRICS for m in metrics):
         raise ValueError(
-            f"Metrics {[m for m in metrics if m != 'is']} compare with real images: "
+            f"Metrics {[m for m in metrics if m not in _CLASSIFIER_METRICS]} compare "
+            "with real images: "
             "pass `reference=` (real images in [-1, 1], a dataset or a name)."
         )
     features = extractors_lib.resolve_features(features, reference, reference_name)
@@ -367,7 +373,7 @@ def evaluate(
             f"shape={np.asarray(generated).shape}"
         )
     extractor = extractors_lib.get_extractor(features, generated.shape[1:], weights)
-    if "is" in metrics and not extractor.has_probabilities:
+    if set(metrics) & set(_CLASSIFIER_METRICS) and not extractor.has_probabilities:
         raise ValueError(
             f"The Inception Score needs class probabilities, which the "
             f"{extractor.name!r} extractor does not give. Use a named extractor "
@@ -376,7 +382,7 @@ def evaluate(
     fake_features, probabilities = extractor.extract(
         generated, batch_size, verbose, "generated images"
     )
-    if reference is not None and metrics != ("is",):
+    if reference is not None and not set(metrics) <= set(_CLASSIFIER_METRICS):
         stats = reference_statistics(
             reference,
             extractor,
@@ -439,6 +445,11 @@ def evaluate(
             )
             results[metric] = MetricResult(
                 "is", {"is": mean, "is_std": std}, protocol("is", splits=int(is_splits))
+            )
+        elif metric == "ebgan_is":
+            value = statistics.ebgan_inception_score_from_probabilities(probabilities)
+            results[metric] = MetricResult(
+                "ebgan_is", {"ebgan_is": value}, protocol("ebgan_is", eps=1e-7)
             )
         else:
             precision, recall = statistics.precision_recall_from_features(

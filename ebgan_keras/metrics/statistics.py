@@ -268,6 +268,61 @@ def inception_score_from_probabilities(
     return float(np.mean(scores)), float(np.std(scores))
 
 
+def ebgan_inception_score_from_probabilities(probabilities, eps: float = 1e-7) -> float:
+    """The EBGAN paper's modified inception score `I' = E_x KL(p(y) || p(y|x))`.
+
+    Zhao, Mathieu and LeCun (ICLR 2017, section 4.1) score their MNIST grid
+    with the inception score changed in two ways: the pair
+    of distributions swapped (`KL(p(y) || p(y|x))` instead of `KL(p(y|x) ||
+    p(y))`) and no `exp`. `p(y|x)` is an MNIST classifier's prediction for a
+    generated image `x`, `p(y)` its mean over the generated images. Higher is
+    better: 0 when every image gets the same prediction; large when the
+    predictions are confident and spread over the classes. Because
+    `p(y) log p(y|x)` weighs the classes an image does *not* belong to, the
+    score depends on how small the classifier's probabilities get: each
+    `p(y|x)` is floored at `eps` and renormalized, which bounds the score by
+    `-log K - (K - 1) / K * log(eps) + O(eps)` (12.20 for K = 10 classes and
+    `eps = 1e-7`, Keras's float32 epsilon: smaller probabilities are not
+    resolved by a float32 softmax next to the winning class).
+
+    Args:
+        probabilities: array `(N, K)`. Class probabilities per image (rows sum
+            to 1).
+        eps: float. Floor of each probability, in `(0, 1 / K)`. Defaults to
+            `1e-7`.
+
+    Returns:
+        float. `I'` over all `N` images (one marginal `p(y)`, no splits).
+
+    Example:
+    ```python
+    import numpy as np
+    from ebgan_keras.metrics import ebgan_inception_score_from_probabilities
+
+    score = ebgan_inception_score_from_probabilities(np.eye(10)[np.arange(100) % 10])
+    ```
+    """
+    probabilities = _as_matrix(probabilities, "probabilities")
+    if np.any(probabilities < 0) or not np.allclose(
+        probabilities.sum(axis=1), 1.0, atol=1e-3
+    ):
+        raise ValueError(
+            "`probabilities` must be non-negative with rows summing to 1 (softmax "
+            "outputs). Received: row sums in "
+            f"[{probabilities.sum(1).min():.4g}, {probabilities.sum(1).max():.4g}]"
+        )
+    classes = probabilities.shape[1]
+    if not 0 < eps < 1.0 / classes:
+        raise ValueError(
+            f"`eps` must be in (0, 1/K) = (0, {1.0 / classes:.4g}) for K = {classes} "
+            f"classes. Received: eps={eps!r}"
+        )
+    floored = np.maximum(probabilities.astype(np.float64), eps)
+    floored /= floored.sum(axis=1, keepdims=True)
+    marginal = floored.mean(axis=0, keepdims=True)
+    return float(scipy.special.rel_entr(marginal, floored).sum(axis=1).mean())
+
+
 def _kth_neighbour_radii(features: np.ndarray, k: int, batch_size: int) -> np.ndarray:
     radii = np.empty(features.shape[0])
     for start in range(0, features.shape[0], batch_size):
