@@ -93,7 +93,11 @@ def _resolve_reference(reference, reference_name, reference_split, num_reference
             ) from None
         split = reference_split or _STRING_REFERENCE_SPLIT
         name = reference
-        reference = data_lib.load(name, split=split)
+        # The whole split, in file order: a named reference must score the
+        # same images on every call (and hit the same cache file).
+        reference = data_lib.load(
+            name, split=split, batch_size=1000, shuffle=False, drop_remainder=False
+        )
         reference_name, reference_split = name, split
     images = _collect_images(reference, num_reference, "reference")
     return images, reference_name or "custom", reference_split or "unspecified"
