@@ -1,0 +1,156 @@
+"""No silent wrong result, no user data overwritten, no internal error for a
+user's mistake (issue 33): foreign run folders, stale leftovers, strict JSON,
+bounded memory, full disks during a write."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from test_training import file_handling
+from test_training import tiny_config
+
+import ebgan_keras as ek
+from ebgan_keras import cli
+from ebgan_keras import files
+from ebgan_keras.run import sweeps
+from ebgan_keras.run import training
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def snapshot(folder: Path) -> dict:
+    """Every file under `folder` with its bytes' sha256 and its mtime."""
+    return {
+        str(path.relative_to(folder)): (files.file_sha256(path), path.stat().st_mtime)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+# ----------------------------------------------------------------------
+# Item 2: a folder that is not a run folder of ours is refused
+# ----------------------------------------------------------------------
+@file_handling
+def test_train_refuses_a_foreign_folder_naming_it_and_writes_nothing(tmp_path, capsys):
+    entry = tmp_path / "my_entry"
+    shutil.copytree(REPO / "zoo" / "ebgan_pt_mnist", entry)
+    before = snapshot(entry)
+    argv = ["train", "ebgan_pt", "--data", "mnist_subset", "--epochs", "1"]
+    argv += ["--steps-per-epoch", "2", "--out", str(entry), "--verbose", "0"]
+    assert cli.main(argv) == 2
+    error = capsys.readouterr().err
+    assert str(entry) in error and "not a run folder" in error
+    assert len(error.splitlines()) == 1
+    assert snapshot(entry) == before  # not one byte written, no .lock either
+    # The library refuses it too.
+    with pytest.raises(files.RunFolderError, match="not a run folder"):
+        training.train(tiny_config(epochs=1), str(entry), verbose=0)
+    assert snapshot(entry) == before
+
+
+@file_handling
+def test_empty_missing_and_real_run_folders_still_train(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    training.train(tiny_config(epochs=1), str(empty), verbose=0)
+    missing = tmp_path / "a" / "b"
+    training.train(tiny_config(epochs=1), str(missing), verbose=0)
+    # A real run folder resumes (with files of the user's beside ours).
+    (missing / "notes.txt").write_text("mine")
+    model = training.train(tiny_config(epochs=2), str(missing), verbose=0)
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 6
+    assert (missing / "notes.txt").read_text() == "mine"
+
+
+@file_handling
+def test_a_refused_run_leaves_no_lock_only_folder(tmp_path):
+    bad = ek.run.config.merge(tiny_config(epochs=1), {"training": {"data": "nope"}})
+    new = tmp_path / "new"
+    with pytest.raises(training.DataError):
+        training.train(bad, str(new), verbose=0)
+    assert not new.exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(training.DataError):
+        training.train(bad, str(empty), verbose=0)
+    assert os.listdir(empty) == []
+
+
+# ----------------------------------------------------------------------
+# Item 8: stale backup, nothing trained, NaN settings, strict JSON, empty fit
+# ----------------------------------------------------------------------
+@file_handling
+def test_a_stale_backup_of_a_finished_run_is_removed(tmp_path):
+    run = tmp_path / "run"
+    training.train(tiny_config(epochs=1), str(run), verbose=0)
+    # What a kill in the deletion window of the backup left behind.
+    (run / "backup").mkdir()
+    (run / "backup" / "training_metadata.json").write_text('{"epoch": 0}')
+    training.train(tiny_config(epochs=1), str(run), verbose=0)
+    assert not (run / "backup").exists()
+    # The deletion itself is one rename: no part is ever left under the name.
+    (run / "backup").mkdir()
+    (run / "backup" / "x").write_text("x")
+    files.remove_folder(run / "backup")
+    assert not (run / "backup").exists()
+    assert not [name for name in os.listdir(run) if "partial" in name]
+
+
+@file_handling
+def test_a_rerun_with_fewer_epochs_says_that_nothing_was_trained(tmp_path):
+    run = tmp_path / "run"
+    training.train(tiny_config(epochs=2), str(run), verbose=0)
+    before = files.file_sha256(run / "model.keras")
+    lines = []
+    training.train(tiny_config(epochs=1), str(run), verbose=0, announce=lines.append)
+    assert len(lines) == 1 and lines[0].startswith("Nothing was trained")
+    assert "2 epoch(s)" in lines[0] and "asks for 1" in lines[0]
+    assert files.file_sha256(run / "model.keras") == before
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_non_finite_settings_are_refused_by_the_sweep_pre_check(tmp_path, value):
+    tiny = {"training": {"epochs": 1, "steps_per_epoch": 2, "data": "mnist_subset"}}
+    out = tmp_path / "sweep"
+    with pytest.raises(sweeps.SweepError, match=r"model\.margin"):
+        ek.sweep("ebgan_pt", str(out), grid={"model.margin": [value]}, overrides=tiny)
+    assert not out.exists()
+    with pytest.raises(ek.run.config.ConfigError, match=r"training\.learning_rate"):
+        ek.run.config.validate(
+            ek.run.config.merge(tiny_config(), {"training": {"learning_rate": value}})
+        )
+
+
+def test_results_jsonl_is_strict_json(tmp_path):
+    out = tmp_path / "sweep"
+    row = {"index": 0, "fid": math.nan, "final_logs": {"d_loss": math.inf}}
+    os.makedirs(out)
+    files.write_json(out / sweeps.SWEEP_FILE, {"trials": [{"index": 0}]})
+    os.makedirs(sweeps.trial_dir(str(out), 0))
+    files.write_json(os.path.join(sweeps.trial_dir(str(out), 0), sweeps.ROW_FILE), row)
+    sweeps.collect(str(out))
+
+    def refuse(constant):
+        raise ValueError(f"not strict JSON: {constant}")
+
+    text = (out / sweeps.RESULTS_FILE).read_text()
+    rows = [json.loads(line, parse_constant=refuse) for line in text.splitlines()]
+    assert rows == [{"index": 0, "fid": None, "final_logs": {"d_loss": None}}]
+
+
+def test_fit_on_an_empty_array_names_x():
+    model = ek.EBGANPT(
+        generator=ek.networks.ebgan_mlp_generator(latent_dim=4, hidden_units=(8,)),
+        discriminator=ek.networks.ebgan_mlp_discriminator(encoder_units=(8, 4)),
+        seed=0,
+    )
+    model.compile()
+    with pytest.raises(ValueError, match=r"`x` holds no images.*\(0, 28, 28, 1\)"):
+        model.fit(np.zeros((0, 28, 28, 1), "float32"), epochs=1, verbose=0)
