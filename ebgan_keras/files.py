@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import json
 import os
 import shutil
 import socket
+import zipfile
 from collections.abc import Callable
 
 import numpy as np
@@ -147,6 +149,78 @@ def atomic_write(path, write: Callable[[str], None], expected_bytes: int = 0) ->
         raise RunFolderError(
             error.errno, f"cannot write {path!r}: {error.strerror or error}"
         ) from None
+
+
+def write_bytes(path, data: bytes) -> None:
+    """Writes bytes to a file atomically (see `atomic_write`).
+
+    Args:
+        path: str or path. The file.
+        data: bytes. The whole content.
+    """
+
+    def write(partial: str) -> None:
+        with open(partial, "wb") as handle:
+            handle.write(data)
+
+    atomic_write(path, write, expected_bytes=len(data))
+
+
+def model_bytes(model) -> bytes:
+    """A model as the bytes of a `.keras` file, built in memory.
+
+    h5py writing to a disk that fills up can crash the process (it fails in
+    its destructors, then segfaults); built in memory, the file reaches the
+    disk through one plain `write`, whose `ENOSPC` is an ordinary `OSError`.
+
+    Args:
+        model: a `keras.Model`.
+
+    Returns:
+        The bytes that `model.save("x.keras")` writes.
+    """
+    from keras.src.saving import saving_lib
+
+    buffer = io.BytesIO()
+    saving_lib.save_model(model, buffer)  # Keras's file-object path, in memory
+    return buffer.getvalue()
+
+
+def weights_bytes(model) -> bytes:
+    """A model's weights as the bytes of a `.weights.h5` file, built in memory.
+
+    The weights file of a `.keras` archive (`model.weights.h5`, written by the
+    same Keras code as `model.save_weights`), taken out of `model_bytes`; see
+    there for why in memory.
+
+    Args:
+        model: a `keras.Model` (or layer) that `save_weights` accepts.
+
+    Returns:
+        The bytes of the weights file, for `model.load_weights`.
+    """
+    with zipfile.ZipFile(io.BytesIO(model_bytes(model))) as archive:
+        return archive.read("model.weights.h5")
+
+
+def save_model(model, path) -> None:
+    """`model.save(path)`, atomic, and a full disk is a clean `RunFolderError`.
+
+    Args:
+        model: a `keras.Model`.
+        path: str or path. The `.keras` file.
+    """
+    write_bytes(path, model_bytes(model))
+
+
+def save_weights(model, path) -> None:
+    """`model.save_weights(path)`, atomic; a full disk is a clean `RunFolderError`.
+
+    Args:
+        model: a `keras.Model` or layer.
+        path: str or path. The `.weights.h5` file.
+    """
+    write_bytes(path, weights_bytes(model))
 
 
 def write_json(path, value) -> None:
@@ -432,9 +506,14 @@ __all__ = [
     "check_writable",
     "file_sha256",
     "finite_json",
+    "model_bytes",
     "read_json",
     "remove_folder",
     "remove_partials",
+    "save_model",
+    "save_weights",
     "state_bytes",
+    "weights_bytes",
+    "write_bytes",
     "write_json",
 ]

@@ -8,6 +8,8 @@ import json
 import math
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import keras
@@ -154,3 +156,90 @@ def test_fit_on_an_empty_array_names_x():
     model.compile()
     with pytest.raises(ValueError, match=r"`x` holds no images.*\(0, 28, 28, 1\)"):
         model.fit(np.zeros((0, 28, 28, 1), "float32"), epochs=1, verbose=0)
+
+
+# ----------------------------------------------------------------------
+# Item 4: the disk fills between the free-space check and the write
+# ----------------------------------------------------------------------
+NO_SPACE_CHECK = """
+import sys
+from ebgan_keras import files
+files.check_free_space = lambda path, needed: None  # full after the check
+from ebgan_keras.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow  # two training subprocesses
+def test_a_disk_that_fills_during_the_checkpoint_write_is_one_line_and_rc_2(
+    tmp_path,
+):
+    from test_cli import TINY_CONFIG
+    from test_cli import train_args
+    from test_run_safety import _mount_tmpfs
+
+    mount = tmp_path / "small"
+    # Room for one checkpoint (863 kB) and the logs, not for a second one
+    # written beside it: the second epoch's save fills the disk.
+    if not _mount_tmpfs(mount, "size=1400k"):
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        config = tmp_path / "tiny.json"
+        config.write_text(json.dumps(TINY_CONFIG))
+        out = mount / "run"
+        argv = train_args(out, config, epochs=2)
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+        command = [sys.executable, "-c", NO_SPACE_CHECK, *argv]
+        done = subprocess.run(
+            command, capture_output=True, text=True, env=env, timeout=600
+        )
+        ours = [line for line in done.stderr.splitlines() if "ebgan-keras" in line]
+        assert done.returncode == 2, done.stderr[-3000:]
+        assert "Traceback" not in done.stderr, done.stderr[-3000:]
+        assert len(ours) == 1 and "No space left on device" in ours[0], ours
+        checkpoint = out / "backup" / training.CHECKPOINT_FILE
+        import h5py
+
+        with h5py.File(checkpoint, "r") as handle:  # the first epoch's, whole
+            assert len(handle.keys()) > 0
+        assert not [name for name in os.listdir(out / "backup") if "partial" in name]
+        subprocess.run(["mount", "-o", "remount,size=8m", str(mount)], check=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "ebgan_keras", *argv],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_in_memory_weights_and_models_load_as_keras_writes_them(tmp_path):
+    model = ek.EBGANPT(
+        generator=ek.networks.ebgan_mlp_generator(latent_dim=4, hidden_units=(8,)),
+        discriminator=ek.networks.ebgan_mlp_discriminator(encoder_units=(8, 4)),
+        seed=0,
+    )
+    model.compile()
+    model.fit(np.zeros((8, 28, 28, 1), "float32"), batch_size=4, epochs=1, verbose=0)
+    files.save_weights(model, tmp_path / "a.weights.h5")
+    files.save_model(model, tmp_path / "a.keras")
+    twin = ek.EBGANPT(
+        generator=ek.networks.ebgan_mlp_generator(latent_dim=4, hidden_units=(8,)),
+        discriminator=ek.networks.ebgan_mlp_discriminator(encoder_units=(8, 4)),
+        seed=1,
+    )
+    twin.compile()
+    twin.fit(np.zeros((8, 28, 28, 1), "float32"), batch_size=4, epochs=1, verbose=0)
+    twin.load_weights(tmp_path / "a.weights.h5")
+    loaded = keras.saving.load_model(tmp_path / "a.keras")
+    for other in (twin, loaded):
+        for a, b in zip(
+            [*model.variables, *model.optimizer.variables],
+            [*other.variables, *other.optimizer.variables],
+        ):
+            np.testing.assert_array_equal(
+                keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)
+            )

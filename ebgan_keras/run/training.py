@@ -628,11 +628,7 @@ def train(
             )
         finally:
             _synchronized_batch_norm(model, cluster, False)
-        files.atomic_write(
-            os.path.join(write_dir, MODEL_FILE),
-            model.save,
-            expected_bytes=files.state_bytes(model),
-        )
+        files.save_model(model, os.path.join(write_dir, MODEL_FILE))
         if chief:
             # The finished model is the run's one checkpoint from now on.
             files.remove_folder(backup_dir)
