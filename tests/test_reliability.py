@@ -243,3 +243,148 @@ def test_in_memory_weights_and_models_load_as_keras_writes_them(tmp_path):
             np.testing.assert_array_equal(
                 keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)
             )
+
+
+# ----------------------------------------------------------------------
+# Item 3: memory flat in the number of samples, or refused up front
+# ----------------------------------------------------------------------
+def tiny_model(seed: int = 0):
+    model = ek.EBGANPT(
+        generator=ek.networks.ebgan_mlp_generator(latent_dim=4, hidden_units=(8,)),
+        discriminator=ek.networks.ebgan_mlp_discriminator(encoder_units=(8, 4)),
+        seed=seed,
+    )
+    model.compile()
+    return model
+
+
+def feature_extractor(dim: int = 64):
+    inputs = keras.Input((28, 28, 1))
+    outputs = keras.layers.Dense(dim, kernel_initializer="ones")(
+        keras.layers.Flatten()(inputs)
+    )
+    net = keras.Model(inputs, outputs)
+    return ek.metrics.FeatureExtractor(net, name="tiny", cache_id=None)
+
+
+def test_running_statistics_equal_the_statistics_of_all_features():
+    rng = np.random.default_rng(0)
+    features = rng.normal(3.0, 2.0, size=(1001, 16))
+    running = ek.metrics.statistics.RunningStatistics()
+    for batch in np.array_split(features, [1, 300, 301, 700]):
+        running.update(batch)
+    mu, sigma = running.statistics()
+    expected_mu, expected_sigma = ek.metrics.feature_statistics(features)
+    np.testing.assert_allclose(mu, expected_mu, rtol=1e-12)
+    np.testing.assert_allclose(sigma, expected_sigma, rtol=1e-10, atol=1e-12)
+
+
+def peak_bytes(function) -> int:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        function()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_fid_of_a_model_streams_memory_flat_in_num_samples():
+    model = tiny_model()
+    extractor = feature_extractor()
+    reference = np.random.default_rng(1).uniform(-1, 1, (200, 28, 28, 1))
+    chunk = 500 * 28 * 28 * 4  # 500 images per chunk
+
+    def fid(num):
+        return lambda: ek.metrics.fid(
+            model,
+            reference=reference.astype("float32"),
+            features=extractor,
+            num_samples=num,
+            chunk_bytes=chunk,
+            cache=False,
+        )
+
+    fid(1000)()  # compiled once, outside the measurement
+    small, large = peak_bytes(fid(2000)), peak_bytes(fid(20000))
+    # Holding 20000 images (63 MB) and their features (10 MB) would show.
+    assert large < small + 8e6, (small, large)
+    # One chunk: exactly the images of `generate(num, seed=seed)`.
+    images = model.generate(400, seed=0)
+    direct = ek.metrics.fid(
+        images, reference=reference.astype("float32"), features=extractor, cache=False
+    )
+    streamed = ek.metrics.fid(
+        model,
+        reference=reference.astype("float32"),
+        features=extractor,
+        num_samples=400,
+        seed=0,
+        cache=False,
+    )
+    assert float(direct) == float(streamed)
+
+
+def test_metrics_that_need_all_features_are_refused_naming_the_memory(monkeypatch):
+    from ebgan_keras import memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 2_000_000)
+    model = tiny_model()
+    reference = np.random.default_rng(1).uniform(-1, 1, (50, 28, 28, 1))
+    kwargs = dict(
+        reference=reference.astype("float32"),
+        features=feature_extractor(),
+        num_samples=5000,
+        cache=False,
+    )
+    with pytest.raises(memory.MemoryBudgetError, match=r"kid.*MB in memory.*free"):
+        ek.metrics.evaluate(model, metrics=("fid", "kid"), **kwargs)
+    assert math.isfinite(float(ek.metrics.fid(model, **kwargs)))  # streams
+
+
+def test_ddls_refuses_noise_that_cannot_fit_before_drawing_it():
+    from ebgan_keras import memory
+
+    sampler = ek.samplers.DDLS(num_steps=10**9, step_size=0.01, seed=0)
+    expected = r"num_steps=1000000000.*GB in memory.*free"
+    with pytest.raises(memory.MemoryBudgetError, match=expected):
+        sampler.sample(tiny_model(), 8)
+
+
+def test_sample_in_chunks_is_one_call_up_to_a_chunk_and_seeded_beyond():
+    model = tiny_model()
+    whole = ek.samplers.Prior(seed=3).sample(model, 30)[0]
+    chunks = list(ek.samplers.sample_in_chunks(ek.samplers.Prior(seed=3), model, 30))
+    assert len(chunks) == 1
+    np.testing.assert_array_equal(chunks[0][0], whole)
+    small = 10 * 28 * 28 * 4
+    split = [
+        [images for images, _ in ek.samplers.sample_in_chunks(
+            ek.samplers.Prior(seed=3), model, 25, chunk_bytes=small
+        )]
+        for _ in range(2)
+    ]  # fmt: skip
+    assert [len(images) for images in split[0]] == [10, 10, 5]
+    for a, b in zip(*split):
+        np.testing.assert_array_equal(a, b)
+
+
+@file_handling
+def test_cli_sample_and_eval_refuse_or_stream_with_little_free_memory(
+    monkeypatch, tmp_path, capsys
+):
+    from ebgan_keras import memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 40_000_000)
+    out = tmp_path / "grid.png"
+    assert cli.main(["sample", "ebgan_pt_mnist", "--num", "10000", "--out", str(out)])
+    error = capsys.readouterr().err
+    assert "--num 10000" in error and "free" in error and len(error.splitlines()) == 1
+    assert not out.exists()
+    monkeypatch.setattr(memory, "available_bytes", lambda: 200_000)
+    argv = ["eval", "ebgan_pt_mnist", "--num", "3000", "--reference", "mnist_subset"]
+    assert cli.main([*argv, "--metrics", "fid,kid"]) == 2
+    error = capsys.readouterr().err
+    assert "in memory" in error and len(error.splitlines()) == 1
+    assert cli.main([*argv, "--metrics", "fid"]) == 0, capsys.readouterr().err
