@@ -388,3 +388,77 @@ def test_cli_sample_and_eval_refuse_or_stream_with_little_free_memory(
     error = capsys.readouterr().err
     assert "in memory" in error and len(error.splitlines()) == 1
     assert cli.main([*argv, "--metrics", "fid"]) == 0, capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------
+# Every documented error path of the README: exit code 2, one line
+# ----------------------------------------------------------------------
+def _one_line_error(argv, capsys, expected: str) -> None:
+    code = cli.main(argv)
+    captured = capsys.readouterr()
+    assert code == 2, (argv, code, captured.err)
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and "Traceback" not in captured.err, captured.err
+    assert lines[0].startswith(f"ebgan-keras {argv[0]}: error: "), lines[0]
+    assert expected in lines[0], lines[0]
+
+
+@file_handling
+def test_readme_training_errors_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
+    from test_cli import TINY_CONFIG
+    from test_cli import train_args
+
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(TINY_CONFIG))
+    base = list(train_args(tmp_path / "run", config, epochs=1))
+    out = base.index("--out") + 1
+
+    def with_(**options):
+        argv = list(base)
+        for name, value in options.items():
+            flag = "--" + name.replace("_", "-")
+            if flag in argv:
+                argv[argv.index(flag) + 1] = str(value)
+            else:
+                argv += [flag, str(value)]
+        return argv
+
+    # An unwritable folder, checked before any data is loaded.
+    _one_line_error(with_(out="/proc/ebgan_run"), capsys, "/proc/ebgan_run")
+    # Missing data.
+    _one_line_error(with_(data="no_such_data_set"), capsys, "no_such_data_set")
+    # Bad settings: an unknown key of the config file.
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"generator": {"hidden_unitz": [8]}}))
+    _one_line_error(with_(config=bad), capsys, "hidden_unitz")
+    # A second writer: the folder and the holder named.
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    with files.RunFolderLock(busy):
+        _one_line_error(with_(out=busy), capsys, "in use by process")
+    # A multi-worker run without its cluster description.
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    _one_line_error(with_(distribute="multi-worker"), capsys, "TF_CONFIG")
+    # A finished run, then a rerun with other settings.
+    assert cli.main(base) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    _one_line_error(with_(seed=5), capsys, "other settings")
+    # A full disk before a checkpoint: the last good one stays.
+    real_usage = shutil.disk_usage
+    monkeypatch.setattr(
+        shutil, "disk_usage", lambda path: real_usage(path)._replace(free=1000)
+    )
+    full = with_(out=tmp_path / "full")
+    _one_line_error(full, capsys, "not enough free disk space")
+    monkeypatch.setattr(shutil, "disk_usage", real_usage)
+    assert base[out] == str(tmp_path / "run")
+
+
+def test_readme_sweep_errors_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps({"base": "ebgan_pt", "grid": {"model.margn": [1.0]}}))
+    out = tmp_path / "sweep"
+    _one_line_error(["sweep", str(grid), "--out", str(out)], capsys, "model.margn")
+    grid.write_text(json.dumps({"base": "ebgan_pt", "grid": {"model.margin": [1.0]}}))
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails
+    _one_line_error(["sweep", str(grid), "--out", str(out)], capsys, "pip install")
