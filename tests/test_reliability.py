@@ -462,3 +462,14 @@ def test_readme_sweep_errors_are_one_line_and_exit_2(tmp_path, capsys, monkeypat
     grid.write_text(json.dumps({"base": "ebgan_pt", "grid": {"model.margin": [1.0]}}))
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails
     _one_line_error(["sweep", str(grid), "--out", str(out)], capsys, "pip install")
+
+
+@file_handling
+def test_readme_zoo_errors_are_one_line_and_exit_2(tmp_path, capsys):
+    out = str(tmp_path / "x.png")
+    # A declared entry without weights fails fast and says what to do.
+    _one_line_error(["sample", "ebgan_pt_celeba", "--out", out], capsys, "celeba")
+    # An unknown name lists the close matches.
+    _one_line_error(["sample", "ebgan_pt_mnst", "--out", out], capsys, "ebgan_pt_mnist")
+    _one_line_error(["zoo", "describe", "ebgan_pt_mnst"], capsys, "ebgan_pt_mnist")
+    assert not os.path.exists(out)
