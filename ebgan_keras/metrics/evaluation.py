@@ -491,6 +491,10 @@ def evaluate(
             kept_features.append(batch_features)
         if "is" in metrics:
             kept_probabilities.append(batch_probabilities)
+    if total is not None and count < int(total):
+        raise ValueError(
+            f"`num_samples`={total} is more than the {count} images given."
+        )
     if count < 2:
         raise ValueError(
             f"Need at least 2 generated images (N, H, W, C). Received: {count} image(s)"
