@@ -120,11 +120,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
                         previous,
                         lambda target, source=path: shutil.copyfile(source, target),
                     )
-        files.atomic_write(
-            self._weights_path,
-            self.model.save_weights,
-            expected_bytes=files.state_bytes(self.model),
-        )
+        files.save_weights(self.model, self._weights_path)
         # Written after the weights it describes.
         files.write_json(
             self._training_metadata_path,

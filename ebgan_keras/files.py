@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import json
 import os
 import shutil
 import socket
+import zipfile
 from collections.abc import Callable
 
 import numpy as np
@@ -149,6 +151,78 @@ def atomic_write(path, write: Callable[[str], None], expected_bytes: int = 0) ->
         ) from None
 
 
+def write_bytes(path, data: bytes) -> None:
+    """Writes bytes to a file atomically (see `atomic_write`).
+
+    Args:
+        path: str or path. The file.
+        data: bytes. The whole content.
+    """
+
+    def write(partial: str) -> None:
+        with open(partial, "wb") as handle:
+            handle.write(data)
+
+    atomic_write(path, write, expected_bytes=len(data))
+
+
+def model_bytes(model) -> bytes:
+    """A model as the bytes of a `.keras` file, built in memory.
+
+    h5py writing to a disk that fills up can crash the process (it fails in
+    its destructors, then segfaults); built in memory, the file reaches the
+    disk through one plain `write`, whose `ENOSPC` is an ordinary `OSError`.
+
+    Args:
+        model: a `keras.Model`.
+
+    Returns:
+        The bytes that `model.save("x.keras")` writes.
+    """
+    from keras.src.saving import saving_lib
+
+    buffer = io.BytesIO()
+    saving_lib.save_model(model, buffer)  # Keras's file-object path, in memory
+    return buffer.getvalue()
+
+
+def weights_bytes(model) -> bytes:
+    """A model's weights as the bytes of a `.weights.h5` file, built in memory.
+
+    The weights file of a `.keras` archive (`model.weights.h5`, written by the
+    same Keras code as `model.save_weights`), taken out of `model_bytes`; see
+    there for why in memory.
+
+    Args:
+        model: a `keras.Model` (or layer) that `save_weights` accepts.
+
+    Returns:
+        The bytes of the weights file, for `model.load_weights`.
+    """
+    with zipfile.ZipFile(io.BytesIO(model_bytes(model))) as archive:
+        return archive.read("model.weights.h5")
+
+
+def save_model(model, path) -> None:
+    """`model.save(path)`, atomic, and a full disk is a clean `RunFolderError`.
+
+    Args:
+        model: a `keras.Model`.
+        path: str or path. The `.keras` file.
+    """
+    write_bytes(path, model_bytes(model))
+
+
+def save_weights(model, path) -> None:
+    """`model.save_weights(path)`, atomic; a full disk is a clean `RunFolderError`.
+
+    Args:
+        model: a `keras.Model` or layer.
+        path: str or path. The `.weights.h5` file.
+    """
+    write_bytes(path, weights_bytes(model))
+
+
 def write_json(path, value) -> None:
     """Writes a JSON file atomically (numpy scalars and arrays allowed).
 
@@ -181,6 +255,29 @@ def read_json(path, default=None):
         return json.load(handle)
 
 
+def finite_json(value):
+    """`value` with every NaN or infinite float replaced by `None` (JSON `null`).
+
+    Python's `json` writes them as the bare words `NaN` and `Infinity`, which
+    strict JSON readers refuse.
+
+    Args:
+        value: a JSON-ready object (numpy scalars allowed).
+
+    Returns:
+        A new object, safe for `json.dumps(..., allow_nan=False)`.
+    """
+    if isinstance(value, (np.floating, np.integer)):
+        value = value.item()
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(item) for item in value]
+    return value
+
+
 def _json_default(value):
     if isinstance(value, (np.floating, np.integer)):
         return value.item()
@@ -203,9 +300,31 @@ def remove_partials(folder) -> list[str]:
         return removed
     for name in os.listdir(folder):
         if name.startswith(".") and PARTIAL_MARKER in name:
-            os.remove(os.path.join(folder, name))
+            path = os.path.join(folder, name)
+            if os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                os.remove(path)
             removed.append(name)
     return removed
+
+
+def remove_folder(folder) -> None:
+    """Deletes a folder in one atomic step: renamed to a temporary name, then
+    removed, so a kill never leaves part of it under its own name (the next
+    `remove_partials` of its parent removes the rest).
+
+    Args:
+        folder: str or path. The folder; nothing happens if it is missing.
+    """
+    folder = os.fspath(folder)
+    if not os.path.isdir(folder):
+        return
+    parent, name = os.path.split(folder.rstrip(os.sep))
+    doomed = os.path.join(parent, f".{name}{PARTIAL_MARKER}-removed")
+    shutil.rmtree(doomed, ignore_errors=True)
+    os.replace(folder, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
 
 
 def check_writable(folder) -> None:
@@ -231,6 +350,64 @@ def check_writable(folder) -> None:
         ) from None
 
 
+def check_run_folder(folder, marker: str) -> None:
+    """Refuses a folder that holds files and is not a run folder of ours.
+
+    A run folder of ours holds `marker` (the run's config, written before the
+    first step) or nothing but our lock and temporary files. Any other folder
+    with content (a copy of a zoo entry, a folder of pictures) would have its
+    files overwritten by a run: it is refused before anything is written.
+
+    Args:
+        folder: str or path. The run folder (may not exist yet).
+        marker: str. The file name that every started run folder holds.
+
+    Raises:
+        RunFolderError: naming the folder and some of the files in it.
+    """
+    folder = os.fspath(folder)
+    if not os.path.isdir(folder):
+        return
+    names = sorted(
+        name
+        for name in os.listdir(folder)
+        if name != ".lock" and not (name.startswith(".") and PARTIAL_MARKER in name)
+    )
+    if names and marker not in names:
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        raise RunFolderError(
+            errno.EEXIST,
+            f"{folder!r} holds files ({shown}) and is not a run folder (it has no "
+            f"{marker}); a run would overwrite them. Choose a new or empty folder. "
+            f"Received: {folder!r}",
+        )
+
+
+def claim_run_folder(folder, marker: str) -> RunFolderLock:
+    """Checks, creates and locks a run folder for the one process that writes it.
+
+    `check_run_folder`, then `check_writable`, then an acquired, tidy
+    `RunFolderLock`: a run refused before it wrote anything leaves no `.lock`
+    behind, nor the folder if this call created it.
+
+    Args:
+        folder: str or path. The run folder.
+        marker: str. The file name that every started run folder holds.
+
+    Returns:
+        The acquired `RunFolderLock`; call `release()` when done.
+
+    Raises:
+        RunFolderError: a foreign, unwritable or busy folder.
+    """
+    check_run_folder(folder, marker)
+    created = not os.path.exists(folder)
+    check_writable(folder)
+    lock = RunFolderLock(folder, tidy=True)
+    lock.created = created
+    return lock.acquire()
+
+
 class RunFolderLock:
     """An exclusive lock on a run folder, held by one process at a time.
 
@@ -241,6 +418,9 @@ class RunFolderLock:
 
     Args:
         folder: str or path. The run folder (must exist).
+        tidy: bool. On release, remove the lock file when it is all that the
+            folder holds (a run refused before it wrote anything), so no
+            `.lock`-only folder is left behind. Defaults to `False`.
 
     Example:
 
@@ -250,9 +430,11 @@ class RunFolderLock:
     ```
     """
 
-    def __init__(self, folder) -> None:
+    def __init__(self, folder, tidy: bool = False) -> None:
         self.folder = os.fspath(folder)
         self.path = os.path.join(self.folder, ".lock")
+        self.tidy = tidy
+        self.created = False
         self._descriptor = None
         self._fallback = None
 
@@ -292,6 +474,14 @@ class RunFolderLock:
 
     def release(self) -> None:
         """Releases the lock (also released when the process ends)."""
+        if self.tidy and self._descriptor is not None:
+            try:
+                if os.listdir(self.folder) == [".lock"]:
+                    os.remove(self.path)  # still ours: we hold the flock
+                    if self.created:
+                        os.rmdir(self.folder)
+            except OSError:
+                pass
         if self._descriptor is not None:
             os.close(self._descriptor)  # closing drops the flock
             self._descriptor = None
@@ -311,10 +501,19 @@ __all__ = [
     "RunFolderLock",
     "atomic_write",
     "check_free_space",
+    "check_run_folder",
+    "claim_run_folder",
     "check_writable",
     "file_sha256",
+    "finite_json",
+    "model_bytes",
     "read_json",
+    "remove_folder",
     "remove_partials",
+    "save_model",
+    "save_weights",
     "state_bytes",
+    "weights_bytes",
+    "write_bytes",
     "write_json",
 ]

@@ -551,3 +551,22 @@ def test_fid_monitor_logs_fid_every_n_epochs(rng):
     assert monitor.results[0][1].protocol.details == {"epoch": 2}
     with pytest.raises(ValueError, match="every_n_epochs"):
         ek_metrics.FIDMonitor(reference=images(rng, 4), every_n_epochs=0)
+
+
+def test_named_reference_is_the_whole_split_in_order_and_cached_once(rng, tmp_path):
+    # A reference given by name is its whole split, unshuffled, with no
+    # dropped remainder: the same call twice scores the same images, reads
+    # one statistics file, and equals the score against the split's array.
+    fake = images(rng, 50, low=-1.0, high=0.5)
+    net = feature_net()
+    extractor = ek_metrics.FeatureExtractor(net, name="tiny", cache_id="tiny-v1")
+    kwargs = dict(features=extractor, cache_dir=str(tmp_path), seed=0)
+    first = ek_metrics.fid(fake, reference="mnist_subset", **kwargs)
+    second = ek_metrics.fid(fake, reference="mnist_subset", **kwargs)
+    assert first.protocol.num_reference == 500  # not 448 (7 batches of 64)
+    assert float(first) == float(second)
+    assert len([n for n in os.listdir(tmp_path) if n.endswith(".npz")]) == 1
+    split = ek.data.load_arrays("mnist_subset")["x_test"]
+    split = split.astype("float32")[..., None] / 127.5 - 1.0
+    direct = ek_metrics.fid(fake, reference=split, features=extractor, cache=False)
+    np.testing.assert_allclose(float(first), float(direct), rtol=1e-6)

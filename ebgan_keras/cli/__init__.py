@@ -1183,8 +1183,12 @@ def sample(args) -> int:
     import numpy as np
 
     from ebgan_keras import files
+    from ebgan_keras import memory
     from ebgan_keras import plot
 
+    memory.check_fits(  # the grid holds every sample (float32, then its pixels)
+        12.0 * args.num * np.prod(model.image_shape), f"--num {args.num} in one grid"
+    )
     sampler, note = _make_sampler(args, model, args.reference)
     if note:
         print(note)
@@ -1223,6 +1227,7 @@ def evaluate(args) -> int:
 
     import numpy as np
 
+    from ebgan_keras import samplers
     from ebgan_keras.metrics import EvaluationReport
     from ebgan_keras.metrics import MetricResult
     from ebgan_keras.metrics import evaluate as evaluate_model
@@ -1236,7 +1241,10 @@ def evaluate(args) -> int:
         print(note)
     # The samples the zoo's evaluation stage scores for a card's row: the same
     # seed stream, clipped to the pixel range (BEGAN's generator has no tanh).
-    generated = np.clip(np.asarray(_draw(args, model, sampler)[0]), -1.0, 1.0)
+    # Chunks that stream through the extractor: memory flat in --num.
+    prior = {"class_name": "prior", "config": {"seed": args.seed}}
+    chunks = samplers.sample_in_chunks(sampler or samplers.get(prior), model, args.num)
+    generated = (np.clip(images, -1.0, 1.0) for images, _ in chunks)
     if features.endswith("_classifier") and model.image_shape[:2] != (28, 28):
         # The domain classifiers read 28x28: both sides are resized the same way.
         from ebgan_keras.zoo.stages import to_feature_size
@@ -1244,7 +1252,7 @@ def evaluate(args) -> int:
         limit = args.num_reference
         real = np.concatenate([np.asarray(batch) for batch in reference], axis=0)
         reference = to_feature_size(real[:limit] if limit else real, (28, 28))
-        generated = to_feature_size(generated, (28, 28))
+        generated = (to_feature_size(images, (28, 28)) for images in generated)
     try:
         report = evaluate_model(
             generated,
@@ -1509,6 +1517,7 @@ def _set_backend(backend: str | None) -> None:
 def _user_errors() -> tuple:
     """The exceptions that are the user's to fix: one line, exit code 2."""
     from ebgan_keras.files import RunFolderError
+    from ebgan_keras.memory import MemoryBudgetError
     from ebgan_keras.run.config import ConfigError
     from ebgan_keras.run.sweeps import SweepError
     from ebgan_keras.run.training import DataError
@@ -1518,6 +1527,7 @@ def _user_errors() -> tuple:
         ConfigError,
         DataError,
         RunFolderError,
+        MemoryBudgetError,
         FloatingPointError,
         SweepError,
     )

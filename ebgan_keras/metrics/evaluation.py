@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 
+from ebgan_keras import memory
 from ebgan_keras.metrics import extractors as extractors_lib
 from ebgan_keras.metrics import statistics
 from ebgan_keras.metrics.results import EvaluationReport
@@ -97,7 +98,11 @@ def _resolve_reference(reference, reference_name, reference_split, num_reference
             ) from None
         split = reference_split or _STRING_REFERENCE_SPLIT
         name = reference
-        reference = data_lib.load(name, split=split)
+        # The whole split, in file order: a named reference must score the
+        # same images on every call (and hit the same cache file).
+        reference = data_lib.load(
+            name, split=split, batch_size=1000, shuffle=False, drop_remainder=False
+        )
         reference_name, reference_split = name, split
     images = _collect_images(reference, num_reference, "reference")
     return images, reference_name or "custom", reference_split or "unspecified"
@@ -121,6 +126,77 @@ def _generated_images(model_or_images, num_samples, seed):
             )
         images = images[: int(num_samples)]
     return images
+
+
+#: Bytes of generated images held at once while a model's samples stream
+#: through the extractor (10,000 MNIST images are one chunk).
+STREAM_CHUNK_BYTES = 256 * 2**20
+
+
+def _chunk_seed(seed, index: int):
+    """The seed of a model's `index`-th chunk: the call's own seed first."""
+    if seed is None or index == 0:
+        return seed
+    return int(np.random.SeedSequence([int(seed), index]).generate_state(1)[0] >> 1)
+
+
+def _generated_batches(model_or_images, num_samples, seed, chunk_bytes):
+    """`(batches, total)`: the generated images as an iterator of batches, and
+    their number when it is known up front (else None)."""
+    if hasattr(model_or_images, "generate"):
+        if num_samples is None:
+            num_samples = 10_000
+        if int(num_samples) < 2:
+            raise ValueError(
+                f"`num_samples` must be at least 2. Received: num_samples={num_samples}"
+            )
+        total = int(num_samples)
+        image_bytes = 4 * int(np.prod(getattr(model_or_images, "image_shape", (1,))))
+        chunk = max(2, min(total, int(chunk_bytes) // max(image_bytes, 1)))
+
+        def model_batches():
+            for index, start in enumerate(range(0, total, chunk)):
+                count = min(chunk, total - start)
+                yield np.asarray(
+                    model_or_images.generate(count, seed=_chunk_seed(seed, index))
+                )
+
+        return model_batches(), total
+    if isinstance(model_or_images, np.ndarray) or hasattr(model_or_images, "__array__"):
+        images = _generated_images(model_or_images, num_samples, seed)
+        return iter([images]), len(images)
+    return _iterated_batches(model_or_images, num_samples), num_samples
+
+
+def _iterated_batches(source, limit):
+    """The image batches of a dataset or an iterable, up to `limit` images."""
+    if hasattr(source, "as_numpy_iterator"):
+        source = source.as_numpy_iterator()
+    try:
+        iterator = iter(source)
+    except TypeError:
+        raise TypeError(
+            "`model_or_images` must be a model, an array of images (N, H, W, C), "
+            "a tf.data.Dataset or an iterable of image batches. Received: "
+            f"model_or_images={type(source).__name__}"
+        ) from None
+    count = 0
+    for element in iterator:
+        if isinstance(element, dict):
+            element = element.get("image", element.get("images"))
+        elif isinstance(element, (tuple, list)):
+            element = element[0]
+        batch = np.asarray(element)
+        if batch.ndim == 3 and batch.shape[-1] in (1, 3):
+            batch = batch[None]
+        elif batch.ndim == 3:
+            batch = batch[..., None]
+        if limit is not None:
+            batch = batch[: int(limit) - count]
+        count += len(batch)
+        yield batch
+        if limit is not None and count >= int(limit):
+            return
 
 
 def _digest(images: np.ndarray) -> str:
@@ -289,6 +365,7 @@ def evaluate(
     is_splits: int = 10,
     k: int = 3,
     dataset=None,
+    chunk_bytes: int = STREAM_CHUNK_BYTES,
 ) -> EvaluationReport:
     """Measures several sample-quality metrics of a model in one pass.
 
@@ -302,8 +379,7 @@ def evaluate(
         reference: array, tf.data.Dataset, iterable of batches, or data set
             name. Real images in `[-1, 1]`. Needed by all metrics but IS.
         metrics: tuple of str. Any of `"fid"`, `"kid"`, `"is"`,
-            `"precision_recall"` and `"ebgan_is"` (the EBGAN paper's modified
-            inception score). Defaults to the first four.
+            `"precision_recall"`. Defaults to all four.
         num_samples: int. Generated images. Defaults to 10000 for a model,
             to all given images otherwise.
         features: str, `keras.Model` or `FeatureExtractor`.
@@ -331,6 +407,14 @@ def evaluate(
         is_splits: int. Inception Score splits. Defaults to `10`.
         k: int. Neighbour of precision/recall. Defaults to `3`.
         dataset: alias of `reference`.
+        chunk_bytes: int. Bytes of a model's generated images held at once:
+            its samples are generated in chunks (the first with `seed`, the
+            others with seeds derived from it) that stream through the
+            extractor. An iterable of batches streams as it is. FID keeps
+            only running statistics; KID and precision/recall keep the
+            features, IS the probabilities (refused up front, with the
+            estimate, when they do not fit in the free memory). Defaults to
+            256 MiB (10,000 MNIST images are one chunk).
 
     Returns:
         An `EvaluationReport`: metric name to `MetricResult`.
@@ -366,22 +450,63 @@ def evaluate(
             "pass `reference=` (real images in [-1, 1], a dataset or a name)."
         )
     features = extractors_lib.resolve_features(features, reference, reference_name)
-    generated = _generated_images(model_or_images, num_samples, seed)
-    if len(generated) < 2 or np.asarray(generated).ndim != 4:
-        raise ValueError(
-            "Need at least 2 generated images (N, H, W, C). Received: "
-            f"shape={np.asarray(generated).shape}"
+    batches, total = _generated_batches(model_or_images, num_samples, seed, chunk_bytes)
+    # The generated side streams: features go into running statistics, and
+    # only what a metric needs whole (KID and precision/recall: features; IS:
+    # probabilities) is kept, after checking that it fits in memory.
+    keep_features = "kid" in metrics or "precision_recall" in metrics
+    wants_probabilities = bool(set(metrics) & set(_CLASSIFIER_METRICS))
+    running = statistics.RunningStatistics()
+    kept_features, kept_probabilities = [], []
+    extractor, image_shape, count = None, None, 0
+    for batch in batches:
+        other_shape = image_shape is not None and batch.shape[1:] != image_shape
+        if batch.ndim != 4 or other_shape:
+            raise ValueError(
+                "Generated images must be batches (N, H, W, C) of one shape. "
+                f"Received: a batch of shape {batch.shape}"
+            )
+        if len(batch) == 0:
+            continue
+        if extractor is None:
+            image_shape = batch.shape[1:]
+            extractor = extractors_lib.get_extractor(features, image_shape, weights)
+            if wants_probabilities and not extractor.has_probabilities:
+                raise ValueError(
+                    f"The Inception Score needs class probabilities, which the "
+                    f"{extractor.name!r} extractor does not give. Use a named "
+                    "extractor or a FeatureExtractor whose model returns "
+                    "[features, probabilities]."
+                )
+        batch_features, batch_probabilities = extractor.extract(
+            batch, batch_size, verbose, "generated images"
         )
-    extractor = extractors_lib.get_extractor(features, generated.shape[1:], weights)
-    if set(metrics) & set(_CLASSIFIER_METRICS) and not extractor.has_probabilities:
+        if count == 0 and total is not None and (keep_features or wants_probabilities):
+            per_image = batch_features.shape[1] * 8 * keep_features
+            if wants_probabilities and batch_probabilities is not None:
+                per_image += batch_probabilities.shape[1] * 8
+            memory.check_fits(
+                per_image * int(total),
+                f"The metrics {list(metrics)} of {total} generated images (their "
+                "features are needed whole: lower `num_samples`, or ask for "
+                "`fid` only, which streams)",
+            )
+        count += len(batch)
+        running.update(batch_features)
+        if keep_features:
+            kept_features.append(batch_features)
+        if wants_probabilities:
+            kept_probabilities.append(batch_probabilities)
+    if total is not None and count < int(total):
         raise ValueError(
-            f"The Inception Score needs class probabilities, which the "
-            f"{extractor.name!r} extractor does not give. Use a named extractor "
-            "or a FeatureExtractor whose model returns [features, probabilities]."
+            f"`num_samples`={total} is more than the {count} images given."
         )
-    fake_features, probabilities = extractor.extract(
-        generated, batch_size, verbose, "generated images"
-    )
+    if count < 2:
+        raise ValueError(
+            f"Need at least 2 generated images (N, H, W, C). Received: {count} image(s)"
+        )
+    fake_features = np.concatenate(kept_features) if keep_features else None
+    probabilities = np.concatenate(kept_probabilities) if wants_probabilities else None
     if reference is not None and not set(metrics) <= set(_CLASSIFIER_METRICS):
         stats = reference_statistics(
             reference,
@@ -394,10 +519,10 @@ def evaluate(
             cache=cache,
             cache_dir=cache_dir,
         )
-        if stats["image_shape"] != tuple(generated.shape[1:]):
+        if stats["image_shape"] != tuple(image_shape):
             raise ValueError(
                 "Generated and reference images must have the same shape. Received: "
-                f"generated {tuple(generated.shape[1:])}, reference "
+                f"generated {tuple(image_shape)}, reference "
                 f"{stats['image_shape']}"
             )
     else:
@@ -407,11 +532,11 @@ def evaluate(
         return Protocol(
             metric=metric,
             features=extractor.name,
-            num_generated=int(len(generated)),
+            num_generated=int(count),
             num_reference=stats["num_reference"],
             reference=stats["reference"],
             reference_split=stats["reference_split"],
-            image_size=tuple(int(d) for d in generated.shape[1:]),
+            image_size=tuple(int(d) for d in image_shape),
             resize=extractor.resize,
             seed=seed,
             details=details,
@@ -420,11 +545,11 @@ def evaluate(
     results = {}
     for metric in metrics:
         if metric == "fid":
-            mu, sigma = statistics.feature_statistics(fake_features)
-            if stats["num_reference"] < fake_features.shape[1]:
+            mu, sigma = running.statistics()
+            if stats["num_reference"] < len(mu):
                 warnings.warn(
                     f"Only {stats['num_reference']} reference images for "
-                    f"{fake_features.shape[1]} features: FID is strongly biased.",
+                    f"{len(mu)} features: FID is strongly biased.",
                     stacklevel=2,
                 )
             value = statistics.frechet_distance(stats["mu"], stats["sigma"], mu, sigma)

@@ -66,6 +66,71 @@ def feature_statistics(features) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
+class RunningStatistics:
+    """Mean and covariance of features that arrive in batches, in float64.
+
+    Batches are merged with Chan et al.'s parallel update (mean and sum of
+    squared deviations), so memory stays `O(D^2)` however many samples pass,
+    and the result equals `feature_statistics` of all features at once up to
+    float64 rounding.
+
+    Example:
+    ```python
+    import numpy as np
+    from ebgan_keras.metrics.statistics import RunningStatistics
+
+    running = RunningStatistics()
+    for batch in np.array_split(np.random.default_rng(0).normal(size=(500, 8)), 4):
+        running.update(batch)
+    mu, sigma = running.statistics()
+    ```
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.mean = None
+        self.squares = None
+
+    def update(self, features) -> None:
+        """Adds a batch of features `(N, D)`."""
+        features = _as_matrix(features, "features")
+        count = len(features)
+        mean = features.mean(axis=0)
+        centred = features - mean
+        squares = centred.T @ centred
+        if self.count == 0:
+            self.count, self.mean, self.squares = count, mean, squares
+            return
+        if features.shape[1] != len(self.mean):
+            raise ValueError(
+                f"Every batch must have {len(self.mean)} features. Received: "
+                f"features.shape={features.shape}"
+            )
+        total = self.count + count
+        delta = mean - self.mean
+        self.squares = (
+            self.squares + squares + np.outer(delta, delta) * self.count * count / total
+        )
+        self.mean = self.mean + delta * count / total
+        self.count = total
+
+    def statistics(self) -> tuple[np.ndarray, np.ndarray]:
+        """`(mu, sigma)` as `feature_statistics` gives them (`N - 1` covariance)."""
+        if self.count < 2:
+            raise ValueError(
+                "At least 2 samples are needed for a covariance. "
+                f"Received: {self.count}"
+            )
+        if self.count < len(self.mean):
+            warnings.warn(
+                f"Only {self.count} samples for {len(self.mean)} feature dimensions: "
+                "the covariance is singular and the Frechet distance is strongly "
+                "biased (upwards).",
+                stacklevel=2,
+            )
+        return self.mean.copy(), self.squares / (self.count - 1)
+
+
 def _trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray, eps: float) -> float:
     """Trace of sqrtm(sigma1 @ sigma2), the standard way with a stable fallback."""
     # Singular products are expected (dead ReLU features, few samples) and

@@ -746,6 +746,10 @@ class BaseGAN(keras.Model):
                 f"{type(self).__name__}. Received: {name} with shape {shape}"
             )
         if isinstance(images, np.ndarray):
+            if images.size == 0:
+                raise ValueError(
+                    f"`{name}` holds no images. Received: {name} with shape {shape}"
+                )
             if not np.issubdtype(images.dtype, np.floating):
                 raise ValueError(
                     f"`{name}` must be float images in [-1, 1] (for uint8 "

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 from pathlib import Path
 
@@ -280,6 +281,7 @@ def validate(config: dict, source: str = "config") -> dict:
     >>> config.validate(config.load_config("ebgan_pt"))["training"]["batch_size"]
     64
     """
+    _check_finite(config, "", source)
     result = _check_fields(config, TOP_LEVEL, "", source)
     registered = result.pop("registered_name")
     if registered is not None:
@@ -299,6 +301,21 @@ def validate(config: dict, source: str = "config") -> dict:
         if result[role] is not None:
             result[role].setdefault("kwargs", {})
     return result
+
+
+def _check_finite(value, path: str, source: str) -> None:
+    """No NaN or infinity anywhere: JSON has none, and no setting means one."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(
+            f"{source}: `{path or 'config'}` must be a finite number. "
+            f"Received: {path or 'config'}={value!r}"
+        )
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite(item, f"{path}.{key}" if path else str(key), source)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_finite(item, f"{path}[{index}]", source)
 
 
 def merge(base: dict, overrides: dict) -> dict:

@@ -527,6 +527,7 @@ def run_trial(
             row.update(_scores(images, config, evaluation))
         else:
             row.update({metric: None for metric in evaluation["metrics"]})
+    os.makedirs(run_dir, exist_ok=True)  # a trial refused at once left none
     files.write_json(row_path, row)
     if row["error"] is None:
         if not keep_model:
@@ -632,7 +633,8 @@ def collect(out_dir: str) -> list[dict]:
     def write(partial: str) -> None:
         with open(partial, "w") as handle:
             for row in rows:
-                handle.write(json.dumps(row, sort_keys=True) + "\n")
+                row = files.finite_json(row)  # strict JSON: null, never NaN
+                handle.write(json.dumps(row, sort_keys=True, allow_nan=False) + "\n")
 
     files.atomic_write(os.path.join(out_dir, RESULTS_FILE), write)
     return rows

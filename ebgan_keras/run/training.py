@@ -208,6 +208,20 @@ def _check_settings(run_dir: str, config: dict) -> None:
         )
 
 
+def final_path(run_dir: str) -> str:
+    """The finished model of a run folder."""
+    return os.path.join(run_dir, MODEL_FILE)
+
+
+def nothing_to_train(run_dir: str, done: int, steps: int, epochs: int) -> str:
+    """The line of a rerun that asks for no more epochs than were trained."""
+    return (
+        f"Nothing was trained: the run in {run_dir} has already done "
+        f"{done // steps} epoch(s) ({done} steps) and --epochs asks for {epochs}; "
+        f"{MODEL_FILE} is unchanged (raise the epochs to train further)."
+    )
+
+
 def _usable_checkpoint(path: str, aside_dir: str | None) -> bool:
     """Whether a checkpoint file reads whole; a torn one is set aside.
 
@@ -493,8 +507,7 @@ def train(
     lock = None
     worker_dir = None
     if chief:
-        files.check_writable(run_dir)
-        lock = files.RunFolderLock(run_dir).acquire()
+        lock = files.claim_run_folder(run_dir, RUN_CONFIG_FILE)
     try:
         _check_settings(run_dir, config)
         backup_dir = os.path.join(run_dir, BACKUP_DIR)
@@ -503,6 +516,9 @@ def train(
                 files.remove_partials(folder)
         checkpoint = os.path.join(backup_dir, CHECKPOINT_FILE)
         has_checkpoint = _usable_checkpoint(checkpoint, run_dir if chief else None)
+        if chief and not has_checkpoint and os.path.isfile(final_path(run_dir)):
+            # A kill while the finished run removed its backup left a part.
+            files.remove_folder(backup_dir)
         write_dir = run_dir
         if not chief:
             # Every process runs the same steps, saves and sample grids, in
@@ -569,6 +585,8 @@ def train(
             model.load_weights(final)
         done = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
         if done >= epochs * steps and not has_checkpoint and os.path.isfile(final):
+            if announce is not None and chief:
+                announce(nothing_to_train(run_dir, done, steps, epochs))
             return model
         if chief:
             files.write_json(os.path.join(run_dir, RUN_CONFIG_FILE), config)
@@ -610,14 +628,10 @@ def train(
             )
         finally:
             _synchronized_batch_norm(model, cluster, False)
-        files.atomic_write(
-            os.path.join(write_dir, MODEL_FILE),
-            model.save,
-            expected_bytes=files.state_bytes(model),
-        )
+        files.save_model(model, os.path.join(write_dir, MODEL_FILE))
         if chief:
             # The finished model is the run's one checkpoint from now on.
-            shutil.rmtree(backup_dir, ignore_errors=True)
+            files.remove_folder(backup_dir)
         return model
     finally:
         if worker_dir is not None:

@@ -20,6 +20,7 @@ from ebgan_keras.samplers.rejection import RejectionSampler
 from ebgan_keras.samplers.sampler import Prior
 from ebgan_keras.samplers.sampler import Sampler
 from ebgan_keras.samplers.sampler import get
+from ebgan_keras.samplers.sampler import sample_in_chunks
 from ebgan_keras.samplers.sampler import serialize
 from ebgan_keras.samplers.truncation import Truncation
 
@@ -32,5 +33,6 @@ __all__ = [
     "Sampler",
     "Truncation",
     "get",
+    "sample_in_chunks",
     "serialize",
 ]

@@ -9,6 +9,7 @@ import numpy as np
 from keras import ops
 
 from ebgan_keras import backend
+from ebgan_keras import memory
 from ebgan_keras.samplers.calibration import EnergyCalibration
 from ebgan_keras.samplers.calibration import as_calibration
 from ebgan_keras.samplers.calibration import calibrate_model
@@ -349,6 +350,16 @@ class DDLS(Sampler):
     # The chain
     # ------------------------------------------------------------------
     def _run(self, model, z: np.ndarray, num_steps: int, rng: np.random.Generator):
+        # The noise of one batch of chains is drawn up front (float64, then
+        # float32): refused at once, with the estimate, when it cannot fit.
+        chains = min(self.batch_size, len(z))
+        per_step = chains * (z.shape[1] + (1 if self.metropolis else 0)) * 12
+        per_step += chains * 4 * bool(self.record_energy)
+        memory.check_fits(
+            float(num_steps) * per_step,
+            f"DDLS with num_steps={num_steps} (the noise of {chains} chains is "
+            "drawn before they run: lower `num_steps` or `batch_size`)",
+        )
         chain = self._compiled_chain(model, num_steps)
         outputs, traces, paths, accepted = [], [], [], 0.0
         for start in range(0, len(z), self.batch_size):

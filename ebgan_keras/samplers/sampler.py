@@ -138,6 +138,46 @@ class Prior(Sampler):
         return generate(model, z, self.batch_size), z
 
 
+#: Bytes of images one chunk of `sample_in_chunks` holds (10,000 MNIST
+#: samples are one chunk).
+CHUNK_BYTES = 256 * 2**20
+
+
+def sample_in_chunks(
+    sampler: Sampler, model, num_samples: int, chunk_bytes: int = CHUNK_BYTES
+):
+    """Yields `(images, z)` in chunks: memory flat in `num_samples`.
+
+    Each chunk is one `sampler.sample(model, n)` call, so it takes the next
+    seed of the sampler's stream: up to a chunk's size (`chunk_bytes` of
+    float32 images) this is exactly `sampler.sample(model, num_samples)`, and
+    beyond it the same seed always gives the same chunks.
+
+    Args:
+        sampler: `Sampler`. The sampler (its seed stream advances).
+        model: a model of the library.
+        num_samples: int. How many samples in all.
+        chunk_bytes: int. Bytes of images per chunk. Defaults to 256 MiB.
+
+    Yields:
+        `(images, z)` numpy arrays of at most one chunk's samples each.
+
+    Example:
+    ```python
+    from ebgan_keras import samplers
+
+    for images, z in samplers.sample_in_chunks(samplers.Prior(seed=0), model, 10**7):
+        ...  # write or score the chunk, then drop it
+    ```
+    """
+    check_model(model)
+    num_samples = _check_positive_int(num_samples, "num_samples")
+    shape = tuple(int(d) for d in model.generator.output_shape[1:])
+    chunk = max(1, int(chunk_bytes) // (4 * int(np.prod(shape))))
+    for start in range(0, num_samples, chunk):
+        yield sampler.sample(model, min(chunk, num_samples - start))
+
+
 def get(identifier):
     """Returns a sampler from a string id, a config dict or a sampler.
 

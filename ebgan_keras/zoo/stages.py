@@ -195,7 +195,7 @@ def export(model, config: dict, run_dir: str, out_dir: str) -> None:
     if getattr(model, "encoder", None) is not None:  # BiGAN
         networks.append((model.encoder, ENCODER_FILE))
     for network, name in networks:
-        files.atomic_write(os.path.join(out_dir, name), network.save_weights)
+        files.save_weights(network, os.path.join(out_dir, name))
     latents = prior_latents(
         model.latent_distribution,
         GOLDEN_SAMPLES,
