@@ -333,8 +333,10 @@ def _synchronized_batch_norm(model, cluster, synchronized: bool) -> None:
         return
     import keras
 
-    for network in (model.generator, model.discriminator):
-        for layer in network._flatten_layers():
+    from ebgan_keras.backend.keras_internals import walk_layers
+
+    for network in model.networks().values():
+        for layer in walk_layers(network):
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.synchronized = synchronized
 

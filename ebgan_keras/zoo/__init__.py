@@ -30,6 +30,7 @@ from ebgan_keras.zoo.entries import check_golden
 from ebgan_keras.zoo.entries import create_model
 from ebgan_keras.zoo.entries import describe
 from ebgan_keras.zoo.entries import entry_dir
+from ebgan_keras.zoo.entries import find_config
 from ebgan_keras.zoo.entries import list_entries
 from ebgan_keras.zoo.entries import load
 from ebgan_keras.zoo.entries import markdown_table
@@ -50,6 +51,7 @@ __all__ = [
     "entry_dir",
     "list_entries",
     "load",
+    "find_config",
     "markdown_table",
     "reevaluate",
     "rewrite_card",

@@ -15,6 +15,7 @@ import os
 import shlex
 
 from ebgan_keras import files
+from ebgan_keras.run.config import DEFAULT_NETWORK_ROLES
 from ebgan_keras.run.config import FORMAT_VERSION
 from ebgan_keras.run.training import INFO_FILE
 from ebgan_keras.run.training import RUN_CONFIG_FILE
@@ -24,10 +25,7 @@ from ebgan_keras.zoo.entries import CARD_FILE
 from ebgan_keras.zoo.entries import CHAINS_FILE
 from ebgan_keras.zoo.entries import CONFIG_FILE
 from ebgan_keras.zoo.entries import CURVES_FILE
-from ebgan_keras.zoo.entries import DISCRIMINATOR_FILE
-from ebgan_keras.zoo.entries import ENCODER_FILE
 from ebgan_keras.zoo.entries import FID_NOISE
-from ebgan_keras.zoo.entries import GENERATOR_FILE
 from ebgan_keras.zoo.entries import GOLDEN_ATOL
 from ebgan_keras.zoo.entries import GOLDEN_FILE
 from ebgan_keras.zoo.entries import GRID_FILE
@@ -35,6 +33,7 @@ from ebgan_keras.zoo.entries import INTERPOLATION_FILE
 from ebgan_keras.zoo.entries import METADATA_FILE
 from ebgan_keras.zoo.entries import RECONSTRUCTIONS_FILE
 from ebgan_keras.zoo.entries import fid_change
+from ebgan_keras.zoo.entries import weight_file
 
 
 def _base_metadata(model, config: dict) -> dict:
@@ -51,37 +50,33 @@ def _base_metadata(model, config: dict) -> dict:
         "latent_dim": int(model.latent_dim),
         "latent_distribution": model.latent_distribution,
         "parameters": {
-            "generator": int(model.generator.count_params()),
-            "discriminator": int(model.discriminator.count_params()),
-            **(
-                {"encoder": int(model.encoder.count_params())}
-                if getattr(model, "encoder", None) is not None
-                else {}
-            ),
+            role: int(network.count_params())
+            for role, network in model.networks().items()
         },
     }
 
 
 def _model_lines(config: dict, metadata: dict) -> list[str]:
+    """The card's model section: one line per network role (the
+    parameters line names the two every model has; a further role, such as
+    BiGAN's encoder, carries its count on its own line)."""
+    parameters = metadata["parameters"]
+    networks = []
+    for role, count in parameters.items():
+        own = "" if role in DEFAULT_NETWORK_ROLES else f" ({count:,} parameters)"
+        networks.append(
+            f"- {role.capitalize()}{own}: `{config[role]['builder']}"
+            f"({_kwargs(config[role])})`"
+        )
+    counts = ", ".join(f"{role} {parameters[role]:,}" for role in DEFAULT_NETWORK_ROLES)
     return [
         f"- Class: `ek.{config['class']}` ({config['paper']})",
         f"- Images {tuple(metadata['image_shape'])}, latent "
         f"{metadata['latent_dim']} ({metadata['latent_distribution']})",
-        f"- Parameters: generator {metadata['parameters']['generator']:,}, "
-        f"discriminator {metadata['parameters']['discriminator']:,}",
+        f"- Parameters: {counts}",
         f"- Settings: `{json.dumps(config.get('model', {}))}`",
-        f"- Generator: `{config['generator']['builder']}"
-        f"({_kwargs(config['generator'])})`",
-        f"- Discriminator: `{config['discriminator']['builder']}"
-        f"({_kwargs(config['discriminator'])})`",
-    ] + (
-        [
-            f"- Encoder ({metadata['parameters']['encoder']:,} parameters): "
-            f"`{config['encoder']['builder']}({_kwargs(config['encoder'])})`"
-        ]
-        if config.get("encoder")
-        else []
-    )
+        *networks,
+    ]
 
 
 def write_card(
@@ -174,11 +169,11 @@ def write_card_files(config: dict, metadata: dict, out_dir: str) -> dict:
     card = _card_text(config, metadata, out_dir)
     with open(os.path.join(out_dir, CARD_FILE), "w") as handle:
         handle.write(card)
-    names = [CONFIG_FILE, GENERATOR_FILE, DISCRIMINATOR_FILE, GOLDEN_FILE, CARD_FILE]
+    weights = [weight_file(role) for role in metadata["parameters"]]
+    names = [CONFIG_FILE, *weights, GOLDEN_FILE, CARD_FILE]
     names += [
         n
         for n in (
-            ENCODER_FILE,
             GRID_FILE,
             CURVES_FILE,
             INTERPOLATION_FILE,
@@ -585,10 +580,14 @@ def _estimate_lines(config: dict, estimate: dict, steps_per_epoch) -> list[str]:
 
     training = config["training"]
     gflops = estimate["step_flops"] / 1e9
+    per_role = " and ".join(
+        f"{key[: -len('_flops')]} {value / 1e9:.2f}"
+        for key, value in estimate.items()
+        if key.endswith("_flops") and key not in ("step_flops", "total_flops")
+    )
     lines = [
-        f"- Arithmetic: generator {estimate['generator_flops'] / 1e9:.2f} and "
-        f"discriminator {estimate['discriminator_flops'] / 1e9:.2f} GFLOPs "
-        "forward per image (convolution and dense layers); a training step "
+        f"- Arithmetic: {per_role} GFLOPs forward per image (convolution and "
+        "dense layers); a training step "
         f"costs `{cost.GENERATOR_PASSES} G + {cost.DISCRIMINATOR_PASSES} D` "
         f"per image (backward = 2 forward), {gflops:,.0f} GFLOPs at batch "
         f"{training['batch_size']}.",

@@ -16,13 +16,16 @@ from pathlib import Path
 import numpy as np
 
 from ebgan_keras.files import file_sha256 as sha256
+from ebgan_keras.run import config as schema
 from ebgan_keras.run.config import FORMAT_VERSION
 
 #: Fixed file names of an entry folder.
 CONFIG_FILE = "config.json"
 METADATA_FILE = "metadata.json"
-GENERATOR_FILE = "generator.weights.h5"
-DISCRIMINATOR_FILE = "discriminator.weights.h5"
+#: A network's weights in an entry: `{role}.weights.h5` (see `weight_file`).
+WEIGHTS_SUFFIX = ".weights.h5"
+GENERATOR_FILE = "generator" + WEIGHTS_SUFFIX
+DISCRIMINATOR_FILE = "discriminator" + WEIGHTS_SUFFIX
 GOLDEN_FILE = "golden.npz"
 CARD_FILE = "README.md"
 GRID_FILE = "samples.png"
@@ -30,9 +33,8 @@ CURVES_FILE = "curves.png"
 INTERPOLATION_FILE = "interpolation.png"
 CHAINS_FILE = "ddls_chains.gif"
 RECONSTRUCTIONS_FILE = "reconstructions.png"
-WEIGHT_FILES = {"generator": GENERATOR_FILE, "discriminator": DISCRIMINATOR_FILE}
-#: The third network of a BiGAN entry, shipped beside the other two.
-ENCODER_FILE = "encoder.weights.h5"
+#: The file of BiGAN's encoder (`weight_file("encoder")`), for file lists.
+ENCODER_FILE = "encoder" + WEIGHTS_SUFFIX
 #: Golden outputs must be reproduced within these tolerances on every backend.
 GOLDEN_ATOL = {"images": 1e-3, "energies_rtol": 1e-3}
 GOLDEN_SAMPLES = 8
@@ -118,6 +120,46 @@ def entry_dir(name: str) -> Path:
     )
 
 
+def find_config(name_or_path) -> dict:
+    """A run config by built-in name, zoo entry name or JSON file path.
+
+    Args:
+        name_or_path: str or path. A built-in config
+            (`ek.run.config.builtin_names()`), the name of a zoo entry, or
+            the path of a JSON file (a zoo entry's `config.json` or any
+            config of the schema).
+
+    Returns:
+        The config dict, validated, with defaults filled in.
+
+    Raises:
+        ConfigError: none of the three, or a config off the schema.
+
+    Example:
+
+    >>> from ebgan_keras import zoo
+    >>> zoo.find_config("ebgan_pt_mnist")["name"]
+    'ebgan_pt_mnist'
+    """
+    text = os.fspath(name_or_path)
+    names = schema.builtin_names()
+    is_path = os.path.isfile(text) or text.endswith(".json") or os.sep in text
+    if text in names or is_path:
+        return schema.load_config(text)
+    try:
+        folder = entry_dir(text)
+    except (ValueError, FileNotFoundError, TypeError):
+        raise schema.ConfigError(
+            f"Unknown config: not a built-in config ({', '.join(names)}), "
+            f"a zoo entry (`ebgan-keras zoo list`) or a JSON file. "
+            f"Received: {text!r}"
+        ) from None
+    return schema.validate(
+        schema.read_json(folder / CONFIG_FILE, f"{text!r} config"),
+        f"zoo entry {text!r}",
+    )
+
+
 def _read_json(path: Path, what: str) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"The zoo entry lacks {what}: {str(path)!r}")
@@ -145,6 +187,23 @@ def _read_json(path: Path, what: str) -> dict:
 
 def _metadata(folder: Path) -> dict:
     return _read_json(folder / METADATA_FILE, METADATA_FILE)
+
+
+def weight_file(role: str) -> str:
+    """The file name of a network's weights in an entry folder.
+
+    Args:
+        role: str. A network role of the model (`network_roles`).
+
+    Returns:
+        str. `"{role}.weights.h5"`.
+
+    Example:
+
+    >>> weight_file("encoder")
+    'encoder.weights.h5'
+    """
+    return role + WEIGHTS_SUFFIX
 
 
 def _weights_status(metadata: dict) -> str:
@@ -349,54 +408,64 @@ def _fetch(url: str, expected: str, entry: str, filename: str, cache_dir) -> Pat
     return final
 
 
-def _absent_message(entry: str, metadata: dict) -> str:
+def _absent_message(entry: str, metadata: dict, roles: tuple) -> str:
     reason = metadata.get("weights", {}).get("reason", "no weights were published")
     command = metadata.get("recipe_command") or f"ebgan-keras zoo build {entry}"
     if " --out " not in command:
         command += " --out ENTRY_DIR"
     out = command.split(" --out ", 1)[1].split()[0]
+    weights = ", ".join(f"{role!r}: PATH_OR_URL" for role in roles)
+    hashes = ", ".join(f"{role!r}: HEX" for role in roles)
     return (
         f"Zoo entry {entry!r} exists (its recipe and architecture are declared) "
         f"but has no weights: {reason}. Two ways forward: (1) build it from its "
         f"recipe on a machine with a GPU and the data: `{command}` (its card "
         f"gives the other ways to pass the data), then `ek.zoo.load({out!r})`; "
         "(2) point to "
-        f"trained weights: `ek.zoo.load({entry!r}, weights={{'generator': PATH_OR_URL, "
-        f"'discriminator': PATH_OR_URL}}, sha256={{'generator': HEX, "
-        f"'discriminator': HEX}})`."
+        f"trained weights: `ek.zoo.load({entry!r}, weights={{{weights}}}, "
+        f"sha256={{{hashes}}})`."
     )
 
 
-def _weight_paths(folder, metadata, entry, weights, hashes, cache_dir) -> dict:
-    files = metadata.get("files", {})
-    if weights is not None:
-        if not isinstance(weights, dict) or set(weights) != set(WEIGHT_FILES):
-            raise ValueError(
-                "`weights` must be a dict with the keys 'generator' and "
-                f"'discriminator' (paths or URLs). Received: weights={weights!r}"
-            )
-        hashes = dict(hashes or {})
-        paths = {}
-        for part, source in weights.items():
-            source = os.fspath(source)
-            if "://" in source:
-                if not hashes.get(part):
-                    raise ValueError(
-                        f"A weights URL needs its sha256: pass sha256={{{part!r}: "
-                        f"HEX, ...}}. Received: sha256={hashes or None!r}"
-                    )
-                paths[part] = _fetch(
-                    source, hashes[part], entry, WEIGHT_FILES[part], cache_dir
+def _given_weight_paths(weights, hashes, entry, roles, cache_dir) -> dict:
+    """The paths of weights passed to `load` (`weights=`), verified."""
+    if not isinstance(weights, dict) or set(weights) != set(roles):
+        keys = " and ".join(repr(role) for role in roles)
+        raise ValueError(
+            f"`weights` must be a dict with the keys {keys} (paths or URLs). "
+            f"Received: weights={weights!r}"
+        )
+    hashes = dict(hashes or {})
+    paths = {}
+    for part, source in weights.items():
+        source = os.fspath(source)
+        if "://" in source:
+            if not hashes.get(part):
+                raise ValueError(
+                    f"A weights URL needs its sha256: pass sha256={{{part!r}: "
+                    f"HEX, ...}}. Received: sha256={hashes or None!r}"
                 )
-            else:
-                paths[part] = Path(source).expanduser()
-                _verify(paths[part], hashes.get(part), entry)
-        return paths
+            paths[part] = _fetch(
+                source, hashes[part], entry, weight_file(part), cache_dir
+            )
+        else:
+            paths[part] = Path(source).expanduser()
+            _verify(paths[part], hashes.get(part), entry)
+    return paths
+
+
+def _weight_paths(folder, metadata, entry, weights, hashes, cache_dir, roles=None):
+    """The verified weight file of each network role of an entry (`roles`;
+    by default those of its recipe's class)."""
+    if roles is None:
+        config = _read_json(folder / CONFIG_FILE, CONFIG_FILE)
+        roles = schema.network_roles(config.get("class"))
+    if weights is not None:
+        return _given_weight_paths(weights, hashes, entry, roles, cache_dir)
+    files = metadata.get("files", {})
     status = _weights_status(metadata)
     if status == "shipped":
-        paths = {part: folder / name for part, name in WEIGHT_FILES.items()}
-        if ENCODER_FILE in files:  # a BiGAN entry
-            paths["encoder"] = folder / ENCODER_FILE
+        paths = {role: folder / weight_file(role) for role in roles}
         for path in paths.values():
             expected = files.get(path.name)
             if expected is None:
@@ -409,16 +478,16 @@ def _weight_paths(folder, metadata, entry, weights, hashes, cache_dir) -> dict:
     if status == "url":
         sources = metadata["weights"]
         return {
-            part: _fetch(
-                sources[part]["url"],
-                sources[part]["sha256"],
+            role: _fetch(
+                sources[role]["url"],
+                sources[role]["sha256"],
                 entry,
-                WEIGHT_FILES[part],
+                weight_file(role),
                 cache_dir,
             )
-            for part in WEIGHT_FILES
+            for role in roles
         }
-    raise WeightsUnavailableError(_absent_message(entry, metadata))
+    raise WeightsUnavailableError(_absent_message(entry, metadata, roles))
 
 
 # ----------------------------------------------------------------------
@@ -428,9 +497,8 @@ def _verify_listed_files(folder: Path, metadata: dict, entry: str) -> None:
     """Every file that `metadata.json` lists (golden file, card, pictures)
     must be there with its sha256; weights and config are checked where
     they are read."""
-    checked_elsewhere = {CONFIG_FILE, ENCODER_FILE, *WEIGHT_FILES.values()}
     for name, expected in sorted(metadata.get("files", {}).items()):
-        if name not in checked_elsewhere:
+        if name != CONFIG_FILE and not name.endswith(WEIGHTS_SUFFIX):
             _verify(folder / name, expected, entry)
 
 
@@ -457,11 +525,10 @@ def create_model(name: str, seed: int | None = None):
     ```
     """
     from ebgan_keras.run.builder import build_model
-    from ebgan_keras.run.config import validate
 
     folder = entry_dir(name)
     config = _read_json(folder / CONFIG_FILE, CONFIG_FILE)
-    return build_model(validate(config, f"zoo entry {folder.name!r}"), seed=seed)
+    return build_model(schema.validate(config, f"zoo entry {folder.name!r}"), seed=seed)
 
 
 def load_networks(model, paths: dict, entry: str) -> None:
@@ -469,8 +536,8 @@ def load_networks(model, paths: dict, entry: str) -> None:
 
     Args:
         model: the entry's model, built from its recipe.
-        paths: dict. Network name (`"generator"`, `"discriminator"`,
-            `"encoder"`) to its `.weights.h5` path (`_weight_paths`).
+        paths: dict. Network role (`network_roles`: `"generator"`,
+            `"discriminator"`, ...) to its `.weights.h5` path.
         entry: str. The entry's name, for error messages.
 
     Raises:
@@ -495,7 +562,7 @@ def load(
     compile: bool = True,
     cache_dir=None,
 ):
-    """Loads a zoo entry: its model with trained generator and discriminator.
+    """Loads a zoo entry: its model with every network's trained weights.
 
     Every file read is checked against the sha256 recorded in the entry's
     `metadata.json` first; a file that does not match is refused and named.
@@ -506,9 +573,10 @@ def load(
     Args:
         name: str. A name from `list_entries()` or the path of an entry
             folder.
-        weights: dict. Optional `{"generator": path_or_url,
-            "discriminator": path_or_url}` to use instead of the entry's own
-            weights (e.g. for an entry declared without weights).
+        weights: dict. Optional `{role: path_or_url}`, one per network role
+            of the model (`{"generator": ..., "discriminator": ...}`; BiGAN's
+            `"encoder"` too), to use instead of the entry's own weights
+            (e.g. for an entry declared without weights).
         sha256: dict. The sha256 of each of `weights` (required for URLs).
         compile: bool. Compile with the recipe's optimizers, ready for `fit`
             (fine-tuning). Defaults to `True`.
@@ -530,13 +598,14 @@ def load(
     folder = entry_dir(name)
     entry = folder.name
     metadata = _metadata(folder)
-    paths = _weight_paths(folder, metadata, entry, weights, sha256, cache_dir)
     from ebgan_keras.run.builder import build_model
     from ebgan_keras.run.builder import compile_model
-    from ebgan_keras.run.config import validate
 
+    config = _config(folder, metadata, entry)
+    roles = schema.network_roles(config.get("class"))
+    paths = _weight_paths(folder, metadata, entry, weights, sha256, cache_dir, roles)
     _verify_listed_files(folder, metadata, entry)
-    config = validate(_config(folder, metadata, entry), f"zoo entry {entry!r}")
+    config = schema.validate(config, f"zoo entry {entry!r}")
     model = build_model(config)
     expected_shape = tuple(metadata.get("image_shape") or config["image_shape"])
     if tuple(model.image_shape) != expected_shape:
