@@ -421,17 +421,11 @@ def setup(
 def _setup_multi_worker(timeout_s: float) -> Cluster:
     settings = parse_tf_config(os.environ.get("TF_CONFIG"))
     import tensorflow as tf
-    from tensorflow.python.distribute import collective_all_reduce_strategy
 
-    # The strategy checks its peers' health in a background thread (started
-    # by its constructor) and aborts the collectives of a cluster that lost
-    # one. Its defaults (a check every 30 s, 3 tries of 10 s, and no limit on
-    # the wait for all workers at start) are bounded here by `timeout_s`:
-    # a check every timeout/4, 3 tries of timeout/4 each.
-    extended = collective_all_reduce_strategy.CollectiveAllReduceExtended
-    extended._check_health_interval = max(timeout_s / 4, 1)
-    extended._check_health_timeout = max(int(timeout_s / 4), 1)
-    extended._check_health_initial_timeout = max(int(timeout_s), 1) * 5
+    from ebgan_keras.backend.keras_internals import bound_health_checks
+
+    # The strategy's peer health checks, bounded by `timeout_s`.
+    bound_health_checks(timeout_s)
     options = tf.distribute.experimental.CommunicationOptions(
         timeout_seconds=float(timeout_s)
     )
