@@ -17,10 +17,10 @@ import shlex
 from ebgan_keras import files
 from ebgan_keras.run.config import DEFAULT_NETWORK_ROLES
 from ebgan_keras.run.config import FORMAT_VERSION
-from ebgan_keras.run.training import INFO_FILE
-from ebgan_keras.run.training import RUN_CONFIG_FILE
-from ebgan_keras.run.training import machine
-from ebgan_keras.run.training import versions
+from ebgan_keras.run.run_folder import INFO_FILE
+from ebgan_keras.run.run_folder import RUN_CONFIG_FILE
+from ebgan_keras.run.run_folder import machine
+from ebgan_keras.run.run_folder import versions
 from ebgan_keras.zoo.entries import CARD_FILE
 from ebgan_keras.zoo.entries import CHAINS_FILE
 from ebgan_keras.zoo.entries import CONFIG_FILE
