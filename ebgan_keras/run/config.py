@@ -275,9 +275,17 @@ def network_roles(class_name) -> tuple:
     return tuple(getattr(cls, "network_roles", DEFAULT_NETWORK_ROLES))
 
 
-def _top_level_fields(roles: tuple) -> dict:
-    """`TOP_LEVEL` with one network field per role (and the legacy null
-    roles), placed after `model` as the previous schema ordered them."""
+def top_level_fields(roles: tuple) -> dict:
+    """The top-level fields of a config whose class has these network roles.
+
+    Args:
+        roles: tuple of str. The class's `network_roles`.
+
+    Returns:
+        `TOP_LEVEL` with one network field per role (and the
+        `LEGACY_NULL_ROLES`), placed after `model` as the previous schema
+        ordered them: `{key: (expected, check, default)}`.
+    """
     fields = {}
     for key, field in TOP_LEVEL.items():
         fields[key] = field
@@ -351,7 +359,7 @@ def validate(config: dict, source: str = "config") -> dict:
     64
     """
     roles = network_roles(config.get("class") if isinstance(config, dict) else None)
-    result = _check_fields(config, _top_level_fields(roles), "", source)
+    result = _check_fields(config, top_level_fields(roles), "", source)
     result["training"] = _check_fields(result["training"], TRAINING, "training", source)
     if result["evaluation"] is not None:
         result["evaluation"] = _check_fields(
@@ -452,6 +460,7 @@ __all__ = [
     "model_class",
     "model_classes",
     "network_roles",
+    "top_level_fields",
     "read_json",
     "validate",
 ]
