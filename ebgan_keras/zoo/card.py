@@ -21,19 +21,19 @@ from ebgan_keras.run.run_folder import INFO_FILE
 from ebgan_keras.run.run_folder import RUN_CONFIG_FILE
 from ebgan_keras.run.run_folder import machine
 from ebgan_keras.run.run_folder import versions
-from ebgan_keras.zoo.entries import CARD_FILE
-from ebgan_keras.zoo.entries import CHAINS_FILE
-from ebgan_keras.zoo.entries import CONFIG_FILE
-from ebgan_keras.zoo.entries import CURVES_FILE
-from ebgan_keras.zoo.entries import FID_NOISE
-from ebgan_keras.zoo.entries import GOLDEN_ATOL
-from ebgan_keras.zoo.entries import GOLDEN_FILE
-from ebgan_keras.zoo.entries import GRID_FILE
-from ebgan_keras.zoo.entries import INTERPOLATION_FILE
-from ebgan_keras.zoo.entries import METADATA_FILE
-from ebgan_keras.zoo.entries import RECONSTRUCTIONS_FILE
-from ebgan_keras.zoo.entries import fid_change
-from ebgan_keras.zoo.entries import weight_file
+from ebgan_keras.zoo.entry_format import CARD_FILE
+from ebgan_keras.zoo.entry_format import CHAINS_FILE
+from ebgan_keras.zoo.entry_format import CONFIG_FILE
+from ebgan_keras.zoo.entry_format import CURVES_FILE
+from ebgan_keras.zoo.entry_format import FID_NOISE
+from ebgan_keras.zoo.entry_format import GOLDEN_ATOL
+from ebgan_keras.zoo.entry_format import GOLDEN_FILE
+from ebgan_keras.zoo.entry_format import GRID_FILE
+from ebgan_keras.zoo.entry_format import INTERPOLATION_FILE
+from ebgan_keras.zoo.entry_format import METADATA_FILE
+from ebgan_keras.zoo.entry_format import RECONSTRUCTIONS_FILE
+from ebgan_keras.zoo.entry_format import fid_change
+from ebgan_keras.zoo.entry_format import weight_file
 
 
 def _base_metadata(model, config: dict) -> dict:
