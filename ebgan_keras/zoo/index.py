@@ -121,25 +121,7 @@ def markdown_table() -> str:
         best = best_sampler(measured)
         floor = metadata.get("floor")
         baseline = baseline_of(name) if training else None
-        baseline_cells = ["-", "-", "-"]
-        if baseline:
-            other = read_metadata(entries._shipped_root() / baseline).get("metrics", {})
-            _, _, other_prior, other_best = _fid_cells(other)
-            if other_prior is not None:
-                beats = [
-                    "yes" if mine < theirs else "no"
-                    for mine, theirs in (
-                        (prior_value, other_prior),
-                        (best_value, other_best),
-                    )
-                ]
-                baseline_cells = [
-                    f"[{baseline}]({baseline}/README.md)",
-                    f"{other_prior:.2f} / {other_best:.2f}",
-                    " / ".join(beats),
-                ]
-            else:
-                baseline_cells[0] = f"[{baseline}]({baseline}/README.md)"
+        baseline_cells = _baseline_cells(baseline, prior_value, best_value)
         precision = (
             f"{prior['precision']:.2f} / {prior['recall']:.2f}"
             if prior and "precision" in prior
@@ -162,6 +144,22 @@ def markdown_table() -> str:
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _baseline_cells(baseline, prior_value, best_value) -> list[str]:
+    """The baseline's cells of an entry's row: link, FIDs, whether it beats it."""
+    if not baseline:
+        return ["-", "-", "-"]
+    link = f"[{baseline}]({baseline}/README.md)"
+    other = read_metadata(entries._shipped_root() / baseline).get("metrics", {})
+    _, _, other_prior, other_best = _fid_cells(other)
+    if other_prior is None:
+        return [link, "-", "-"]
+    beats = [
+        "yes" if mine < theirs else "no"
+        for mine, theirs in ((prior_value, other_prior), (best_value, other_best))
+    ]
+    return [link, f"{other_prior:.2f} / {other_best:.2f}", " / ".join(beats)]
 
 
 INDEX_HEADER = """# The ebgan-keras model zoo
