@@ -14,19 +14,9 @@ import sys
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "BEGAN",
-    "EBGAN",
-    "EBGANPT",
-    "GAN",
-    "GLSGAN",
-    "MAGAN",
-    "WGANGP",
-    "BaseGAN",
-    "BiGAN",
-    "CriticGAN",
-    "EnergyGAN",
-    "LossSensitiveGAN",
+# The public names besides the model classes. The model classes are listed
+# once, in `ebgan_keras.models.MODEL_CLASSES`; `__all__` is both.
+_PUBLIC = (
     "callbacks",
     "data",
     "export",
@@ -43,16 +33,13 @@ __all__ = [
     "utils",
     "visual_callbacks",
     "zoo",
-]
+)
 
 # What `__getattr__` (PEP 562, below) loads on first access when not yet loaded.
 # Functions: `ek.export` is `ebgan_keras.run.export.export`, `ek.sweep` is
 # `ebgan_keras.run.sweeps.sweep`.
 _FUNCTIONS = {"export": "run.export", "sweep": "run.sweeps"}
-_SUBMODULES = tuple(
-    name for name in __all__ if name.islower() and name not in _FUNCTIONS
-)
-_MODEL_CLASSES = tuple(name for name in __all__ if not name.islower())
+_SUBMODULES = tuple(name for name in _PUBLIC if name not in _FUNCTIONS)
 
 
 def _started_by_command_line() -> bool:
@@ -88,21 +75,16 @@ def _started_by_command_line() -> bool:
 _LAZY = _started_by_command_line()
 
 if not _LAZY:
-    from ebgan_keras import losses
+    from ebgan_keras import losses  # noqa: F401 - `ek.losses`, in `__all__`
     from ebgan_keras import models
-    from ebgan_keras import networks
-    from ebgan_keras.models import BEGAN
-    from ebgan_keras.models import EBGAN
-    from ebgan_keras.models import EBGANPT
-    from ebgan_keras.models import GAN
-    from ebgan_keras.models import GLSGAN
-    from ebgan_keras.models import MAGAN
-    from ebgan_keras.models import WGANGP
-    from ebgan_keras.models import BaseGAN
-    from ebgan_keras.models import BiGAN
-    from ebgan_keras.models import CriticGAN
-    from ebgan_keras.models import EnergyGAN
-    from ebgan_keras.models import LossSensitiveGAN
+    from ebgan_keras import networks  # noqa: F401 - `ek.networks`, in `__all__`
+
+    globals().update({name: getattr(models, name) for name in models.MODEL_CLASSES})
+    __all__ = [*models.MODEL_CLASSES, *_PUBLIC]
+
+
+def _model_classes() -> tuple:
+    return importlib.import_module(f"{__name__}.models").MODEL_CLASSES
 
 
 def __getattr__(name: str):
@@ -115,7 +97,11 @@ def __getattr__(name: str):
         value = getattr(module, name)
         globals()[name] = value
         return value
-    if name in _MODEL_CLASSES:
+    if name == "__all__":  # the command line's process: the models load now
+        value = [*_model_classes(), *_PUBLIC]
+        globals()[name] = value
+        return value
+    if name[:1].isupper() and name in _model_classes():
         value = getattr(importlib.import_module(f"{__name__}.models"), name)
         globals()[name] = value
         return value
@@ -123,4 +109,5 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(__all__))
+    public = globals().get("__all__", _PUBLIC)
+    return sorted(set(globals()) | set(public))

@@ -12,6 +12,7 @@ import numpy as np
 
 from ebgan_keras import backend
 from ebgan_keras import files
+from ebgan_keras.backend import keras_internals
 from ebgan_keras.models.hooks import ModelHooks
 from ebgan_keras.models.hooks import TerminateOnNonFinite
 
@@ -92,7 +93,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         if not steps:
             return
         done = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
-        self.model._initial_epoch = done // steps
+        keras_internals.set_initial_epoch(self.model, done // steps)
         self._batches_to_skip = done % steps
         self._current_epoch = done // steps
 

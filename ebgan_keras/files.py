@@ -32,16 +32,19 @@ class RunFolderError(OSError):
     """A run folder that cannot be used: unwritable, full, or locked."""
 
 
-def file_sha256(path) -> str:
-    """The hex sha256 of a file, read in 1 MiB blocks.
+def file_sha256(path, algorithm: str = "sha256") -> str:
+    """The hex sha256 of a file, read in 1 MiB blocks: the library's one file hash.
 
     Args:
         path: str or path. The file.
+        algorithm: str. A `hashlib` algorithm, for a file published with
+            another hash (Keras' Inception weights: `"md5"`). Defaults to
+            `"sha256"`.
 
     Returns:
-        The 64 hex digits.
+        The hex digest (64 hex digits for sha256).
     """
-    digest = hashlib.sha256()
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)

@@ -14,6 +14,29 @@ import numpy as np
 LATENT_DISTRIBUTIONS = ("normal", "uniform")
 
 
+def check_positive_int(value, name: str) -> int:
+    """`value` as an int >= 1, or a `ValueError` naming the argument.
+
+    The library's one check of a count: Python and numpy ints pass, bools,
+    floats and anything below 1 do not.
+
+    Args:
+        value: the argument's value.
+        name: str. The argument's name, for the message.
+
+    Returns:
+        int. The value.
+
+    Example:
+
+    >>> check_positive_int(np.int64(3), "num")
+    3
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
+    return int(value)
+
+
 def prior_latents(
     distribution: str,
     num_samples: int,
@@ -79,14 +102,7 @@ def predict_in_batches(fn: Callable, inputs, batch_size: int) -> np.ndarray:
     """
     from keras import ops
 
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-        raise ValueError(
-            f"`batch_size` must be a positive int. Received: batch_size={batch_size!r}"
-        )
-    if batch_size < 1:
-        raise ValueError(
-            f"`batch_size` must be a positive int. Received: batch_size={batch_size!r}"
-        )
+    check_positive_int(batch_size, "batch_size")
     num = int(ops.shape(inputs)[0])
     if num < 1:
         raise ValueError(

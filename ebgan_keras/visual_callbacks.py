@@ -16,6 +16,7 @@ import keras
 import numpy as np
 
 from ebgan_keras import plot
+from ebgan_keras.utils import check_positive_int
 
 __all__ = ["EnergyDiagnostics", "SampleGrid"]
 
@@ -98,12 +99,6 @@ def _check_every(every_n_epochs) -> int:
     return int(every_n_epochs)
 
 
-def _check_positive(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
-    return int(value)
-
-
 class SampleGrid(keras.callbacks.Callback):
     """Writes a grid of samples from the same fixed latents every N epochs.
 
@@ -150,10 +145,10 @@ class SampleGrid(keras.callbacks.Callback):
             )
         self.directory = None if directory is None else os.fspath(directory)
         self.every_n_epochs = _check_every(every_n_epochs)
-        self.num = _check_positive(num, "num")
+        self.num = check_positive_int(num, "num")
         self.seed = int(seed)
         self.nrow = nrow
-        self.scale = _check_positive(scale, "scale")
+        self.scale = check_positive_int(scale, "scale")
         self.log_dir = log_dir
         self._writer = None if log_dir is None else _SummaryWriter(log_dir)
         self.latents = None
@@ -224,7 +219,7 @@ class EnergyDiagnostics(keras.callbacks.Callback):
         directory=None,
     ) -> None:
         super().__init__()
-        self.num = _check_positive(num, "num")
+        self.num = check_positive_int(num, "num")
         real_images = np.asarray(real_images, dtype=np.float32)
         if real_images.ndim != 4 or len(real_images) < 2:
             raise ValueError(

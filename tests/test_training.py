@@ -123,13 +123,22 @@ def test_config_errors_name_the_key_the_type_and_the_value(edit, message):
     assert message in str(error.value) and str(error.value).startswith("my.json: ")
 
 
-def test_load_config_takes_builtin_names_entries_and_files(tmp_path):
+def test_load_config_takes_builtin_names_and_files_the_zoo_its_entries(tmp_path):
+    from ebgan_keras import zoo
+
     assert schema.load_config("began")["class"] == "BEGAN"
-    assert schema.load_config("ebgan_pt_mnist")["name"] == "ebgan_pt_mnist"
+    # Zoo entry names are the zoo's to resolve (the schema imports no zoo).
+    assert zoo.find_config("ebgan_pt_mnist")["name"] == "ebgan_pt_mnist"
+    assert zoo.find_config("began") == schema.load_config("began")
+    with pytest.raises(schema.ConfigError, match="ek.zoo.find_config"):
+        schema.load_config("ebgan_pt_mnist")
     path = REPO / "zoo" / "gan_mnist" / "config.json"
     assert schema.load_config(str(path))["class"] == "GAN"
+    assert zoo.find_config(str(path))["class"] == "GAN"
     with pytest.raises(schema.ConfigError, match="Received: 'wgan'"):
         schema.load_config("wgan")
+    with pytest.raises(schema.ConfigError, match="a zoo entry .* Received: 'wgan'"):
+        zoo.find_config("wgan")
     (tmp_path / "bad.json").write_text("[1]")
     with pytest.raises(schema.ConfigError, match="must hold a JSON object"):
         schema.load_config(str(tmp_path / "bad.json"))

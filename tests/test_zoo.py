@@ -14,6 +14,7 @@ import pytest
 
 import ebgan_keras as ek
 from ebgan_keras import cli
+from ebgan_keras import files
 from ebgan_keras import zoo
 from ebgan_keras.zoo import card
 from ebgan_keras.zoo import stages as recipe
@@ -173,7 +174,7 @@ def test_tiny_entry_from_the_recipe_loads_from_a_folder(tiny_entry):
     assert metadata["training"]["steps"] == 2
     assert metadata["metrics"]["prior"]["num_samples"] == 40
     for name, digest in metadata["files"].items():
-        assert zoo.entries.sha256(tiny_entry / name) == digest
+        assert files.file_sha256(tiny_entry / name) == digest
 
 
 @OFF_TENSORFLOW_SLOW
@@ -297,7 +298,7 @@ def test_absent_weights_then_weights_from_urls_with_sha256(entry_copy, tmp_path)
     with pytest.raises(zoo.WeightsUnavailableError, match="too large"):
         zoo.load(str(entry_copy))
     urls = {part: (source / f"{part}.weights.h5").as_uri() for part in zoo_parts()}
-    hashes = {part: zoo.entries.sha256(source / f"{part}.weights.h5") for part in urls}
+    hashes = {part: files.file_sha256(source / f"{part}.weights.h5") for part in urls}
     with pytest.raises(ValueError, match="needs its sha256"):
         zoo.load(str(entry_copy), weights=urls, cache_dir=tmp_path / "cache")
     model = zoo.load(
@@ -305,7 +306,7 @@ def test_absent_weights_then_weights_from_urls_with_sha256(entry_copy, tmp_path)
     )
     zoo.check_golden(model, entry_copy)
     cached = tmp_path / "cache" / entry_copy.name / "generator.weights.h5"
-    assert zoo.entries.sha256(cached) == hashes["generator"]
+    assert files.file_sha256(cached) == hashes["generator"]
 
 
 def zoo_parts():
@@ -329,7 +330,7 @@ def test_failed_download_never_overwrites_the_cache(entry_copy, tmp_path):
             "generator": {"url": bad.as_uri(), "sha256": "0" * 64},
             "discriminator": {
                 "url": (entry_copy / "discriminator.weights.h5").as_uri(),
-                "sha256": zoo.entries.sha256(entry_copy / "discriminator.weights.h5"),
+                "sha256": files.file_sha256(entry_copy / "discriminator.weights.h5"),
             },
         },
     )

@@ -32,6 +32,11 @@ define the same functions with the same signatures:
   formulation, documented in the adapters.
 
 The adapter is picked once, at import, like Keras picks its trainer.
+
+`ebgan_keras.backend.keras_internals` (one module for all backends) holds
+the few private Keras and TensorFlow attributes the library relies on
+(walking every layer of a network, a callback's resume epoch, a multi-worker
+health check), so that nothing else names one.
 """
 
 from __future__ import annotations

@@ -766,7 +766,9 @@ def resolve_train_settings(args) -> dict:
                 "or --config with a whole run config. Received: neither"
             )
         else:
-            base = schema.load_config(args.model)
+            from ebgan_keras.zoo.entries import find_config
+
+            base = find_config(args.model)
             if raw is not None:
                 base = schema.validate(
                     schema.merge(base, _legacy_overrides(raw, args.config)),

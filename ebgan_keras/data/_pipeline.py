@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ebgan_keras.utils import check_positive_int
+
 if TYPE_CHECKING:
     import tensorflow as tf
 
@@ -97,15 +99,7 @@ def make_preprocessing(
 
 def check_batch_size(batch_size) -> int:
     """Return `batch_size` as an int, or raise naming the bad value."""
-    if (
-        not isinstance(batch_size, (int, np.integer))
-        or isinstance(batch_size, bool)
-        or batch_size <= 0
-    ):
-        raise ValueError(
-            f"`batch_size` must be a positive int. Received: batch_size={batch_size!r}"
-        )
-    return int(batch_size)
+    return check_positive_int(batch_size, "batch_size")
 
 
 def check_seed(seed) -> int | None:

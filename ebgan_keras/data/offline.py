@@ -40,6 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ebgan_keras.files import file_sha256
+
 logger = logging.getLogger("ebgan_keras.data")
 
 ARRAY_NAMES = ("x_train", "y_train", "x_test", "y_test")
@@ -157,26 +159,8 @@ def default_cache_dir() -> Path:
     return base / "datasets" / "ebgan_keras"
 
 
-def sha256_file(path) -> str:
-    """The sha256 hex digest of a file, read in 1 MiB chunks.
-
-    Args:
-        path: str or Path. The file.
-
-    Returns:
-        The hex digest.
-
-    Example:
-
-    >>> from ebgan_keras.data import offline
-    >>> len(offline.sha256_file(__file__))
-    64
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+#: The previous name of `ebgan_keras.files.file_sha256`.
+sha256_file = file_sha256
 
 
 def array_sha256(array: np.ndarray) -> str:
@@ -278,7 +262,7 @@ def cache_is_valid(path: Path) -> tuple[bool, str]:
         expected = record["sha256"]
     except (ValueError, KeyError, OSError) as error:
         return False, f"unreadable sha256 record ({error})"
-    actual = sha256_file(path)
+    actual = file_sha256(path)
     if actual != expected:
         return False, f"sha256 {actual} does not match the recorded {expected}"
     return True, "ok"
@@ -330,7 +314,7 @@ def prepare(name: str, cache_dir=None, force: bool = False) -> Path:
     write_npz(path, arrays)
     record = {
         "name": name,
-        "sha256": sha256_file(path),
+        "sha256": file_sha256(path),
         "arrays": {key: array_sha256(arrays[key]) for key in ARRAY_NAMES},
         "shapes": {key: list(arrays[key].shape) for key in ARRAY_NAMES},
         "source": source.description,

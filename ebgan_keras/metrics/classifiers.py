@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 
 import keras
+
+# `classifiers.file_sha256` stays importable (the training script uses it).
+from ebgan_keras.files import file_sha256
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
 REGISTRY_FILE = os.path.join(WEIGHTS_DIR, "classifiers.json")
@@ -52,29 +54,6 @@ def build_domain_classifier(
     x = keras.layers.Dropout(0.3)(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="probs")(x)
     return keras.Model(inputs, outputs, name=name)
-
-
-def file_sha256(path: str) -> str:
-    """SHA-256 hex digest of a file.
-
-    Args:
-        path: str. The file.
-
-    Returns:
-        The lowercase hex digest.
-
-    Example:
-    ```python
-    from ebgan_keras.metrics.classifiers import file_sha256
-
-    digest = file_sha256("model.weights.h5")
-    ```
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def classifier_registry() -> dict:

@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 
 from ebgan_keras import memory
+from ebgan_keras.files import file_sha256
 from ebgan_keras.metrics import extractors as extractors_lib
 from ebgan_keras.metrics import statistics
 from ebgan_keras.metrics.results import EvaluationReport
@@ -205,14 +206,6 @@ def _digest(images: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def _file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def reference_statistics(
     reference,
     features="auto",
@@ -315,7 +308,7 @@ def _load_cache(path: str):
         return None
     with open(sidecar, encoding="utf-8") as handle:
         expected = handle.read().strip()
-    if _file_sha256(path) != expected:
+    if file_sha256(path) != expected:
         warnings.warn(
             f"The cached reference statistics {path} do not match their sha256; "
             "recomputing them.",
@@ -342,7 +335,7 @@ def _save_cache(path: str, stats: dict) -> None:
     )
     os.replace(temporary, path)
     with open(path + ".sha256", "w", encoding="utf-8") as handle:
-        handle.write(_file_sha256(path))
+        handle.write(file_sha256(path))
 
 
 def evaluate(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import socket
@@ -11,6 +10,7 @@ import tempfile
 import keras
 import numpy as np
 
+from ebgan_keras.files import file_sha256
 from ebgan_keras.metrics import classifiers
 
 INCEPTION_URL = (
@@ -213,11 +213,7 @@ class WeightsIntegrityError(ValueError):
 
 def _file_hash(path: str, expected: str) -> str:
     """md5 or sha256 of a file, by the length of the expected hex digest."""
-    digest = hashlib.sha256() if len(expected) == 64 else hashlib.md5()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(path, "sha256" if len(expected) == 64 else "md5")
 
 
 def fetch_weights(

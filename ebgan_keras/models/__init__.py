@@ -30,6 +30,7 @@ __all__ = [
     "GAN",
     "GLSGAN",
     "MAGAN",
+    "MODEL_CLASSES",
     "WGANGP",
     "BaseGAN",
     "BiGAN",
@@ -39,3 +40,10 @@ __all__ = [
     "LossSensitiveGAN",
     "ModelHooks",
 ]
+#: The model classes of the library, each also `ek.<name>`: `__all__` but
+#: the helpers (the one list of them).
+MODEL_CLASSES = tuple(
+    name
+    for name in __all__
+    if name not in ("MODEL_CLASSES", "GANOptimizer", "ModelHooks")
+)

@@ -87,6 +87,12 @@ class BaseGAN(keras.Model):
     #: Whether `generator_loss` also takes the step's real batch (`real=`):
     #: BiGAN's encoder is trained in the generator step, on real images.
     generator_loss_takes_real = False
+    #: The model's networks by role: each is a constructor argument and an
+    #: attribute of that name. Configs (one `{"builder", "kwargs"}` per
+    #: role), zoo files (`{role}.weights.h5`), cards, cost estimates and
+    #: batch-norm synchronisation loop over them; a model with a third
+    #: network (BiGAN's `encoder`) adds its role here.
+    network_roles = ("generator", "discriminator")
 
     def __init__(
         self,
@@ -137,6 +143,18 @@ class BaseGAN(keras.Model):
     # ------------------------------------------------------------------
     # Public API
     # ------------------------------------------------------------------
+    def networks(self) -> dict:
+        """The model's networks by role, in the order of `network_roles`.
+
+        (A method, not a property: Keras' saving walks a model's properties,
+        and a dict of the networks would give them a second path.)
+
+        Returns:
+            A dict `{role: keras.Model}`, e.g. `{"generator": ...,
+            "discriminator": ...}`.
+        """
+        return {role: getattr(self, role) for role in self.network_roles}
+
     @classmethod
     def config_for_epochs(cls, model_kwargs: dict, epochs: int | None) -> dict:
         """The constructor kwargs of a run of `epochs` epochs (the builder asks).
@@ -617,10 +635,10 @@ class BaseGAN(keras.Model):
         config = super().get_config()
         config.update(
             {
-                "generator": keras.saving.serialize_keras_object(self.generator),
-                "discriminator": keras.saving.serialize_keras_object(
-                    self.discriminator
-                ),
+                **{
+                    role: keras.saving.serialize_keras_object(network)
+                    for role, network in self.networks().items()
+                },
                 "latent_dim": self.latent_dim,
                 "latent_distribution": self.latent_distribution,
                 "seed": self.seed,
@@ -631,7 +649,7 @@ class BaseGAN(keras.Model):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
-        for name in ("generator", "discriminator"):
+        for name in cls.network_roles:
             config[name] = keras.saving.deserialize_keras_object(
                 config[name], custom_objects=custom_objects
             )

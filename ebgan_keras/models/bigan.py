@@ -122,6 +122,7 @@ class BiGAN(BaseGAN):
     """
 
     generator_loss_takes_real = True
+    network_roles = ("generator", "discriminator", "encoder")
     tracked_logs = BaseGAN.tracked_logs + ("d_loss_x", "d_loss_z", "d_loss_xz")
 
     def __init__(
@@ -392,7 +393,6 @@ class BiGAN(BaseGAN):
         config = super().get_config()
         config.update(
             {
-                "encoder": keras.saving.serialize_keras_object(self.encoder),
                 "unary_terms": self.unary_terms,
                 "adversarial_loss": self.adversarial_loss,
                 "encoder_learning_rate_multiplier": (
@@ -401,14 +401,6 @@ class BiGAN(BaseGAN):
             }
         )
         return config
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(
-            config["encoder"], custom_objects=custom_objects
-        )
-        return super().from_config(config, custom_objects=custom_objects)
 
 
 __all__ = ["BiGAN", "discriminator_term_loss", "encoder_generator_term_loss"]

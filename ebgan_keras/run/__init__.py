@@ -2,9 +2,13 @@
 
 - `config`: the recipe schema (`load_config`, `validate`, `merge`).
 - `builder`: a recipe into a compiled model.
-- `training`: the one training driver (run folders, exact resume).
-- `sweeps`: hyperparameter sweeps on Ray Tune (`ek.sweep`).
-- `distribute`: data parallelism and several processes.
+- `training`: the one training driver (exact resume); `run_folder`: a run
+  folder's files, settings check and provenance; `stream`: the run's one
+  seeded data stream.
+- `sweeps`: hyperparameter sweeps on Ray Tune (`ek.sweep`); `sweep_plan`:
+  grids and trials, checked; `sweep_trial`: one trial.
+- `distribute`: data parallelism and several processes; `cluster_settings`:
+  `TF_CONFIG` and the JAX coordinator, checked.
 - `export`: a trained model into a SavedModel archive (`ek.export`).
 
 Nothing in the core (`models`, `networks`, `losses`, `samplers`, `metrics`,
@@ -14,7 +18,19 @@ top of it.
 
 import importlib
 
-_SUBMODULES = ("builder", "config", "distribute", "export", "sweeps", "training")
+_SUBMODULES = (
+    "builder",
+    "cluster_settings",
+    "config",
+    "distribute",
+    "export",
+    "run_folder",
+    "stream",
+    "sweep_plan",
+    "sweep_trial",
+    "sweeps",
+    "training",
+)
 
 
 def __getattr__(name: str):

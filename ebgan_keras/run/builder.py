@@ -15,51 +15,8 @@ from collections.abc import Callable
 from collections.abc import Sequence
 
 from ebgan_keras.run.config import ConfigError
-
-_PACKAGE = "ebgan_keras>"
-
-
-def model_classes() -> dict:
-    """The model classes a config's `class` may name, by name.
-
-    Returns:
-        A dict `{name: class}` of every `keras.Model` with a training step of
-        this library (`discriminator_loss` and `generator_loss`) registered
-        under the package `ebgan_keras`.
-    """
-    import keras
-
-    import ebgan_keras.models  # noqa: F401 - registers the library's models
-
-    classes = {}
-    for key, value in keras.saving.get_custom_objects().items():
-        if (
-            key.startswith(_PACKAGE)
-            and isinstance(value, type)
-            and issubclass(value, keras.Model)
-            and hasattr(value, "discriminator_loss")
-            and hasattr(value, "generator_loss")
-        ):
-            classes[key[len(_PACKAGE) :]] = value
-    return classes
-
-
-def model_class(name: str) -> type:
-    """The model class of a config's `class`, with an error listing the known ones.
-
-    Args:
-        name: str. A class name such as `"EBGANPT"`.
-
-    Returns:
-        The class.
-    """
-    classes = model_classes()
-    if name not in classes:
-        raise ConfigError(
-            f"config `class` must be one of {', '.join(sorted(classes))}. "
-            f"Received: class={name!r}"
-        )
-    return classes[name]
+from ebgan_keras.run.config import model_class
+from ebgan_keras.run.config import model_classes
 
 
 def _shape_kwargs(function, kwargs: dict, image_shape: Sequence[int]) -> dict:
@@ -108,7 +65,8 @@ def build_network(spec: dict, role: str, image_shape: Sequence[int] | None = Non
 
     Args:
         spec: dict. `{"builder": NAME, "kwargs": {...}}`.
-        role: str. `"generator"` or `"discriminator"` (for error messages).
+        role: str. The network's role, e.g. `"generator"` (for error
+            messages).
         image_shape: sequence of 3 ints. Filled into the kwargs where they
             leave the image shape out. Defaults to `None` (kwargs as given).
 
@@ -170,11 +128,10 @@ def build_model(
     model_kwargs = dict(config.get("model", {}))
     what = config.get("name") or config["class"]
     try:
-        generator = build_network(config["generator"], "generator", shape)
-        discriminator = build_network(config["discriminator"], "discriminator", shape)
-        if config.get("encoder") is not None:  # BiGAN's third network
-            model_kwargs["encoder"] = build_network(config["encoder"], "encoder", shape)
-        model = cls(generator, discriminator, seed=seed, **model_kwargs)
+        networks = {
+            role: build_network(config[role], role, shape) for role in cls.network_roles
+        }
+        model = cls(**networks, seed=seed, **model_kwargs)
     except (TypeError, ValueError) as error:
         if isinstance(error, ConfigError):
             raise

@@ -17,7 +17,8 @@ A run config is a JSON object, the form of a zoo entry's `config.json`:
 - `class`: a model class of the library (any `keras.Model` registered under
   the package `ebgan_keras`, e.g. `"EBGAN"`, `"BEGAN"`, `"GAN"`); `model`: its
   keyword arguments.
-- `generator` / `discriminator` (and `encoder`, for BiGAN): a function of
+- one key per network role of the class (its `network_roles`: `generator`
+  and `discriminator`, and `encoder` for BiGAN): a function of
   `ek.networks` and its keyword arguments. The image shape (`image_shape`, or
   `image_size` and `channels`) is filled in from the data where the kwargs
   leave it out.
@@ -36,10 +37,10 @@ A run config is a JSON object, the form of a zoo entry's `config.json`:
   the model card's text (zoo entries).
 
 Built-in configs are data files in `ebgan_keras/configs/` (`ebgan`,
-`ebgan_pt`, `began`, `magan`); `load_config` also reads any zoo entry's
-config by name and any JSON file by path. `validate` checks a config and
-fills in defaults, with errors that name the key, the expected type and the
-received value.
+`ebgan_pt`, `began`, `magan`); `load_config` also reads any JSON file by
+path (a zoo entry's config by name: `ek.zoo.find_config`). `validate` checks
+a config and fills in defaults, with errors that name the key, the expected
+type and the received value.
 """
 
 from __future__ import annotations
@@ -130,25 +131,21 @@ def _network(value) -> bool:
     )
 
 
+#: The schema of one network: a function of `ek.networks` and its kwargs.
+NETWORK_FIELD = ('an object {"builder": NAME, "kwargs": {...}}', _network, _ANY)
+#: The roles of a class that names none (`BaseGAN.network_roles`).
+DEFAULT_NETWORK_ROLES = ("generator", "discriminator")
+#: Network roles the previous schema always held, `null` where the class has
+#: no such network (every model but BiGAN has `"encoder": null`). Validated
+#: configs keep them, so the recipe hashes recorded in shipped entries'
+#: metadata (`recipe_sha256`) still match.
+LEGACY_NULL_ROLES = ("encoder",)
+_PACKAGE = "ebgan_keras>"
+
 TOP_LEVEL = {
     "format_version": ("the int 1", lambda v: v == FORMAT_VERSION, FORMAT_VERSION),
     "class": ("the name of a model class (e.g. 'EBGANPT')", _string, _ANY),
     "model": ("a JSON object of keyword arguments", _is_dict, {}),
-    "generator": (
-        'an object {"builder": NAME, "kwargs": {...}}',
-        _network,
-        _ANY,
-    ),
-    "discriminator": (
-        'an object {"builder": NAME, "kwargs": {...}}',
-        _network,
-        _ANY,
-    ),
-    "encoder": (
-        'null or an object {"builder": NAME, "kwargs": {...}} (BiGAN)',
-        _optional(_network),
-        None,
-    ),
     "image_shape": ("null or [height, width, channels]", _optional(_shape), None),
     "training": ("a JSON object", _is_dict, {}),
     "evaluation": ("null or a JSON object", _optional(_is_dict), None),
@@ -223,6 +220,90 @@ EVALUATION = {
 }
 
 
+def model_classes() -> dict:
+    """The model classes a config's `class` may name, by name.
+
+    Returns:
+        A dict `{name: class}` of every `keras.Model` with a training step of
+        this library (`discriminator_loss` and `generator_loss`) registered
+        under the package `ebgan_keras`.
+    """
+    import keras
+
+    import ebgan_keras.models  # noqa: F401 - registers the library's models
+
+    classes = {}
+    for key, value in keras.saving.get_custom_objects().items():
+        if (
+            key.startswith(_PACKAGE)
+            and isinstance(value, type)
+            and issubclass(value, keras.Model)
+            and hasattr(value, "discriminator_loss")
+            and hasattr(value, "generator_loss")
+        ):
+            classes[key[len(_PACKAGE) :]] = value
+    return classes
+
+
+def model_class(name: str) -> type:
+    """The model class of a config's `class`, with an error listing the known ones.
+
+    Args:
+        name: str. A class name such as `"EBGANPT"`.
+
+    Returns:
+        The class.
+    """
+    classes = model_classes()
+    if name not in classes:
+        raise ConfigError(
+            f"config `class` must be one of {', '.join(sorted(classes))}. "
+            f"Received: class={name!r}"
+        )
+    return classes[name]
+
+
+def network_roles(class_name) -> tuple:
+    """The network roles of a config's `class` (its `network_roles`).
+
+    Args:
+        class_name: the config's `class` (any type).
+
+    Returns:
+        A tuple of role names, e.g. `("generator", "discriminator",
+        "encoder")` for `"BiGAN"`; `DEFAULT_NETWORK_ROLES` for a name that is
+        no model class (`model_class` names the error where the model is
+        built).
+    """
+    cls = model_classes().get(class_name) if isinstance(class_name, str) else None
+    return tuple(getattr(cls, "network_roles", DEFAULT_NETWORK_ROLES))
+
+
+def top_level_fields(roles: tuple) -> dict:
+    """The top-level fields of a config whose class has these network roles.
+
+    Args:
+        roles: tuple of str. The class's `network_roles`.
+
+    Returns:
+        `TOP_LEVEL` with one network field per role (and the
+        `LEGACY_NULL_ROLES`), placed after `model` as the previous schema
+        ordered them: `{key: (expected, check, default)}`.
+    """
+    fields = {}
+    for key, field in TOP_LEVEL.items():
+        fields[key] = field
+        if key == "model":
+            for role in roles:
+                fields[role] = NETWORK_FIELD
+            for role in LEGACY_NULL_ROLES:
+                fields.setdefault(
+                    role,
+                    (f"null ({role} is no network of it)", lambda v: v is None, None),
+                )
+    return fields
+
+
 def _received(value) -> str:
     return f"{value!r} ({type(value).__name__})"
 
@@ -282,7 +363,8 @@ def validate(config: dict, source: str = "config") -> dict:
     64
     """
     _check_finite(config, "", source)
-    result = _check_fields(config, TOP_LEVEL, "", source)
+    roles = network_roles(config.get("class") if isinstance(config, dict) else None)
+    result = _check_fields(config, top_level_fields(roles), "", source)
     registered = result.pop("registered_name")
     if registered is not None:
         if registered != f"ebgan_keras>{result['class']}":
@@ -297,9 +379,8 @@ def validate(config: dict, source: str = "config") -> dict:
         result["evaluation"] = _check_fields(
             result["evaluation"], EVALUATION, "evaluation", source
         )
-    for role in ("generator", "discriminator", "encoder"):
-        if result[role] is not None:
-            result[role].setdefault("kwargs", {})
+    for role in roles:
+        result[role].setdefault("kwargs", {})
     return result
 
 
@@ -369,12 +450,15 @@ def read_json(path, what: str | None = None) -> dict:
 
 
 def load_config(name_or_path) -> dict:
-    """A run config by built-in name, zoo entry name or JSON file path.
+    """A run config by built-in name or JSON file path.
+
+    A zoo entry's config by its name: `ek.zoo.find_config` (the zoo resolves
+    its names; this schema knows none).
 
     Args:
-        name_or_path: str or path. A built-in config (`builtin_names()`), the
-            name of a zoo entry, or the path of a JSON file (a zoo entry's
-            `config.json` or any config of this schema).
+        name_or_path: str or path. A built-in config (`builtin_names()`) or
+            the path of a JSON file (a zoo entry's `config.json` or any
+            config of this schema).
 
     Returns:
         The config dict, validated, with defaults filled in.
@@ -390,18 +474,9 @@ def load_config(name_or_path) -> dict:
         return validate(read_json(CONFIG_DIR / f"{text}.json"), f"config {text!r}")
     if os.path.isfile(text) or text.endswith(".json") or os.sep in text:
         return validate(read_json(text), repr(text))
-    from ebgan_keras.zoo import entries
-
-    try:
-        folder = entries.entry_dir(text)
-    except (ValueError, FileNotFoundError, TypeError):
-        raise ConfigError(
-            f"Unknown config: not a built-in config ({', '.join(builtin_names())}), "
-            f"a zoo entry (`ebgan-keras zoo list`) or a JSON file. "
-            f"Received: {text!r}"
-        ) from None
-    return validate(
-        read_json(folder / "config.json", f"{text!r} config"), f"zoo entry {text!r}"
+    raise ConfigError(
+        f"Unknown config: not a built-in config ({', '.join(builtin_names())}) "
+        f"or a JSON file (a zoo entry's: `ek.zoo.find_config`). Received: {text!r}"
     )
 
 
@@ -411,6 +486,10 @@ __all__ = [
     "builtin_names",
     "load_config",
     "merge",
+    "model_class",
+    "model_classes",
+    "network_roles",
+    "top_level_fields",
     "read_json",
     "validate",
 ]

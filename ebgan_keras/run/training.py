@@ -18,35 +18,56 @@ shuffled dataset whose order depends only on the seed), and a resumed run
 skips the batches that the checkpoint has already seen, so a run killed at
 any point and rerun ends with the same weights as an uninterrupted run, on
 the same backend and machine.
+
+Distributed (`cluster` from `ek.run.distribute.setup`): every process runs
+the same `train` call with the same arguments; `training.batch_size` is the
+global batch, split over the replicas of all processes. The chief (process
+0) alone writes into the run folder (lock, run config, checkpoint, history,
+sample grids, `model.keras`); the other processes run the same saves (which
+may need collectives) into a temporary folder that is removed at the end,
+and read the chief's checkpoint to resume, so the run folder must be on a
+file system that every process sees. Batch norm uses global-batch
+statistics, in every network of the model (`networks()`).
+
+Example:
+
+```python
+from ebgan_keras.run import config
+from ebgan_keras.run import training
+
+run = training.resolve_config(config.load_config("ebgan_pt"),
+                              data="mnist_subset", epochs=5)
+model = training.train(run, "runs/quickstart")
+```
 """
 
 from __future__ import annotations
 
-import datetime
 import math
 import os
-import platform
-import shutil
-import sys
-import time
-import warnings
 
-from ebgan_keras import files
 from ebgan_keras.run.builder import build_model
 from ebgan_keras.run.builder import compile_model
 from ebgan_keras.run.builder import model_class
 from ebgan_keras.run.config import ConfigError
 from ebgan_keras.run.config import merge
 from ebgan_keras.run.config import validate
+from ebgan_keras.run.run_folder import BACKUP_DIR
+from ebgan_keras.run.run_folder import CHECKPOINT_FILE
+from ebgan_keras.run.run_folder import HISTORY_FILE
+from ebgan_keras.run.run_folder import INFO_FILE
+from ebgan_keras.run.run_folder import MODEL_FILE
+from ebgan_keras.run.run_folder import RUN_CONFIG_FILE
+from ebgan_keras.run.run_folder import RunFolder
+from ebgan_keras.run.run_folder import final_path
+from ebgan_keras.run.run_folder import machine
+from ebgan_keras.run.run_folder import nothing_to_train
+from ebgan_keras.run.run_folder import run_info_callback
+from ebgan_keras.run.run_folder import versions
+from ebgan_keras.run.stream import replayed
 
 #: Shorter data sets are repeated so that an epoch has at least this many steps.
 MIN_STEPS_PER_EPOCH = 100
-RUN_CONFIG_FILE = "run_config.json"
-MODEL_FILE = "model.keras"
-HISTORY_FILE = "history.json"
-INFO_FILE = "train_info.json"
-BACKUP_DIR = "backup"
-CHECKPOINT_FILE = "latest.weights.h5"
 #: The Keras dtype policies of `train(mixed_precision=...)`.
 MIXED_PRECISION_POLICIES = ("mixed_float16", "mixed_bfloat16")
 
@@ -180,160 +201,6 @@ def resolve_mixed_precision(value: str | None) -> str | None:
     return value
 
 
-def _check_settings(run_dir: str, config: dict) -> None:
-    """A run folder holds one run: refuse to continue it with other settings."""
-    previous = files.read_json(os.path.join(run_dir, RUN_CONFIG_FILE))
-    started = os.path.isdir(os.path.join(run_dir, BACKUP_DIR)) or os.path.isfile(
-        os.path.join(run_dir, MODEL_FILE)
-    )
-    if previous is None or not started:
-        return
-    changed = []
-    for key in sorted(set(previous) | set(config)):
-        old, new = previous.get(key), config.get(key)
-        if key == "training" and isinstance(old, dict) and isinstance(new, dict):
-            for field in sorted(set(old) | set(new)):
-                if field != "epochs" and old.get(field) != new.get(field):
-                    changed.append(
-                        (f"training.{field}", old.get(field), new.get(field))
-                    )
-        elif old != new:
-            changed.append((key, old, new))
-    if changed:
-        details = ", ".join(f"{key}: {old!r} -> {new!r}" for key, old, new in changed)
-        raise ConfigError(
-            f"{run_dir!r} holds a run with other settings ({details}); continue it "
-            "with the same settings (only the epochs may change) or choose "
-            "another folder."
-        )
-
-
-def final_path(run_dir: str) -> str:
-    """The finished model of a run folder."""
-    return os.path.join(run_dir, MODEL_FILE)
-
-
-def nothing_to_train(run_dir: str, done: int, steps: int, epochs: int) -> str:
-    """The line of a rerun that asks for no more epochs than were trained."""
-    return (
-        f"Nothing was trained: the run in {run_dir} has already done "
-        f"{done // steps} epoch(s) ({done} steps) and --epochs asks for {epochs}; "
-        f"{MODEL_FILE} is unchanged (raise the epochs to train further)."
-    )
-
-
-def _usable_checkpoint(path: str, aside_dir: str | None) -> bool:
-    """Whether a checkpoint file reads whole; a torn one is set aside.
-
-    A torn file (a disk that lost part of a write despite the fsync) is moved
-    to `aside_dir`, kept for inspection, and training starts from the last
-    good state: the finished model if there is one, else the beginning.
-    `aside_dir=None` (a worker of a distributed run, which never writes into
-    the run folder) only reads.
-    """
-    if not os.path.isfile(path):
-        return False
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as handle:
-            handle.visititems(
-                lambda _, item: item[()] if isinstance(item, h5py.Dataset) else None
-            )
-        return True
-    except Exception as error:  # noqa: BLE001 - any unreadable file is set aside
-        if aside_dir is None:
-            return False
-        name = f"{os.path.basename(path)}.unreadable-{int(time.time())}"
-        aside = os.path.join(aside_dir, name)
-        os.replace(path, aside)
-        warnings.warn(
-            f"The checkpoint {path!r} is unreadable ({error}); it was moved to "
-            f"{aside!r} and training starts again from the last good state.",
-            stacklevel=3,
-        )
-        return False
-
-
-def versions() -> dict:
-    """The versions of Python, Keras, the backends in use and this package."""
-    import keras
-
-    import ebgan_keras
-
-    result = {"python": platform.python_version(), "keras": keras.__version__}
-    for module in ("tensorflow", "jax", "torch", "numpy"):
-        if module in sys.modules:
-            result[module] = getattr(sys.modules[module], "__version__", "?")
-    result["ebgan_keras"] = ebgan_keras.__version__
-    return result
-
-
-def machine() -> str:
-    """The CPU model and count of this machine, for provenance."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()}"
-
-
-def _run_info_callback(run_dir: str, cluster=None, mixed_precision=None):
-    import keras
-
-    class RunInfo(keras.callbacks.Callback):
-        """Keeps `train_info.json` (wall time, steps, provenance) across resumes."""
-
-        path = os.path.join(run_dir, INFO_FILE)
-
-        def on_train_begin(self, logs=None):
-            self.info = files.read_json(self.path, {"wall_time_s": 0.0, "segments": 0})
-            self.info["segments"] += 1
-            self.info["backend"] = keras.backend.backend()
-            self.info["versions"] = versions()
-            self.info["machine"] = machine()
-            if cluster is not None and cluster.mode != "none":
-                self.info["distribute"] = {
-                    "mode": cluster.mode,
-                    "processes": cluster.num_processes,
-                    "replicas": cluster.num_replicas,
-                }
-            if mixed_precision is not None:
-                self.info["mixed_precision"] = mixed_precision
-            self.start = time.perf_counter()
-            self.base_seconds = self.info["wall_time_s"]
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.info["epochs_done"] = epoch + 1
-            self._write()
-
-        def on_train_end(self, logs=None):
-            # A run killed between its checkpoint and this file resumes with
-            # no epoch left to train: the file is still completed here.
-            steps = (self.params or {}).get("steps")
-            if "epochs_done" not in self.info and steps:
-                done = keras.ops.convert_to_numpy(self.model.optimizer.iterations)
-                self.info["epochs_done"] = int(done) // int(steps)
-            self._write()
-
-        def _write(self):
-            self.info["wall_time_s"] = (
-                self.base_seconds + time.perf_counter() - self.start
-            )
-            self.info["date"] = datetime.date.today().isoformat()
-            self.info["steps_done"] = int(
-                keras.ops.convert_to_numpy(self.model.optimizer.iterations)
-            )
-            files.write_json(self.path, self.info)
-
-    return RunInfo()
-
-
 def _synchronized_batch_norm(model, cluster, synchronized: bool) -> None:
     """Batch norm on the global batch under `tf.distribute` with several replicas.
 
@@ -347,73 +214,12 @@ def _synchronized_batch_norm(model, cluster, synchronized: bool) -> None:
         return
     import keras
 
-    for network in (model.generator, model.discriminator):
-        for layer in network._flatten_layers():
+    from ebgan_keras.backend.keras_internals import walk_layers
+
+    for network in model.networks().values():
+        for layer in walk_layers(network):
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.synchronized = synchronized
-
-
-class _ReplayedStream:
-    """The batches of one iterator of `stream`, replayed to each new iterator.
-
-    `ek.data`'s seeded shuffle reshuffles each iteration: the k-th iterator
-    of the pipeline reads the k-th order. Keras creates iterators before the
-    one it trains on (peeks at a batch), more of them under a `tf.distribute`
-    strategy than without, so a distributed run would train on another order
-    than one process. This generator function (for
-    `tf.data.Dataset.from_generator`) reads one iterator of `stream`, the
-    first: each call replays the batches drawn so far, then continues; once
-    a later call starts, the earlier ones stop. So every run, distributed or
-    not, trains on the first order of its seed, and only the batches of the
-    peeks (their prefetch included) are held in memory.
-    """
-
-    def __init__(self, stream) -> None:
-        import threading
-
-        self.iterator = iter(stream)
-        self.seen = []
-        self.generation = 0
-        self.lock = threading.Lock()
-
-    def __call__(self):
-        with self.lock:
-            self.generation += 1
-            generation = self.generation
-            if self.seen is None:
-                raise RuntimeError(
-                    "the training data was iterated again after more than "
-                    f"{_REPLAYED_BATCHES} batches; its order would differ from "
-                    "one process's"
-                )
-            replay = list(self.seen)
-        yield from replay
-        while True:
-            with self.lock:
-                if generation != self.generation:
-                    return  # a newer iterator took over
-                try:
-                    batch = next(self.iterator)
-                except StopIteration:
-                    return
-                if self.seen is not None:
-                    self.seen.append(batch)
-                    if len(self.seen) > _REPLAYED_BATCHES:
-                        self.seen = None  # training is under way: no copies
-            yield batch
-
-
-#: Batches `_ReplayedStream` keeps for a later iterator (Keras's peek and its
-#: prefetch draw a few).
-_REPLAYED_BATCHES = 64
-
-
-def _replayed(stream):
-    import tensorflow as tf
-
-    return tf.data.Dataset.from_generator(
-        _ReplayedStream(stream), output_signature=stream.element_spec
-    )
 
 
 def _check_global_batch(config: dict, cluster) -> None:
@@ -438,15 +244,7 @@ def train(
 ):
     """Trains a run config in a run folder; rerun the same call to resume.
 
-    Distributed (`cluster` from `ek.run.distribute.setup`): every process runs
-    this same call with the same arguments; `training.batch_size` is the
-    global batch, split over the replicas of all processes. The chief
-    (process 0) alone writes into `run_dir` (lock, run config, checkpoint,
-    history, sample grids, `model.keras`); the other processes run the same
-    saves (which may need collectives) into a temporary folder that is
-    removed at the end, and read the chief's checkpoint to resume, so
-    `run_dir` must be on a file system that every process sees. Batch norm
-    uses global-batch statistics.
+    Distributed runs: every process makes this same call (module docstring).
 
     Args:
         config: dict. A validated run config (`resolve_config` applies the
@@ -454,18 +252,17 @@ def train(
         run_dir: str. The run folder (created).
         verbose: int. Keras `fit` verbosity. Defaults to `2`.
         callbacks: sequence of `keras.callbacks.Callback`. More callbacks
-            (run by every process of a distributed run).
+            (run by every process of a distributed run). Defaults to none.
         sample_grids: bool. Write a grid of samples of fixed latents after
             every epoch to `samples/`. Defaults to `False`.
         announce: callable. Called with one line describing the run before
             training starts (the CLI prints it). Defaults to `None`.
         cluster: `ek.run.distribute.Cluster`. Defaults to the one of the last
             `ek.run.distribute.setup` (one process if none).
-        mixed_precision: str. A Keras dtype policy for the model,
-            `"mixed_float16"` or `"mixed_bfloat16"`, or `"auto"`
-            (`"mixed_float16"` on a GPU, float32 otherwise); `None` takes the
-            config's `training.mixed_precision` (whose `null` keeps the
-            global policy). Recorded in `train_info.json`. Defaults to `None`.
+        mixed_precision: str. `"mixed_float16"`, `"mixed_bfloat16"` or
+            `"auto"` (`resolve_mixed_precision`); `None` takes the config's
+            `training.mixed_precision`. Recorded in `train_info.json`.
+            Defaults to `None`.
 
     Returns:
         The trained model (also saved as `run_dir/model.keras`).
@@ -475,177 +272,178 @@ def train(
         DataError: the data cannot be loaded.
         files.RunFolderError: the folder is unwritable, full or in use.
 
-    Example:
-
-    ```python
-    from ebgan_keras.run import config
-    from ebgan_keras.run import training
-
-    run = training.resolve_config(config.load_config("ebgan_pt"),
-                                  data="mnist_subset", epochs=5)
-    model = training.train(run, "runs/quickstart")
-    ```
+    Example: see the module docstring.
     """
-    import tempfile
-
-    import keras
-
-    from ebgan_keras import backend
-    from ebgan_keras.callbacks import BackupAndRestore
-    from ebgan_keras.callbacks import JSONHistory
     from ebgan_keras.run import distribute
 
     cluster = cluster or distribute.current()
-    chief = cluster.is_chief
     training = config["training"]
     mixed_precision = resolve_mixed_precision(
         training.get("mixed_precision") if mixed_precision is None else mixed_precision
     )
     _check_global_batch(config, cluster)
-    # The folder is checked and locked before data and model are built, so a
-    # bad folder or a second writer fails at once. Only the chief writes.
-    lock = None
-    worker_dir = None
-    if chief:
-        lock = files.claim_run_folder(run_dir, RUN_CONFIG_FILE)
+    folder = RunFolder(run_dir, cluster.is_chief)
     try:
-        _check_settings(run_dir, config)
-        backup_dir = os.path.join(run_dir, BACKUP_DIR)
-        if chief:
-            for folder in (run_dir, backup_dir):
-                files.remove_partials(folder)
-        checkpoint = os.path.join(backup_dir, CHECKPOINT_FILE)
-        has_checkpoint = _usable_checkpoint(checkpoint, run_dir if chief else None)
-        if chief and not has_checkpoint and os.path.isfile(final_path(run_dir)):
-            # A kill while the finished run removed its backup left a part.
-            files.remove_folder(backup_dir)
-        write_dir = run_dir
-        if not chief:
-            # Every process runs the same steps, saves and sample grids, in
-            # step: reading a distributed variable or running the generator
-            # may need a collective (TensorFlow's multi-worker rule: every
-            # worker saves; on JAX a computation on global arrays needs every
-            # process). The chief writes into the run folder, the others into
-            # a temporary folder, seeded with a copy of the chief's checkpoint
-            # so that their callbacks resume exactly as the chief's do.
-            worker_dir = tempfile.mkdtemp(prefix=f"ebgan_keras_worker_{os.getpid()}_")
-            write_dir = worker_dir
-            if os.path.isdir(backup_dir):
-                shutil.copytree(
-                    backup_dir, os.path.join(worker_dir, BACKUP_DIR), dirs_exist_ok=True
-                )
-
-        dataset = load_training_data(config)
-        image_shape = tuple(int(d) for d in dataset.element_spec.shape[1:])
-        expected = config.get("image_shape")
-        if expected is not None and tuple(expected) != image_shape:
-            raise DataError(
-                f"the data gives images of shape {image_shape}, the config's "
-                f"`image_shape` is {tuple(expected)}. Received: data "
-                f"{training['data']!r}"
-            )
-        batches = int(dataset.cardinality())
-        # Steps per compiled call: a measured choice per backend (see the
-        # adapters' STEPS_PER_EXECUTION).
-        per_call = backend.STEPS_PER_EXECUTION
-        if cluster.strategy is not None:
-            # A loop of steps around collectives does not run under
-            # `tf.distribute` (TensorFlow 2.21: "You must feed a value for
-            # placeholder tensor" in multi-worker mode): one step per call.
-            per_call = 1
-        steps = training["steps_per_epoch"]
-        if steps is None:
-            if batches < 1:
-                raise DataError(
-                    f"the data {training['data']!r} gives no full batch of "
-                    f"{training['batch_size']} images; lower the batch size."
-                )
-            steps = max(batches, MIN_STEPS_PER_EPOCH)
-            steps = int(math.ceil(steps / per_call) * per_call)
-        if steps % per_call:
-            per_call = 1
-        epochs = training["epochs"]
-
-        keras.utils.set_random_seed(training["seed"])
-        policy = keras.config.dtype_policy()
-        if mixed_precision is not None:
-            keras.config.set_dtype_policy(mixed_precision)
-        try:
-            with cluster.scope():
-                model = build_model(config, image_shape)
-                compile_model(model, config, steps_per_execution=per_call)
-        finally:
-            keras.config.set_dtype_policy(policy)
-
-        final = os.path.join(run_dir, MODEL_FILE)
-        if has_checkpoint:
-            model.load_weights(checkpoint)
-        elif os.path.isfile(final):
-            # A finished run trained further: continue from its model.
-            model.load_weights(final)
-        done = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
-        if done >= epochs * steps and not has_checkpoint and os.path.isfile(final):
-            if announce is not None and chief:
-                announce(nothing_to_train(run_dir, done, steps, epochs))
+        folder.open(config)
+        dataset, image_shape = _training_data(config)
+        steps, per_call = _steps_per_epoch(config, dataset, cluster)
+        model = _built_model(config, image_shape, cluster, mixed_precision, per_call)
+        done = folder.restore(model)
+        if done >= training["epochs"] * steps and folder.finished_before:
+            if announce is not None and cluster.is_chief:
+                announce(nothing_to_train(run_dir, done, steps, training["epochs"]))
             return model
-        if chief:
-            files.write_json(os.path.join(run_dir, RUN_CONFIG_FILE), config)
-        # One seeded stream for the whole run; a resumed run skips what the
-        # checkpoint has seen (the callback skips within a resumed epoch).
-        stream = _replayed(dataset.repeat().skip(done - done % steps))
-        run_callbacks = [
-            BackupAndRestore(
-                os.path.join(write_dir, BACKUP_DIR), delete_checkpoint=False
-            ),
-            JSONHistory(os.path.join(write_dir, HISTORY_FILE)),
-            _run_info_callback(write_dir, cluster, mixed_precision),
-        ]
-        if sample_grids:
-            from ebgan_keras.visual_callbacks import SampleGrid
-
-            run_callbacks.append(
-                SampleGrid(
-                    os.path.join(write_dir, "samples"), num=64, seed=training["seed"]
-                )
-            )
-        if announce is not None and chief:
-            where = "" if cluster.mode == "none" else f", {cluster.describe()}"
-            announce(
-                f"Training {config.get('name') or config['class']} on "
-                f"{training['data']} {image_shape} for {epochs} epochs of {steps} "
-                f"steps, batch {training['batch_size']} "
-                f"({keras.backend.backend()} backend{where}) -> {run_dir}"
-            )
-        _synchronized_batch_norm(model, cluster, True)
-        try:
-            model.fit(
-                stream,
-                epochs=epochs,
-                initial_epoch=done // steps,
-                steps_per_epoch=steps,
-                callbacks=[*run_callbacks, *callbacks],
-                verbose=verbose if chief else 0,
-            )
-        finally:
-            _synchronized_batch_norm(model, cluster, False)
-        files.save_model(model, os.path.join(write_dir, MODEL_FILE))
-        if chief:
-            # The finished model is the run's one checkpoint from now on.
-            files.remove_folder(backup_dir)
+        folder.write_run_config(config)
+        if announce is not None and cluster.is_chief:
+            announce(_announcement(config, image_shape, steps, cluster, run_dir))
+        run_callbacks = _run_callbacks(
+            folder.write_dir, cluster, mixed_precision, sample_grids, training["seed"]
+        )
+        _fit(
+            model,
+            dataset,
+            done,
+            steps,
+            training["epochs"],
+            cluster,
+            callbacks=[*run_callbacks, *callbacks],
+            verbose=verbose if cluster.is_chief else 0,
+        )
+        folder.finish(model)
         return model
     finally:
-        if worker_dir is not None:
-            shutil.rmtree(worker_dir, ignore_errors=True)
-        if lock is not None:
-            lock.release()
+        folder.close()
+
+
+def _fit(model, dataset, done, steps, epochs, cluster, callbacks, verbose) -> None:
+    """`model.fit` on the run's one seeded stream, from step `done` on."""
+    # One seeded stream for the whole run; a resumed run skips what the
+    # checkpoint has seen (the callback skips within a resumed epoch).
+    stream = replayed(dataset.repeat().skip(done - done % steps))
+    _synchronized_batch_norm(model, cluster, True)
+    try:
+        model.fit(
+            stream,
+            epochs=epochs,
+            initial_epoch=done // steps,
+            steps_per_epoch=steps,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+    finally:
+        _synchronized_batch_norm(model, cluster, False)
+
+
+def _announcement(config, image_shape, steps, cluster, run_dir) -> str:
+    """The line `train` hands to `announce` before training starts."""
+    import keras
+
+    training = config["training"]
+    where = "" if cluster.mode == "none" else f", {cluster.describe()}"
+    return (
+        f"Training {config.get('name') or config['class']} on "
+        f"{training['data']} {image_shape} for {training['epochs']} epochs "
+        f"of {steps} steps, batch {training['batch_size']} "
+        f"({keras.backend.backend()} backend{where}) -> {run_dir}"
+    )
+
+
+def _training_data(config: dict) -> tuple:
+    """The run's dataset and its image shape, checked against the config's."""
+    training = config["training"]
+    dataset = load_training_data(config)
+    image_shape = tuple(int(d) for d in dataset.element_spec.shape[1:])
+    expected = config.get("image_shape")
+    if expected is not None and tuple(expected) != image_shape:
+        raise DataError(
+            f"the data gives images of shape {image_shape}, the config's "
+            f"`image_shape` is {tuple(expected)}. Received: data "
+            f"{training['data']!r}"
+        )
+    return dataset, image_shape
+
+
+def _steps_per_epoch(config: dict, dataset, cluster) -> tuple:
+    """`(steps per epoch, steps per compiled call)` of a run."""
+    from ebgan_keras import backend
+
+    training = config["training"]
+    batches = int(dataset.cardinality())
+    # Steps per compiled call: a measured choice per backend (see the
+    # adapters' STEPS_PER_EXECUTION).
+    per_call = backend.STEPS_PER_EXECUTION
+    if cluster.strategy is not None:
+        # A loop of steps around collectives does not run under
+        # `tf.distribute` (TensorFlow 2.21: "You must feed a value for
+        # placeholder tensor" in multi-worker mode): one step per call.
+        per_call = 1
+    steps = training["steps_per_epoch"]
+    if steps is None:
+        if batches < 1:
+            raise DataError(
+                f"the data {training['data']!r} gives no full batch of "
+                f"{training['batch_size']} images; lower the batch size."
+            )
+        steps = max(batches, MIN_STEPS_PER_EPOCH)
+        steps = int(math.ceil(steps / per_call) * per_call)
+    if steps % per_call:
+        per_call = 1
+    return steps, per_call
+
+
+def _built_model(config, image_shape, cluster, mixed_precision, per_call):
+    """The run's compiled model, seeded, under its dtype policy and strategy."""
+    import keras
+
+    keras.utils.set_random_seed(config["training"]["seed"])
+    policy = keras.config.dtype_policy()
+    if mixed_precision is not None:
+        keras.config.set_dtype_policy(mixed_precision)
+    try:
+        with cluster.scope():
+            model = build_model(config, image_shape)
+            compile_model(model, config, steps_per_execution=per_call)
+    finally:
+        keras.config.set_dtype_policy(policy)
+    return model
+
+
+def _run_callbacks(write_dir, cluster, mixed_precision, sample_grids, seed) -> list:
+    """The driver's callbacks: checkpoint, history, run info, sample grids."""
+    from ebgan_keras.callbacks import BackupAndRestore
+    from ebgan_keras.callbacks import JSONHistory
+
+    run_callbacks = [
+        BackupAndRestore(os.path.join(write_dir, BACKUP_DIR), delete_checkpoint=False),
+        JSONHistory(os.path.join(write_dir, HISTORY_FILE)),
+        run_info_callback(write_dir, cluster, mixed_precision),
+    ]
+    if sample_grids:
+        from ebgan_keras.visual_callbacks import SampleGrid
+
+        run_callbacks.append(
+            SampleGrid(os.path.join(write_dir, "samples"), num=64, seed=seed)
+        )
+    return run_callbacks
 
 
 __all__ = [
+    # The run folder's names (`ebgan_keras.run.run_folder`), kept here.
+    "BACKUP_DIR",
+    "CHECKPOINT_FILE",
+    "HISTORY_FILE",
+    "INFO_FILE",
+    "MODEL_FILE",
+    "RUN_CONFIG_FILE",
+    "final_path",
+    "machine",
+    "nothing_to_train",
+    "versions",
+    # The driver's own.
     "DataError",
     "MIN_STEPS_PER_EPOCH",
     "MIXED_PRECISION_POLICIES",
     "load_training_data",
-    "machine",
     "resolve_config",
     "resolve_mixed_precision",
     "train",

@@ -26,15 +26,16 @@ from ebgan_keras.zoo import presets
 from ebgan_keras.zoo.entries import EntryFormatError
 from ebgan_keras.zoo.entries import IntegrityError
 from ebgan_keras.zoo.entries import WeightsUnavailableError
-from ebgan_keras.zoo.entries import baseline_of
 from ebgan_keras.zoo.entries import check_golden
 from ebgan_keras.zoo.entries import create_model
 from ebgan_keras.zoo.entries import describe
 from ebgan_keras.zoo.entries import entry_dir
+from ebgan_keras.zoo.entries import find_config
 from ebgan_keras.zoo.entries import list_entries
 from ebgan_keras.zoo.entries import load
-from ebgan_keras.zoo.entries import markdown_table
-from ebgan_keras.zoo.entries import write_index
+from ebgan_keras.zoo.index import baseline_of
+from ebgan_keras.zoo.index import markdown_table
+from ebgan_keras.zoo.index import write_index
 from ebgan_keras.zoo.stages import build
 from ebgan_keras.zoo.stages import reevaluate
 from ebgan_keras.zoo.stages import rewrite_card
@@ -51,6 +52,7 @@ __all__ = [
     "entry_dir",
     "list_entries",
     "load",
+    "find_config",
     "markdown_table",
     "presets",
     "reevaluate",

@@ -12,7 +12,10 @@ GAN) costs, per image, `4 G + 8 D` forward passes' worth of FLOPs, counting a
 backward pass as two forward passes (input and weight gradients): the
 discriminator update runs G forward and D forward and backward on the real
 and the generated batch (`G + 6 D`), the generator update runs G forward and
-backward and D forward and its input gradient (`3 G + 2 D`).
+backward and D forward and its input gradient (`3 G + 2 D`). A further
+network (BiGAN's encoder, any role past the two) is counted like the
+generator, trained in the generator update: forward in the discriminator
+update, forward and backward in the generator update (`4 E`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ ASSUMED_FLOPS_PER_SECOND = 40e12
 #: Forward passes' worth of FLOPs per image of one training step (see above).
 GENERATOR_PASSES = 4
 DISCRIMINATOR_PASSES = 8
+#: Passes of a network in any other role (see above).
+OTHER_NETWORK_PASSES = 4
+#: Passes per network role.
+ROLE_PASSES = {"generator": GENERATOR_PASSES, "discriminator": DISCRIMINATOR_PASSES}
 #: GPU memory of the CUDA context, cuDNN/XLA workspaces and the framework.
 FRAMEWORK_BYTES = 1.5 * 1024**3
 #: Bytes per parameter: float32 weights, gradients and Adam's two moments.
@@ -73,9 +80,11 @@ def layer_flops(layer) -> int:
 
 
 def _layers(network):
+    from ebgan_keras.backend.keras_internals import walk_layers
+
     return [
         layer
-        for layer in network._flatten_layers(include_self=False)
+        for layer in walk_layers(network, include_self=False)
         if not hasattr(layer, "layers")  # nested models: their layers count
     ]
 
@@ -119,7 +128,7 @@ def estimate(
     """FLOPs, GPU memory and time of training a model, estimated.
 
     Args:
-        model: a built two-network model (`generator`, `discriminator`).
+        model: a built model of the library (its `networks()`).
         batch_size: int. Images per step.
         steps: int. Training steps.
         mixed_precision: bool. Activations in float16 (2 bytes) rather than
@@ -128,8 +137,9 @@ def estimate(
             `ASSUMED_FLOPS_PER_SECOND`.
 
     Returns:
-        A dict: `generator_flops` and `discriminator_flops` (forward, per
-        image), `step_flops`, `steps`, `total_flops`, `flops_per_second`,
+        A dict: `{role}_flops` of each network role (forward, per image:
+        `generator_flops`, `discriminator_flops`, ...), `step_flops`,
+        `steps`, `total_flops`, `flops_per_second`,
         `hours` (the arithmetic at that throughput), `memory_gib` (weights,
         gradients and Adam states, the activations a step keeps for its
         backward pass twice over (the gradients of those activations), and
@@ -144,24 +154,25 @@ def estimate(
     cost.estimate(zoo.create_model("ebgan_pt_celeba"), batch_size=64, steps=50860)
     ```
     """
-    generator = network_flops(model.generator)
-    discriminator = network_flops(model.discriminator)
-    step = batch_size * (
-        GENERATOR_PASSES * generator + DISCRIMINATOR_PASSES * discriminator
+    networks = model.networks()
+    flops = {role: network_flops(network) for role, network in networks.items()}
+    step = batch_size * sum(
+        ROLE_PASSES.get(role, OTHER_NETWORK_PASSES) * value
+        for role, value in flops.items()
     )
     total = step * steps
-    parameters = model.generator.count_params() + model.discriminator.count_params()
-    g_elements = activation_elements(model.generator)
-    d_elements = activation_elements(model.discriminator)
+    parameters = sum(network.count_params() for network in networks.values())
+    elements = {role: activation_elements(net) for role, net in networks.items()}
+    d_elements = elements.pop("discriminator")
     # The discriminator update keeps D's activations of the real and the
-    # generated batch; the generator update those of G and of D once.
-    kept = max(2 * d_elements, g_elements + d_elements) * batch_size
+    # generated batch; the generator update those of D once and of every
+    # network it trains (G, and a further role such as BiGAN's encoder).
+    kept = max(2 * d_elements, sum(elements.values()) + d_elements) * batch_size
     element_bytes = 2 if mixed_precision else 4
     memory = PARAMETER_BYTES * parameters + 2 * kept * element_bytes
     memory += FRAMEWORK_BYTES
     return {
-        "generator_flops": int(generator),
-        "discriminator_flops": int(discriminator),
+        **{f"{role}_flops": int(value) for role, value in flops.items()},
         "step_flops": int(step),
         "steps": int(steps),
         "total_flops": float(total),

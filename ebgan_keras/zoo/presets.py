@@ -96,12 +96,10 @@ def network_roles(model) -> tuple[str, ...]:
         model: a model of the library.
 
     Returns:
-        `("generator", "discriminator")`, and `"encoder"` for a BiGAN.
+        The model's declared `network_roles` (`("generator",
+        "discriminator")`, and `"encoder"` for a BiGAN).
     """
-    roles = ("generator", "discriminator")
-    if getattr(model, "encoder", None) is not None:
-        roles += ("encoder",)
-    return roles
+    return tuple(model.networks())
 
 
 def _model_class(name):

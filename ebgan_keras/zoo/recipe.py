@@ -25,7 +25,7 @@ from ebgan_keras.zoo.entries import GOLDEN_FILE
 from ebgan_keras.zoo.entries import GOLDEN_SAMPLES
 from ebgan_keras.zoo.entries import GRID_FILE
 from ebgan_keras.zoo.entries import METADATA_FILE
-from ebgan_keras.zoo.entries import WEIGHT_FILES
+from ebgan_keras.zoo.entries import weight_file
 from ebgan_keras.zoo.stages import compile_options
 from ebgan_keras.zoo.stages import ddls_sweep
 from ebgan_keras.zoo.stages import evaluate
@@ -36,6 +36,10 @@ from ebgan_keras.zoo.stages import read_config
 from ebgan_keras.zoo.stages import run_recipe
 from ebgan_keras.zoo.stages import to_feature_size
 from ebgan_keras.zoo.stages import train
+
+#: The previous release's two weight files (files are named by role now:
+#: `entries.weight_file`).
+WEIGHT_FILES = {role: weight_file(role) for role in ("generator", "discriminator")}
 
 __all__ = [
     "CARD_FILE",

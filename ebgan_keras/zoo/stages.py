@@ -44,6 +44,7 @@ from ebgan_keras.zoo.entries import GRID_FILE
 from ebgan_keras.zoo.entries import INTERPOLATION_FILE
 from ebgan_keras.zoo.entries import RECONSTRUCTIONS_FILE
 from ebgan_keras.zoo.entries import entry_dir
+from ebgan_keras.zoo.entries import weight_file
 
 RUN_SUBDIR = "run"
 # The DDLS temperature of a recipe that takes it from the energy's calibration.
@@ -155,15 +156,12 @@ def _in_float32(model, config: dict, run_dir: str):
         copy = build_model(config, tuple(model.image_shape))
     finally:
         keras.config.set_dtype_policy(policy)
-    names = [
-        n for n in ("generator", "discriminator", "encoder") if getattr(model, n, None)
-    ]
-    for name in names:
-        getattr(copy, name).set_weights(getattr(model, name).get_weights())
+    for role, network in model.networks().items():
+        getattr(copy, role).set_weights(network.get_weights())
 
     def state(gan) -> dict:
         # Model state outside the networks (BEGAN's `k`, MAGAN's margin).
-        inside = {id(v) for name in names for v in getattr(gan, name).variables}
+        inside = {id(v) for net in gan.networks().values() for v in net.variables}
         return {v.path: v for v in gan.non_trainable_variables if id(v) not in inside}
 
     trained = state(model)
@@ -188,14 +186,8 @@ def export(model, config: dict, run_dir: str, out_dir: str) -> None:
     from ebgan_keras import plot
 
     os.makedirs(out_dir, exist_ok=True)
-    networks = [
-        (model.generator, GENERATOR_FILE),
-        (model.discriminator, DISCRIMINATOR_FILE),
-    ]
-    if getattr(model, "encoder", None) is not None:  # BiGAN
-        networks.append((model.encoder, ENCODER_FILE))
-    for network, name in networks:
-        files.save_weights(network, os.path.join(out_dir, name))
+    for role, network in model.networks().items():
+        files.save_weights(network, os.path.join(out_dir, weight_file(role)))
     latents = prior_latents(
         model.latent_distribution,
         GOLDEN_SAMPLES,
