@@ -522,3 +522,40 @@ def test_the_cli_package_has_short_functions_and_modules():
     for command in ("train", "sample", "evaluate", "export", "sweep", "zoo"):
         module = getattr(cli, command)
         assert callable(module.add_parser) and callable(module.run), command
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "match"),
+    [
+        ("num_steps", 1e9, "`num_steps` must be an int >= 1 and <= 10000"),
+        ("step_size", float("nan"), "`step_size` must be a finite number > 0"),
+        ("temperature_scale", -0.5, "`temperature_scale` must be a finite number > 0"),
+    ],
+)
+def test_a_cards_sampler_settings_are_checked_like_the_flags(
+    key, value, match, tmp_path, capsys
+):
+    """A card's metadata.json sets the sampler of sample, eval and export: a
+    value the flags would refuse is one line and exit code 2 for each."""
+    import shutil
+    from pathlib import Path
+
+    source = Path(cli.__file__).parents[2] / "zoo" / "ebgan_pt_mnist"
+    entry = tmp_path / "ebgan_pt_mnist"
+    shutil.copytree(source, entry)
+    metadata = json.loads((entry / "metadata.json").read_text())
+    metadata["metrics"]["ddls"]["sampler"][key] = value
+    (entry / "metadata.json").write_text(json.dumps(metadata))
+    png = str(tmp_path / "s.png")
+    commands = [
+        ["sample", str(entry), "--sampler", "ddls", "--num", "2", "--out", png],
+        ["eval", str(entry), "--sampler", "ddls", "--num", "2"]
+        + ["--reference", "mnist_subset"],
+        ["export", str(entry), str(tmp_path / "saved"), "--sampler", "ddls"],
+    ]
+    for argv in commands:
+        assert cli.main(argv) == 2, argv
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and match in error, error
+        assert "metadata.json" in error
+    assert not (tmp_path / "saved").exists() and not os.path.exists(png)

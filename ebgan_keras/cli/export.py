@@ -6,6 +6,7 @@ import os
 
 from ebgan_keras.cli import models
 from ebgan_keras.cli import options
+from ebgan_keras.cli import sampling
 from ebgan_keras.cli.errors import UsageError
 
 EXPORT_EXAMPLE = """examples:
@@ -70,39 +71,47 @@ def run(args) -> int:
             f"Received: {args.path}, which exists"
         )
     sampler = "prior" if args.sampler == "none" else args.sampler
-    settings = {}
     model = models.load_model(args.model_file)
-    entry = getattr(model, "zoo_entry", None)
-    if entry is not None:
-        # The settings the entry's card measured (DDLS: its chosen step size).
-        measured = models.zoo_module(entry).describe(entry).get("metrics", {})
-        card = dict(measured.get(args.sampler, {}).get("sampler", {}))
-        settings = {
-            key: value
-            for key, value in card.items()
-            if key in exporting.SAMPLER_SETTINGS[sampler]
-        }
-    for key in ("threshold", "step_size", "num_steps", "temperature", "noise_scale"):
-        value = getattr(args, key)
-        if value is None:
-            continue
-        if key not in exporting.SAMPLER_SETTINGS[sampler]:
-            flag = "--" + key.replace("_", "-")
-            raise UsageError(
-                f"{flag} is not a setting of the {args.sampler} sampler (it takes "
-                f"{', '.join(exporting.SAMPLER_SETTINGS[sampler]) or 'none'}). "
-                f"Received: {flag} {value} with --sampler {args.sampler}"
-            )
-        settings[key] = value
-    try:
-        settings = exporting.check_sampler(sampler, settings)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
+    settings = _settings(args, model, sampler)
     exporting.export(model, args.path, sampler, settings)
     shown = ", ".join(f"{key}={value}" for key, value in settings.items())
+    if sampler == "ddls":
+        chain = settings["temperature"] * settings["temperature_scale"]
+        shown += f"; the chain runs at T = {chain:.4g}"
     print(
         f"Wrote a SavedModel to {args.path}: generate(z), energy(images), "
         f"sample(num_samples, seed) with the {args.sampler} sampler"
         + (f" ({shown})" if shown else "")
     )
     return 0
+
+
+def _settings(args, model, sampler: str) -> dict:
+    """The exported sampler's settings: the card's (a zoo entry's), then the
+    flags, checked and filled in by `ek.run.export.check_sampler`."""
+    from ebgan_keras.run import export as exporting
+    from ebgan_keras.samplers import factory
+
+    card = sampling.card_settings(model, sampler)
+    settings = {k: v for k, v in card.items() if k not in factory.RUN_ONLY}
+    flags = ("threshold", "step_size", "num_steps", "temperature", "noise_scale")
+    taken = [key for key in flags if key in exporting.SAMPLER_SETTINGS[sampler]]
+    for key in flags:
+        value = getattr(args, key)
+        if value is None:
+            continue
+        if key not in taken:
+            flag = "--" + key.replace("_", "-")
+            raise UsageError(
+                f"{flag} is not a setting of the {args.sampler} sampler (it takes "
+                f"{', '.join(taken) or 'none'}). "
+                f"Received: {flag} {value} with --sampler {args.sampler}"
+            )
+        if key == "temperature":
+            # A fixed temperature replaces the card's calibrated one.
+            settings.pop("calibration", None)
+        settings[key] = value
+    try:
+        return exporting.check_sampler(sampler, settings)
+    except ValueError as error:
+        raise UsageError(str(error)) from None

@@ -16,8 +16,6 @@ SAMPLER_IDS = {
     "mh": "metropolis_hastings",
 }
 SAMPLERS = tuple(SAMPLER_IDS)
-#: Samplers that fit the energy's calibration on real images.
-CALIBRATED_SAMPLERS = ("rejection", "mh")
 NUM_CALIBRATION = 2000
 #: Chains an animation shows at most (a grid of 8 x 8).
 MAX_ANIMATED_CHAINS = 64

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ebgan_keras.cli import models
-from ebgan_keras.cli import options
 from ebgan_keras.cli.errors import UsageError
 
 
@@ -34,36 +33,26 @@ def check_sampler_options(args) -> None:
         )
 
 
-def _card_settings(model, sampler_id: str) -> dict:
-    """A zoo entry's sampler settings: its recipe's, DDLS's chosen step size."""
+def card_settings(model, sampler: str) -> dict:
+    """A zoo entry's sampler settings (`samplers.factory.card_settings`); {}
+    for a model that is not a zoo entry's."""
     entry = getattr(model, "zoo_entry", None)
     if entry is None:
         return {}
+    from ebgan_keras.samplers import factory
+
     description = models.zoo_module(entry).describe(entry)
-    evaluation = description.get("recipe", {}).get("evaluation", {})
-    settings = dict(evaluation.get("samplers", {}).get(sampler_id, {}))
-    measured = description.get("metrics", {}).get(sampler_id, {}).get("sampler", {})
-    if sampler_id == "ddls":
-        # The card's sweep chose them.
-        for name in ("step_size", "num_steps", "temperature_scale"):
-            if name in measured:
-                settings[name] = measured[name]
-        if settings.get("temperature") == "calibrated" and measured.get("calibration"):
-            # The calibration the card fitted (its temperature is 1 / slope).
-            settings["card_calibration"] = measured["calibration"]
-    return settings
-
-
-def _compile_options(model) -> dict:
     try:
-        from ebgan_keras.zoo.stages import compile_options
-    except ImportError:
-        return {}
-    return compile_options(model)
+        return factory.card_settings(description, sampler, f"zoo entry {entry!r}")
+    except ValueError as error:
+        raise UsageError(str(error)) from None
 
 
 def make_sampler(args, model, reference: str | None):
     """The sampler of `--sampler`, calibrated where it needs it.
+
+    A zoo entry's sampler has its card's settings; `--ddls-temperature`
+    replaces the card's temperature (not its temperature scale).
 
     Args:
         args: the parsed arguments.
@@ -77,70 +66,45 @@ def make_sampler(args, model, reference: str | None):
     """
     if args.sampler == "none":
         return None, ""
+    from ebgan_keras.samplers import factory
+
+    settings = card_settings(model, args.sampler)
+    if args.sampler == "ddls" and args.ddls_temperature is not None:
+        settings.pop("calibration", None)
+        settings["temperature"] = args.ddls_temperature
+    real = None
+    if factory.needs_real_images(args.sampler, settings):
+        reference = reference or models.default_reference(model)
+        real = models.calibration_images(model, args, reference)
     try:
-        from ebgan_keras import samplers
-    except ImportError as error:
-        raise UsageError(
-            f"--sampler {args.sampler} needs ebgan_keras.samplers, which this "
-            f"installation lacks ({error}). Use --sampler none."
-        ) from None
-    sampler_id = options.SAMPLER_IDS[args.sampler]
-    settings = _card_settings(model, sampler_id)
-    settings.pop("seed", None)
-    calibrated = args.sampler in options.CALIBRATED_SAMPLERS
-    card_calibration = settings.pop("card_calibration", None)
-    if args.sampler == "ddls" and card_calibration and args.ddls_temperature is None:
-        settings.pop("temperature")
-        settings.update(_compile_options(model))
-        sampler = samplers.DDLS.from_calibration(
-            card_calibration, seed=args.seed, **settings
-        )
-        note = (
-            f"The card's energy calibration: slope "
-            f"{sampler.calibration.slope:.4g}, DDLS temperature "
-            f"{sampler.temperature:.4g} (--ddls-temperature calibrated refits it)"
-        )
-        return sampler, note + "\n" + _settings_line(sampler)
-    if args.sampler == "ddls":
-        settings.update(_compile_options(model))
-        recipe_calibrated = settings.get("temperature") == "calibrated"
-        if args.ddls_temperature == "calibrated" or (
-            args.ddls_temperature is None and recipe_calibrated
-        ):
-            settings.pop("temperature", None)
-            calibrated = True
-        elif args.ddls_temperature is not None:
-            settings["temperature"] = args.ddls_temperature
-    if not calibrated:
-        sampler = samplers.get(
-            {"class_name": sampler_id, "config": {**settings, "seed": args.seed}}
-        )
-        return sampler, _settings_line(sampler)
-    reference = reference or models.default_reference(model)
-    real = models.calibration_images(model, args, reference)
-    classes = {
-        "ddls": samplers.DDLS,
-        "rejection": samplers.RejectionSampler,
-        "mh": samplers.MetropolisHastings,
-    }
-    try:
-        sampler = classes[args.sampler].calibrate(
-            model, real, seed=args.seed, **settings
+        sampler = factory.make_sampler(
+            args.sampler, settings, model=model, seed=args.seed, real_images=real
         )
     except ValueError as error:
-        flag = (
-            "--ddls-temperature calibrated"
-            if args.sampler == "ddls"
-            else f"--sampler {args.sampler}"
-        )
+        flag = f"--sampler {args.sampler}"
+        if args.sampler == "ddls" and real is not None:
+            flag = "--ddls-temperature calibrated"
         raise UsageError(f"{flag}: {error}") from None
-    note = (
-        f"Calibrated the energy on {len(real)} {reference}/"
-        f"{args.calibration_split} images: slope {sampler.calibration.slope:.4g}"
-    )
-    if args.sampler == "ddls":
-        note += f", DDLS temperature {sampler.temperature:.4g}"
-    return sampler, note + "\n" + _settings_line(sampler)
+    return sampler, _note(args, sampler, real, reference) + _settings_line(sampler)
+
+
+def _note(args, sampler, real, reference: str | None) -> str:
+    """What the sampler's calibration was fitted on (or taken from)."""
+    if real is not None:
+        note = (
+            f"Calibrated the energy on {len(real)} {reference}/"
+            f"{args.calibration_split} images: slope {sampler.calibration.slope:.4g}"
+        )
+        if args.sampler == "ddls":
+            note += f", DDLS temperature {sampler.temperature:.4g}"
+        return note + "\n"
+    if args.sampler == "ddls" and sampler.calibration is not None:
+        return (
+            f"The card's energy calibration: slope "
+            f"{sampler.calibration.slope:.4g}, DDLS temperature "
+            f"{sampler.temperature:.4g} (--ddls-temperature calibrated refits it)\n"
+        )
+    return ""
 
 
 def _settings_line(sampler) -> str:

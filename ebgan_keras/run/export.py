@@ -37,19 +37,22 @@ import tempfile
 from pathlib import Path
 
 EXPORT_SAMPLERS = ("prior", "none", "truncation", "ddls")
-#: Settings each exported sampler reads (the rest are refused by name).
+#: Settings each exported sampler takes (the rest are refused by name); the
+#: defaults are the samplers' own (`ek.samplers`), filled in by
+#: `ek.samplers.factory`. A DDLS `temperature` of `"calibrated"` takes
+#: `1 / slope` of the `calibration` given with it (a zoo card's).
 SAMPLER_SETTINGS = {
     "prior": (),
     "none": (),
     "truncation": ("threshold",),
-    "ddls": ("step_size", "num_steps", "temperature", "noise_scale"),
-}
-_DEFAULTS = {
-    "threshold": 1.0,
-    "step_size": 1e-2,
-    "num_steps": 100,
-    "temperature": 1.0,
-    "noise_scale": 1.0,
+    "ddls": (
+        "step_size",
+        "num_steps",
+        "temperature",
+        "temperature_scale",
+        "noise_scale",
+        "calibration",
+    ),
 }
 
 
@@ -71,7 +74,9 @@ def export(
             Defaults to `"ddls"`.
         sampler_settings: dict. The sampler's settings: `threshold` for
             truncation; `step_size`, `num_steps`, `temperature`,
-            `noise_scale` for DDLS (the defaults of `ek.samplers`).
+            `temperature_scale`, `noise_scale` and `calibration` for DDLS
+            (the defaults of `ek.samplers`); the chain runs at
+            `temperature * temperature_scale`, as `ek.samplers.DDLS`.
         verbose: bool. Let Keras print the exported variables. Defaults to
             `False`.
 
@@ -122,7 +127,8 @@ def check_sampler(sampler: str, sampler_settings: dict | None) -> dict:
         sampler_settings: dict or None. The sampler's settings.
 
     Returns:
-        dict of the sampler's settings with the defaults filled in.
+        dict of the sampler's settings with the defaults filled in; for
+        DDLS a number for `temperature` (`1 / slope` of a calibration).
     """
     if sampler in ("rejection", "mh", "metropolis_hastings"):
         raise ValueError(
@@ -145,21 +151,16 @@ def check_sampler(sampler: str, sampler_settings: dict | None) -> dict:
             f"it takes {list(allowed) or 'none'}. Received: "
             f"sampler_settings={sampler_settings!r}"
         )
-    # The samplers' own number check (imported here: it loads Keras).
-    from ebgan_keras.samplers.sampler import _check_float  # noqa: PLC0415
+    # The one factory of samplers (imported here: it loads Keras).
+    from ebgan_keras.samplers import factory  # noqa: PLC0415
 
-    settings = {name: sampler_settings.get(name, _DEFAULTS[name]) for name in allowed}
-    for name, value in settings.items():
-        if name == "num_steps":
-            if isinstance(value, bool) or int(value) != value or value < 1:
-                raise ValueError(
-                    f"`num_steps` must be an int >= 1. Received: num_steps={value!r}"
-                )
-            settings[name] = int(value)
-            continue
-        # `noise_scale` may be 0 (gradient descent); the others must be > 0.
-        settings[name] = _check_float(value, name, strict=name != "noise_scale")
-    return settings
+    built = factory.make_sampler(sampler, sampler_settings, source="sampler_settings")
+    if sampler == "truncation":
+        return {"threshold": built.threshold}
+    if sampler == "ddls":
+        names = ("step_size", "num_steps", "temperature", "temperature_scale")
+        return {name: getattr(built, name) for name in (*names, "noise_scale")}
+    return {}
 
 
 def build_archive(model, sampler: str, settings: dict):
@@ -179,6 +180,7 @@ def build_archive(model, sampler: str, settings: dict):
 
     from ebgan_keras.samplers import ddls  # noqa: PLC0415
 
+    settings = check_sampler(sampler, settings)
     latent_dim = int(model.latent_dim)
     uniform = model.latent_distribution == "uniform"
     archive = keras.export.ExportArchive()
@@ -207,7 +209,10 @@ def build_archive(model, sampler: str, settings: dict):
     chain = None
     if sampler == "ddls":
         chain = ddls.build_chain(
-            ddls.latent_energy_fn(model, settings["temperature"]),
+            # The chain temperature of `ek.samplers.DDLS`: T * temperature_scale.
+            ddls.latent_energy_fn(
+                model, settings["temperature"] * settings["temperature_scale"]
+            ),
             num_steps=settings["num_steps"],
             step_size=settings["step_size"],
             noise_scale=settings["noise_scale"],

@@ -29,6 +29,9 @@ from ebgan_keras import files
 from ebgan_keras.run import training as driver
 from ebgan_keras.run.config import merge
 from ebgan_keras.run.config import validate
+from ebgan_keras.samplers.factory import CALIBRATED
+from ebgan_keras.samplers.factory import compile_options
+from ebgan_keras.samplers.factory import has_convolutions  # noqa: F401 (zoo.recipe)
 from ebgan_keras.utils import prior_latents
 from ebgan_keras.zoo.card import build_command
 from ebgan_keras.zoo.card import write_card
@@ -46,8 +49,6 @@ from ebgan_keras.zoo.entries import RECONSTRUCTIONS_FILE
 from ebgan_keras.zoo.entries import entry_dir
 
 RUN_SUBDIR = "run"
-# The DDLS temperature of a recipe that takes it from the energy's calibration.
-CALIBRATED = "calibrated"
 # Real images that calibrate the energy (rejection, MH, calibrated DDLS): the
 # first of the training split, as `--calibration-split train` in the CLI.
 NUM_CALIBRATION = 2000
@@ -75,30 +76,6 @@ def read_config(name: str) -> dict:
     """
     folder = entry_dir(name)
     return validate(files.read_json(folder / CONFIG_FILE), f"zoo entry {folder.name!r}")
-
-
-def has_convolutions(model) -> bool:
-    """Whether the generator or discriminator has convolution layers."""
-    return any(
-        "Conv" in type(layer).__name__
-        for network in (model.generator, model.discriminator)
-        for layer in network._flatten_layers(include_self=False)
-    )
-
-
-def compile_options(model) -> dict:
-    """DDLS options for this backend: no XLA for conv nets on TensorFlow.
-
-    The samplers compile with XLA by default; XLA on CPU computes convolution
-    gradients on a slow path (measured on the BEGAN 32x32 nets: a DDLS step 8x
-    slower than TensorFlow without XLA), so the recipes sample convolutional
-    models on TensorFlow as `tf.function` graphs without XLA.
-    """
-    from ebgan_keras import backend
-
-    if backend.XLA_SLOW_CONVOLUTIONS and has_convolutions(model):
-        return {"jit_compile": False}
-    return {}
 
 
 def train(
@@ -258,16 +235,11 @@ def to_feature_size(images: np.ndarray, size: Sequence[int] | None) -> np.ndarra
 
 
 def _make_sampler(name: str, settings: dict, model, real: np.ndarray, seed: int):
-    from ebgan_keras import samplers
+    from ebgan_keras.samplers import factory
 
-    settings = dict(settings)
-    if name == "ddls":
-        return ddls_sampler(model, settings, real, seed)
-    if name == "rejection":
-        return samplers.RejectionSampler.calibrate(model, real, seed=seed, **settings)
-    if name == "metropolis_hastings":
-        return samplers.MetropolisHastings.calibrate(model, real, seed=seed, **settings)
-    return samplers.get({"class_name": name, "config": {**settings, "seed": seed}})
+    return factory.make_sampler(
+        name, settings, model=model, seed=seed, real_images=real, fallback=True
+    )
 
 
 def ddls_sampler(model, settings: dict, real: np.ndarray | None, seed: int):
@@ -285,24 +257,9 @@ def ddls_sampler(model, settings: dict, real: np.ndarray | None, seed: int):
         seed: int. Seed of the calibration and of the sampler.
 
     Returns:
-        An `ek.samplers.DDLS`.
+        An `ek.samplers.DDLS` (`ek.samplers.factory.make_sampler`).
     """
-    import warnings
-
-    from ebgan_keras import samplers
-
-    settings = {k: v for k, v in settings.items() if k != "seed"}
-    if settings.get("temperature") != CALIBRATED:
-        return samplers.DDLS(seed=seed, **settings)
-    settings.pop("temperature")
-    try:
-        return samplers.DDLS.calibrate(model, real, seed=seed, **settings)
-    except ValueError as error:
-        warnings.warn(
-            f"DDLS runs at temperature 1.0: no calibrated temperature ({error})",
-            stacklevel=2,
-        )
-        return samplers.DDLS(seed=seed, temperature=1.0, **settings)
+    return _make_sampler("ddls", settings, model, real, seed)
 
 
 def evaluate(
@@ -524,7 +481,7 @@ def pictures(model, config: dict, results: dict, out_dir: str) -> None:
         out_dir: str. Entry folder.
     """
     from ebgan_keras import plot
-    from ebgan_keras import samplers
+    from ebgan_keras.samplers import factory
 
     seed = config["evaluation"].get("seed", 0)
     files.atomic_write(
@@ -542,8 +499,7 @@ def pictures(model, config: dict, results: dict, out_dir: str) -> None:
         return
     settings = {k: v for k, v in results["ddls"]["sampler"].items() if k != "name"}
     settings["record_every"] = max(1, int(settings.get("num_steps", 20)) // 20)
-    settings["seed"] = seed
-    sampler = samplers.DDLS(**settings)
+    sampler = factory.make_sampler("ddls", settings, seed=seed)
     sampler.sample(model, 16)
     frames = np.stack([np.asarray(model.generate(z)) for z in sampler.latent_path])
     files.atomic_write(
@@ -630,7 +586,7 @@ def ddls_sweep(
         settings |= {"temperature": temperature, "calibration": fitted.calibration}
     choices = _sweep_choices(sweep, settings.get("num_steps", 10))
     for key, choice in choices.items():
-        measure(key, samplers.DDLS(**{**settings, **choice, "seed": seed}))
+        measure(key, _make_sampler("ddls", {**settings, **choice}, model, None, seed))
     rows = {key: rows[key] for key in ("prior", *choices)}
     best = min(choices, key=lambda key: rows[key])
     return {
