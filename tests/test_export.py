@@ -300,3 +300,52 @@ def test_exported_samplers_of_a_zoo_entry_match_ebgan_keras_sample(tmp_path, cap
     threshold = description["metrics"]["truncation"]["sampler"]["threshold"]
     assert np.abs(served["truncation_drawn"]).max() <= threshold
     assert np.abs(served["truncation_drawn"]).max() > 0.95 * threshold
+
+
+# Starts an export whose write stops half-way: a file written, then the
+# process is killed (SIGKILL) or the write fails.
+_KILLED_EXPORT = """
+import os, signal, sys
+sys.path.insert(0, {tests!r})
+import test_export
+from ebgan_keras.run import export as exporting
+
+class HalfWritten:
+    def write_out(self, path, verbose=False):
+        os.makedirs(path)
+        with open(os.path.join(path, "saved_model.pb"), "w") as handle:
+            handle.write("half")
+        if sys.argv[2] == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        raise OSError(28, "No space left on device")
+
+exporting.build_archive = lambda *args: HalfWritten()
+test_export.ek.export(test_export.tiny_model(), sys.argv[1], "prior")
+"""
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="the write is backend-independent (off TF in a TF subprocess)",
+)
+@pytest.mark.parametrize("how", ["kill", "fail"])
+def test_an_interrupted_export_leaves_nothing_at_path(how, tmp_path):
+    path = tmp_path / "saved"
+    code = _KILLED_EXPORT.format(tests=os.path.dirname(__file__))
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path), how],
+        capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )  # fmt: skip
+    if how == "kill":
+        assert done.returncode == -9, done.stderr[-2000:]
+        # The temporary folder of the killed process is left beside PATH...
+        assert [p.name.split("-")[0] for p in tmp_path.iterdir()] == [".saved.partial"]
+    else:
+        assert done.returncode == 1 and "No space left" in done.stderr
+        assert list(tmp_path.iterdir()) == []
+    assert not path.exists()
+    # ... and the same export then runs, and removes it.
+    ek.export(tiny_model(), path, "prior")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["saved"]
+    assert (path / "saved_model.pb").stat().st_size > 100

@@ -28,13 +28,17 @@ TensorFlow subprocess writes the export; TensorFlow must be installed.
 
 from __future__ import annotations
 
+import glob
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from ebgan_keras import files
 
 EXPORT_SAMPLERS = ("prior", "none", "truncation", "ddls")
 #: Settings each exported sampler takes (the rest are refused by name); the
@@ -69,7 +73,9 @@ def export(
         model: a model of the library (`ek.models.BaseGAN`), trained on any
             backend.
         path: str or path. The SavedModel folder to write. It must not exist
-            yet (nothing already written is replaced).
+            yet (nothing already written is replaced). Written into a
+            temporary folder beside it and renamed, so an interrupted export
+            leaves nothing at `path`.
         sampler: str. `"prior"` (alias `"none"`), `"truncation"` or `"ddls"`.
             Defaults to `"ddls"`.
         sampler_settings: dict. The sampler's settings: `threshold` for
@@ -112,11 +118,56 @@ def export(
             f"`path` must not exist yet (an export never replaces files). "
             f"Received: path={str(path)!r}, which exists"
         )
-    if keras.backend.backend() != "tensorflow":
-        return _export_in_tensorflow_process(model, path, sampler, settings)
-    archive = build_archive(model, sampler, settings)
-    archive.write_out(str(path), verbose=verbose)
+    # Written into a temporary folder beside `path`, then renamed: a killed or
+    # failed export leaves no folder at `path` (that would block a rerun, or
+    # load half-written).
+    files.check_writable(path.parent)
+    _remove_stale_partials(path)
+    partial = Path(tempfile.mkdtemp(prefix=_partial_prefix(path), dir=path.parent))
+    try:
+        written = partial / "saved_model"
+        if keras.backend.backend() != "tensorflow":
+            _export_in_tensorflow_process(model, written, sampler, settings)
+        else:
+            build_archive(model, sampler, settings).write_out(
+                str(written), verbose=verbose
+            )
+        if path.exists():
+            raise FileExistsError(
+                f"`path` was created while exporting; an export never replaces "
+                f"files. Received: path={str(path)!r}"
+            )
+        os.rename(written, path)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
     return path
+
+
+def _partial_prefix(path: Path) -> str:
+    """`.NAME.partial-PID-`: the temporary folder of an export to `path`."""
+    return f".{path.name}{files.PARTIAL_MARKER}-{os.getpid()}-"
+
+
+def _remove_stale_partials(path: Path) -> None:
+    """Removes the temporary folders of killed exports to `path` (those whose
+    process no longer runs)."""
+    prefix = f".{path.name}{files.PARTIAL_MARKER}-"
+    for folder in path.parent.glob(glob.escape(prefix) + "*"):
+        pid = folder.name[len(prefix) :].split("-")[0]
+        if folder.is_dir() and pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    if os.name == "nt":  # `os.kill` there terminates the process
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
 
 
 def check_sampler(sampler: str, sampler_settings: dict | None) -> dict:
