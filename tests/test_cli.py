@@ -559,3 +559,45 @@ def test_a_cards_sampler_settings_are_checked_like_the_flags(
         assert error.count("\n") == 1 and match in error, error
         assert "metadata.json" in error
     assert not (tmp_path / "saved").exists() and not os.path.exists(png)
+
+
+def _user_mistakes(tmp_path):
+    """`(argv, expected in the error)` of ordinary mistakes that once gave
+    "internal error ... please report it" (rc 1), a run, or a wrong message."""
+    import shutil
+    from pathlib import Path
+
+    png = str(tmp_path / "s.png")
+    train = ["train", "ebgan_pt", "--data", "mnist_subset", "--epochs", "1"]
+    train += ["--out", str(tmp_path / "run")]
+    entry = tmp_path / "entry"
+    shutil.copytree(Path(cli.__file__).parents[2] / "zoo" / "ebgan_pt_mnist", entry)
+    metadata = json.loads((entry / "metadata.json").read_text())
+    metadata["files"] = list(metadata["files"])
+    (entry / "metadata.json").write_text(json.dumps(metadata))
+    (tmp_path / "a_file").write_text("x")
+    folder = str(tmp_path / "entry")
+    return [
+        (["sample", "ebgan_pt_mnist", "--seed", "-1", "--out", png], "--seed"),
+        (["sample", "ebgan_pt_mnist", "--seed", "4294967296", "--out", png], "--seed"),
+        ([*train, "--seed", "-1"], "argument --seed: expected an integer from 0"),
+        ([*train, "--batch-size", "1"], "EBGANPT needs batches of at least 2"),
+        (["sample", folder, "--out", png], "metadata.json or config.json is malformed"),
+        ([*train, "--config", folder], "--config must be a JSON file, not a folder"),
+        ([*train, "--config", "/dev/null"], "must be a regular JSON file"),
+        (
+            ["export", "ebgan_pt_mnist", str(tmp_path / "a_file" / "x")],
+            "cannot write to",
+        ),
+    ]
+
+
+def test_ordinary_mistakes_are_one_line_and_exit_code_2(tmp_path, capsys):
+    for argv, expected in _user_mistakes(tmp_path):
+        assert cli.main(argv) == 2, argv
+        error = capsys.readouterr().err
+        last = error.strip().splitlines()[-1]
+        assert expected in last and "internal error" not in error, (argv, error)
+        if ": error: argument " not in last:  # argparse prints its usage first
+            assert error.count("\n") == 1, error
+    assert not os.path.exists(tmp_path / "run") and not (tmp_path / "s.png").exists()

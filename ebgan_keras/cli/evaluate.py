@@ -72,7 +72,7 @@ def add_parser(subparsers) -> None:
         help="feature extractor (default: auto)",
     )
     evaluate.add_argument(
-        "--seed", type=options.integer, default=0, help="seed (default: 0)"
+        "--seed", type=options.seed, default=0, help="seed (default: 0)"
     )
     evaluate.add_argument("--json", help="also write the results to this JSON file")
     options.add_sampler_options(evaluate, "eval")

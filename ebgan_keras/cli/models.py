@@ -37,6 +37,12 @@ def zoo_call(function, name: str, what: str):
     except (KeyError, ValueError, TypeError, OSError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         raise UsageError(f"cannot {what} zoo entry {name!r}: {message}") from None
+    except AttributeError as error:
+        # A field of the wrong JSON type (e.g. `files` a list, not an object).
+        raise UsageError(
+            f"cannot {what} zoo entry {name!r}: its metadata.json or config.json "
+            f"is malformed (a field of the wrong type: {error})"
+        ) from None
 
 
 def check_energy_gan(model, source: str):

@@ -50,6 +50,20 @@ def integer(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
 
 
+#: Seeds run from 0 to 2**32 - 1 (numpy's and the backends' seeds).
+MAX_SEED = 2**32 - 1
+
+
+def seed(text: str) -> int:
+    """A `--seed`: an integer from 0 to 2**32 - 1."""
+    value = integer(text)
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer from 0 to {MAX_SEED}, got {text!r}"
+        )
+    return value
+
+
 def metric_names(text: str) -> tuple[str, ...]:
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     unknown = [name for name in names if name not in METRICS]

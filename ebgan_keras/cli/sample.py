@@ -46,7 +46,7 @@ def add_parser(subparsers) -> None:
         "--num", type=options.positive_int, default=64, help="samples (default: 64)"
     )
     sample.add_argument(
-        "--seed", type=options.integer, default=0, help="seed (default: 0)"
+        "--seed", type=options.seed, default=0, help="seed (default: 0)"
     )
     sample.add_argument(
         "--out", default="samples.png", help="PNG grid to write (default: samples.png)"

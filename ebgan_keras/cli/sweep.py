@@ -47,7 +47,9 @@ def add_parser(subparsers) -> None:
         type=options.positive_int,
         help="run a seeded random subset of this many grid points",
     )
-    sweep.add_argument("--seed", type=int, help="seed of the subset and the trials")
+    sweep.add_argument(
+        "--seed", type=options.seed, help="seed of the subset and the trials"
+    )
     sweep.add_argument(
         "--steps",
         type=options.positive_int,

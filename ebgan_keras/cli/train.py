@@ -83,7 +83,7 @@ def add_parser(subparsers) -> None:
         help="images per step (default: 64; BEGAN 32)",
     )
     train.add_argument(
-        "--seed", type=options.integer, help="seed of data order and latents (0)"
+        "--seed", type=options.seed, help="seed of data order and latents (0)"
     )
     train.add_argument(
         "--steps-per-epoch",
@@ -158,6 +158,15 @@ def _read_config_file(path) -> dict:
     from ebgan_keras.run.config import ConfigError
     from ebgan_keras.run.config import read_json
 
+    if os.path.isdir(path):
+        raise UsageError(
+            f"--config must be a JSON file, not a folder. Received: {path!r}"
+        )
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise UsageError(
+            f"--config must be a regular JSON file. Received: {path!r} (not a "
+            "regular file)"
+        )
     try:
         return read_json(path, "--config")
     except ConfigError as error:
@@ -251,6 +260,21 @@ def resolve_train_settings(args) -> dict:
     return settings
 
 
+def _check_batch_size(settings: dict) -> None:
+    """Refuses a batch the model's losses are not defined for (EBGAN-PT's
+    pulling-away term compares pairs)."""
+    from ebgan_keras.run.builder import model_classes
+
+    cls = model_classes().get(settings["class"])
+    batch_size = settings["training"]["batch_size"]
+    if cls is not None and batch_size < cls.min_batch_size:
+        raise UsageError(
+            f"--batch-size: {cls.__name__} needs batches of at least "
+            f"{cls.min_batch_size}: {cls.min_batch_reason}. Received: "
+            f"--batch-size {batch_size}"
+        )
+
+
 def _setup_distribute(args):
     """The cluster of `train --distribute`, set up before any model exists."""
     from ebgan_keras.run import distribute
@@ -282,6 +306,7 @@ def _setup_distribute(args):
 def run(args) -> int:
     """Runs `ebgan-keras train`; see `ebgan-keras train --help`."""
     settings = resolve_train_settings(args)
+    _check_batch_size(settings)
     out = args.out
     if os.path.exists(out) and not os.path.isdir(out):
         raise UsageError(f"--out must be a folder. Received: {out!r} (a file)")
