@@ -102,7 +102,6 @@ def export(
     #   out = served.sample(tf.constant(16), tf.constant(0, tf.int64))
     ```
     """
-    import keras  # noqa: PLC0415 (kept out of the package's import)
 
     from ebgan_keras.models import BaseGAN  # noqa: PLC0415
 
@@ -118,9 +117,15 @@ def export(
             f"`path` must not exist yet (an export never replaces files). "
             f"Received: path={str(path)!r}, which exists"
         )
-    # Written into a temporary folder beside `path`, then renamed: a killed or
-    # failed export leaves no folder at `path` (that would block a rerun, or
-    # load half-written).
+    return _write_atomically(model, path, sampler, settings, verbose)
+
+
+def _write_atomically(model, path: Path, sampler: str, settings: dict, verbose):
+    """Writes the SavedModel into a temporary folder beside `path`, then
+    renames it: a killed or failed export leaves no folder at `path` (that
+    would block a rerun, or load half-written)."""
+    import keras  # noqa: PLC0415
+
     files.check_writable(path.parent)
     _remove_stale_partials(path)
     partial = Path(tempfile.mkdtemp(prefix=_partial_prefix(path), dir=path.parent))
@@ -227,9 +232,6 @@ def build_archive(model, sampler: str, settings: dict):
     """
     import keras  # noqa: PLC0415
     import tensorflow as tf  # noqa: PLC0415
-    from keras import ops  # noqa: PLC0415
-
-    from ebgan_keras.samplers import ddls  # noqa: PLC0415
 
     settings = check_sampler(sampler, settings)
     latent_dim = int(model.latent_dim)
@@ -257,38 +259,9 @@ def build_archive(model, sampler: str, settings: dict):
         ],
     )
 
-    chain = None
+    run_chain = None
     if sampler == "ddls":
-        chain = ddls.build_chain(
-            # The chain temperature of `ek.samplers.DDLS`: T * temperature_scale.
-            ddls.latent_energy_fn(
-                model, settings["temperature"] * settings["temperature_scale"]
-            ),
-            num_steps=settings["num_steps"],
-            step_size=settings["step_size"],
-            noise_scale=settings["noise_scale"],
-            metropolis=False,
-            record_energy=False,
-        )
-
-        def run_chain(z, noise):
-            # The chain runs on arctanh(z) for a uniform prior (samplers.ddls).
-            limit = 1.0 - ddls._UNIFORM_EDGE
-            w = ops.arctanh(ops.clip(z, -limit, limit)) if uniform else z
-            w = chain(w, noise, ops.zeros((1, 1), "float32"))[0]
-            z_last = ops.tanh(w) if uniform else w
-            return {"images": generate(z_last), "latents": z_last}
-
-        archive.add_endpoint(
-            "ddls_chain",
-            run_chain,
-            input_signature=[
-                tf.TensorSpec((None, latent_dim), tf.float32, name="z"),
-                tf.TensorSpec(
-                    (settings["num_steps"], None, latent_dim), tf.float32, name="noise"
-                ),
-            ],
-        )
+        run_chain = _add_ddls_chain(archive, model, settings, generate)
 
     def sample(num_samples, seed):
         shape = tf.stack([num_samples, latent_dim])
@@ -299,7 +272,7 @@ def build_archive(model, sampler: str, settings: dict):
             z = tf.random.stateless_uniform(shape, seeds, minval=-1.0, maxval=1.0)
         else:
             z = tf.random.stateless_normal(shape, seeds)
-        if chain is None:
+        if run_chain is None:
             return {"images": generate(z), "latents": z}
         noise_seeds = tf.stack([seed, tf.constant(1, tf.int64)])
         noise = tf.random.stateless_normal(
@@ -316,6 +289,48 @@ def build_archive(model, sampler: str, settings: dict):
         ],
     )
     return archive
+
+
+def _add_ddls_chain(archive, model, settings: dict, generate):
+    """Adds the `ddls_chain(z, noise)` endpoint; returns the chain function."""
+    import tensorflow as tf  # noqa: PLC0415
+    from keras import ops  # noqa: PLC0415
+
+    from ebgan_keras.samplers import ddls  # noqa: PLC0415
+
+    latent_dim = int(model.latent_dim)
+    uniform = model.latent_distribution == "uniform"
+    chain = ddls.build_chain(
+        # The chain temperature of `ek.samplers.DDLS`: T * temperature_scale.
+        ddls.latent_energy_fn(
+            model, settings["temperature"] * settings["temperature_scale"]
+        ),
+        num_steps=settings["num_steps"],
+        step_size=settings["step_size"],
+        noise_scale=settings["noise_scale"],
+        metropolis=False,
+        record_energy=False,
+    )
+
+    def run_chain(z, noise):
+        # The chain runs on arctanh(z) for a uniform prior (samplers.ddls).
+        limit = 1.0 - ddls._UNIFORM_EDGE
+        w = ops.arctanh(ops.clip(z, -limit, limit)) if uniform else z
+        w = chain(w, noise, ops.zeros((1, 1), "float32"))[0]
+        z_last = ops.tanh(w) if uniform else w
+        return {"images": generate(z_last), "latents": z_last}
+
+    archive.add_endpoint(
+        "ddls_chain",
+        run_chain,
+        input_signature=[
+            tf.TensorSpec((None, latent_dim), tf.float32, name="z"),
+            tf.TensorSpec(
+                (settings["num_steps"], None, latent_dim), tf.float32, name="noise"
+            ),
+        ],
+    )
+    return run_chain
 
 
 def _truncated_prior(shape, seeds, threshold: float, uniform: bool):
