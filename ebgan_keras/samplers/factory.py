@@ -160,6 +160,7 @@ RULES = {
     "chain_length": _count,
     "max_proposals": lambda v, n: _count(v, n, maximum=None),
     "batch_size": lambda v, n: _count(v, n, maximum=None),
+    "num_generated": _optional(lambda v, n: _count(v, n, maximum=None)),
     "record_every": _optional(lambda v, n: _count(v, n, maximum=None)),
     "calibration": _calibration,
     "metropolis": _flag,
@@ -169,9 +170,17 @@ RULES = {
 
 
 def accepted_settings(sampler: str) -> tuple[str, ...]:
-    """The settings a sampler takes: its constructor's arguments but `seed`."""
-    parameters = inspect.signature(CLASSES[canonical_name(sampler)]).parameters
-    return tuple(name for name in parameters if name != "seed")
+    """The settings a sampler takes: its constructor's arguments and, for a
+    sampler that fits a calibration, its `calibrate`'s, but `seed`."""
+    cls = CLASSES[canonical_name(sampler)]
+    names = list(inspect.signature(cls).parameters)
+    if hasattr(cls, "calibrate"):
+        for name, parameter in inspect.signature(cls.calibrate).parameters.items():
+            if parameter.kind == parameter.VAR_KEYWORD or name in names:
+                continue
+            if name not in ("model", "real_images"):
+                names.append(name)
+    return tuple(name for name in names if name != "seed")
 
 
 def check_settings(sampler: str, settings: dict | None, source: str = "") -> dict:
@@ -343,6 +352,9 @@ def make_sampler(
         settings.update(compile_options(model))
     cls = CLASSES[name]
     if not needs_real_images(name, settings):
+        # Settings of the calibration's fit (`burn_in`, ...) have no fit to set.
+        taken = inspect.signature(cls).parameters
+        settings = {k: v for k, v in settings.items() if k in taken}
         if name == "ddls" and settings.get("temperature") == CALIBRATED:
             settings.pop("temperature")
             return DDLS.from_calibration(settings.pop("calibration"), seed, **settings)
