@@ -48,6 +48,7 @@ from ebgan_keras.zoo.evaluation import EVALUATION_VERSION  # noqa: F401
 from ebgan_keras.zoo.evaluation import NUM_CALIBRATION  # noqa: F401
 from ebgan_keras.zoo.evaluation import NUM_HELD_OUT  # noqa: F401
 from ebgan_keras.zoo.evaluation import _reference_images  # noqa: F401
+from ebgan_keras.zoo.evaluation import _with_overrides  # noqa: F401
 from ebgan_keras.zoo.evaluation import ddls_sampler  # noqa: F401
 from ebgan_keras.zoo.evaluation import ddls_sweep  # noqa: F401
 from ebgan_keras.zoo.evaluation import evaluate
