@@ -12,7 +12,7 @@ import importlib
 import os
 import sys
 
-__version__ = "0.1.0"
+from ebgan_keras.version import __version__ as __version__
 
 # The public names besides the model classes. The model classes are listed
 # once, in `ebgan_keras.models.MODEL_CLASSES`; `__all__` is both.
@@ -78,12 +78,15 @@ if not _LAZY:
     from ebgan_keras import losses  # noqa: F401 - `ek.losses`, in `__all__`
     from ebgan_keras import models
     from ebgan_keras import networks  # noqa: F401 - `ek.networks`, in `__all__`
+    from ebgan_keras.zoo import presets as _presets  # noqa: F401 - `from_preset`
 
     globals().update({name: getattr(models, name) for name in models.MODEL_CLASSES})
     __all__ = [*models.MODEL_CLASSES, *_PUBLIC]
 
 
 def _model_classes() -> tuple:
+    # The zoo's presets register `from_preset` on the model classes.
+    importlib.import_module(f"{__name__}.zoo.presets")
     return importlib.import_module(f"{__name__}.models").MODEL_CLASSES
 
 

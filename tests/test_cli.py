@@ -332,12 +332,12 @@ def test_recipes_follow_the_papers():
     from ebgan_keras.run.builder import build_model
 
     parser = cli.build_parser()
-    began = cli.resolve_train_settings(
+    began = cli.train.resolve_train_settings(
         parser.parse_args(["train", "began", "--data", "mnist", "--out", "r"])
     )
     assert began["training"]["image_size"] == 32
     assert began["generator"]["builder"] == "began_generator"
-    magan = cli.resolve_train_settings(
+    magan = cli.train.resolve_train_settings(
         parser.parse_args(
             ["train", "magan", "--data", "mnist", "--out", "r", "--epochs", "2"]
         )
@@ -355,7 +355,7 @@ def test_internal_errors_are_one_line_unless_verbose(monkeypatch, capsys):
     def broken(args):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(cli, "sample", broken)
+    monkeypatch.setattr(cli.sample, "run", broken)
     assert cli.main(["sample", "ebgan_pt_mnist"]) == 1
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "internal error: RuntimeError: a bug" in error
@@ -371,7 +371,7 @@ def test_train_takes_an_entrys_config_file_or_its_name():
     path = str(Path(cli.__file__).parents[2] / "zoo" / "ebgan_pt_mnist" / "config.json")
 
     def resolve(*argv):
-        return cli.resolve_train_settings(parser.parse_args(["train", *argv]))
+        return cli.train.resolve_train_settings(parser.parse_args(["train", *argv]))
 
     whole = resolve("--config", path, "--out", "r")
     assert whole["name"] == "ebgan_pt_mnist" and whole["class"] == "EBGANPT"
@@ -379,9 +379,9 @@ def test_train_takes_an_entrys_config_file_or_its_name():
     named = resolve("ebgan_pt_mnist", "--epochs", "2", "--out", "r")
     assert named["training"]["epochs"] == 2
     assert named["generator"] == whole["generator"]
-    with pytest.raises(cli.UsageError, match="whole run config"):
+    with pytest.raises(cli.errors.UsageError, match="whole run config"):
         resolve("ebgan", "--config", path, "--out", "r")
-    with pytest.raises(cli.UsageError, match="needs CONFIG"):
+    with pytest.raises(cli.errors.UsageError, match="needs CONFIG"):
         resolve("--data", "mnist", "--out", "r")
 
 
@@ -500,3 +500,104 @@ def test_sample_ddls_calibrated_temperature_and_animation(
     assert "temperature=2.5," in capsys.readouterr().out
     assert cli.main([*argv, "--reference", "nope"]) == 2
     assert "--reference 'nope'" in capsys.readouterr().err
+
+
+def test_the_cli_package_has_short_functions_and_modules():
+    """One module per command: no module over 500 lines, no function over 80
+    (counted as `end_lineno - lineno + 1` of every `def`, docstring included)."""
+    import ast
+    from pathlib import Path
+
+    folder = Path(cli.__file__).parent
+    long = []
+    for path in sorted(folder.glob("*.py")):
+        text = path.read_text()
+        assert text.count("\n") <= 500, path.name
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > 80:
+                    long.append(f"{path.name}:{node.name} {length}")
+    assert not long, long
+    for command in ("train", "sample", "evaluate", "export", "sweep", "zoo"):
+        module = getattr(cli, command)
+        assert callable(module.add_parser) and callable(module.run), command
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "match"),
+    [
+        ("num_steps", 1e9, "`num_steps` must be an int >= 1 and <= 10000"),
+        ("step_size", float("nan"), "`step_size` must be a finite number > 0"),
+        ("temperature_scale", -0.5, "`temperature_scale` must be a finite number > 0"),
+    ],
+)
+def test_a_cards_sampler_settings_are_checked_like_the_flags(
+    key, value, match, tmp_path, capsys
+):
+    """A card's metadata.json sets the sampler of sample, eval and export: a
+    value the flags would refuse is one line and exit code 2 for each."""
+    import shutil
+    from pathlib import Path
+
+    source = Path(cli.__file__).parents[2] / "zoo" / "ebgan_pt_mnist"
+    entry = tmp_path / "ebgan_pt_mnist"
+    shutil.copytree(source, entry)
+    metadata = json.loads((entry / "metadata.json").read_text())
+    metadata["metrics"]["ddls"]["sampler"][key] = value
+    (entry / "metadata.json").write_text(json.dumps(metadata))
+    png = str(tmp_path / "s.png")
+    commands = [
+        ["sample", str(entry), "--sampler", "ddls", "--num", "2", "--out", png],
+        ["eval", str(entry), "--sampler", "ddls", "--num", "2"]
+        + ["--reference", "mnist_subset"],
+        ["export", str(entry), str(tmp_path / "saved"), "--sampler", "ddls"],
+    ]
+    for argv in commands:
+        assert cli.main(argv) == 2, argv
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and match in error, error
+        assert "metadata.json" in error
+    assert not (tmp_path / "saved").exists() and not os.path.exists(png)
+
+
+def _user_mistakes(tmp_path):
+    """`(argv, expected in the error)` of ordinary mistakes that once gave
+    "internal error ... please report it" (rc 1), a run, or a wrong message."""
+    import shutil
+    from pathlib import Path
+
+    png = str(tmp_path / "s.png")
+    train = ["train", "ebgan_pt", "--data", "mnist_subset", "--epochs", "1"]
+    train += ["--out", str(tmp_path / "run")]
+    entry = tmp_path / "entry"
+    shutil.copytree(Path(cli.__file__).parents[2] / "zoo" / "ebgan_pt_mnist", entry)
+    metadata = json.loads((entry / "metadata.json").read_text())
+    metadata["files"] = list(metadata["files"])
+    (entry / "metadata.json").write_text(json.dumps(metadata))
+    (tmp_path / "a_file").write_text("x")
+    folder = str(tmp_path / "entry")
+    return [
+        (["sample", "ebgan_pt_mnist", "--seed", "-1", "--out", png], "--seed"),
+        (["sample", "ebgan_pt_mnist", "--seed", "4294967296", "--out", png], "--seed"),
+        ([*train, "--seed", "-1"], "argument --seed: expected an integer from 0"),
+        ([*train, "--batch-size", "1"], "EBGANPT needs batches of at least 2"),
+        (["sample", folder, "--out", png], "metadata.json or config.json is malformed"),
+        ([*train, "--config", folder], "--config must be a JSON file, not a folder"),
+        ([*train, "--config", "/dev/null"], "must be a regular JSON file"),
+        (
+            ["export", "ebgan_pt_mnist", str(tmp_path / "a_file" / "x")],
+            "cannot write to",
+        ),
+    ]
+
+
+def test_ordinary_mistakes_are_one_line_and_exit_code_2(tmp_path, capsys):
+    for argv, expected in _user_mistakes(tmp_path):
+        assert cli.main(argv) == 2, argv
+        error = capsys.readouterr().err
+        last = error.strip().splitlines()[-1]
+        assert expected in last and "internal error" not in error, (argv, error)
+        if ": error: argument " not in last:  # argparse prints its usage first
+            assert error.count("\n") == 1, error
+    assert not os.path.exists(tmp_path / "run") and not (tmp_path / "s.png").exists()

@@ -117,7 +117,7 @@ def test_modes_of_another_backend_are_refused():
         distribute.check_mode("multi-worker", "jax")
     with pytest.raises(distribute.DistributeError, match="must be one of"):
         distribute.check_mode("horovod", "tensorflow")
-    assert tuple(cli.DISTRIBUTE_MODES) == distribute.MODES
+    assert tuple(cli.options.DISTRIBUTE_MODES) == distribute.MODES
 
 
 def _train(tmp_path, capsys, *extra, env=None, monkeypatch=None):

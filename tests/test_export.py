@@ -201,3 +201,151 @@ def test_an_existing_path_is_never_replaced(tmp_path):
     with pytest.raises(FileExistsError, match="must not exist"):
         ek.export(tiny_model(), tmp_path / "x")
     assert (tmp_path / "x" / "keep.txt").read_text() == "mine"
+
+
+# Serves the three exports of a zoo entry in a TensorFlow-only process: the
+# prior's and truncation's generator on given latents, truncation's own draw,
+# DDLS's chain from given latents and noise.
+_SERVE_ENTRY = """
+import sys
+import numpy as np
+import tensorflow as tf
+
+folder, inputs, out = sys.argv[1:4]
+data = np.load(inputs)
+result = {}
+for name in ("none", "truncation"):
+    served = tf.saved_model.load(f"{folder}/{name}")
+    result[name] = served.generate(tf.constant(data[name + "_latents"])).numpy()
+drawn = served.sample(tf.constant(4000), tf.constant(0, tf.int64))["latents"]
+result["truncation_drawn"] = drawn.numpy()
+served = tf.saved_model.load(f"{folder}/ddls")
+chain = served.ddls_chain(tf.constant(data["ddls_z"]), tf.constant(data["ddls_noise"]))
+result["ddls"] = chain["images"].numpy()
+np.savez(out, **result)
+"""
+
+
+@slow_off_tensorflow  # off TF: three TensorFlow subprocesses, in CI's slow step
+def test_exported_samplers_of_a_zoo_entry_match_ebgan_keras_sample(tmp_path, capsys):
+    """`ebgan-keras export ENTRY` of each exportable sampler gives the images of
+    `ebgan-keras sample ENTRY` for the same seed: DDLS at the card's chain
+    temperature T * temperature_scale (the card's scale was once dropped)."""
+    from ebgan_keras import cli
+    from ebgan_keras import zoo
+    from ebgan_keras.samplers import factory
+
+    entry, num, seed = "ebgan_pt_mnist", 6, 3
+    description = zoo.describe(entry)
+    card = description["metrics"]["ddls"]["sampler"]
+    chain_temperature = card["temperature"] * card["temperature_scale"]
+    inputs, sampled = {}, {}
+    model = zoo.load(entry)
+    for name in ("none", "truncation", "ddls"):
+        npz = tmp_path / f"{name}.npz"
+        argv = ["sample", entry, "--sampler", name, "--num", str(num)]
+        argv += [
+            "--seed",
+            str(seed),
+            "--npz",
+            str(npz),
+            "--out",
+            str(tmp_path / "g.png"),
+        ]
+        assert cli.main(argv) == 0, capsys.readouterr().err
+        sampled[name] = dict(np.load(npz))
+        inputs[name + "_latents"] = sampled[name]["latents"]
+        # DDLS's chain amplifies float rounding (XLA against eager differ by
+        # 0.66 in pixels after the card's 50 steps): compared over 5 steps.
+        steps = ["--num-steps", "5"] if name == "ddls" else []
+        path = str(tmp_path / "exports" / name)
+        assert cli.main(["export", entry, path, "--sampler", name, *steps]) == 0, (
+            capsys.readouterr().err
+        )
+        if name == "ddls":
+            message = capsys.readouterr().out
+            assert f"the chain runs at T = {chain_temperature:.4g}" in message
+    # DDLS's starting latents and noise: the draws of the sampler that
+    # `sample` builds (the card's settings, the same seed stream), over 5 steps.
+    settings = factory.card_settings(description, "ddls")
+    card_sampler = factory.make_sampler("ddls", settings, model=model, seed=seed)
+    np.testing.assert_array_equal(  # `sample` is this call
+        card_sampler.sample(model, num)[0], sampled["ddls"]["images"]
+    )
+    sampler = factory.make_sampler("ddls", settings | {"num_steps": 5}, seed=seed)
+    assert sampler.chain_temperature == pytest.approx(chain_temperature, rel=1e-12)
+    rng = np.random.default_rng(sampler._call_seed(None))
+    inputs["ddls_z"] = ek.utils.prior_latents(
+        model.latent_distribution, num, model.latent_dim, rng
+    )
+    inputs["ddls_noise"] = rng.standard_normal(
+        (sampler.num_steps, num, model.latent_dim)
+    ).astype("float32")
+    np.savez(tmp_path / "inputs.npz", **inputs)
+    done = subprocess.run(
+        [sys.executable, "-c", _SERVE_ENTRY, str(tmp_path / "exports"),
+         str(tmp_path / "inputs.npz"), str(tmp_path / "served.npz")],
+        capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    served = dict(np.load(tmp_path / "served.npz"))
+    sampler = factory.make_sampler("ddls", settings | {"num_steps": 5}, seed=seed)
+    sampled["ddls"]["images"] = sampler.sample(model, num)[0]
+    for name in ("none", "truncation", "ddls"):
+        np.testing.assert_allclose(
+            served[name], sampled[name]["images"], atol=2e-4, err_msg=name
+        )
+    # Truncation exported at the card's threshold.
+    threshold = description["metrics"]["truncation"]["sampler"]["threshold"]
+    assert np.abs(served["truncation_drawn"]).max() <= threshold
+    assert np.abs(served["truncation_drawn"]).max() > 0.95 * threshold
+
+
+# Starts an export whose write stops half-way: a file written, then the
+# process is killed (SIGKILL) or the write fails.
+_KILLED_EXPORT = """
+import os, signal, sys
+sys.path.insert(0, {tests!r})
+import test_export
+from ebgan_keras.run import export as exporting
+
+class HalfWritten:
+    def write_out(self, path, verbose=False):
+        os.makedirs(path)
+        with open(os.path.join(path, "saved_model.pb"), "w") as handle:
+            handle.write("half")
+        if sys.argv[2] == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        raise OSError(28, "No space left on device")
+
+exporting.build_archive = lambda *args: HalfWritten()
+test_export.ek.export(test_export.tiny_model(), sys.argv[1], "prior")
+"""
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="the write is backend-independent (off TF in a TF subprocess)",
+)
+@pytest.mark.parametrize("how", ["kill", "fail"])
+def test_an_interrupted_export_leaves_nothing_at_path(how, tmp_path):
+    path = tmp_path / "saved"
+    code = _KILLED_EXPORT.format(tests=os.path.dirname(__file__))
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path), how],
+        capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )  # fmt: skip
+    if how == "kill":
+        assert done.returncode == -9, done.stderr[-2000:]
+        # The temporary folder of the killed process is left beside PATH...
+        assert [p.name.split("-")[0] for p in tmp_path.iterdir()] == [".saved.partial"]
+    else:
+        assert done.returncode == 1 and "No space left" in done.stderr
+        assert list(tmp_path.iterdir()) == []
+    assert not path.exists()
+    # ... and the same export then runs, and removes it.
+    ek.export(tiny_model(), path, "prior")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["saved"]
+    assert (path / "saved_model.pb").stat().st_size > 100

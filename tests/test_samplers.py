@@ -520,3 +520,81 @@ def test_bad_input_gets_a_clear_error():
         samplers.DDLS.calibrate(identity_model(), 3.0 * real_toy_images(200), seed=0)
     with pytest.raises(TypeError, match="Missing"):
         samplers.Prior().sample(object(), 4)
+
+
+# ----------------------------------------------------------------------
+# The factory: settings (a card's, a recipe's, the CLI's) -> a sampler
+# ----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("sampler", "settings", "match"),
+    [
+        ("ddls", {"step_size": float("nan")}, r"`step_size` must be a finite"),
+        ("ddls", {"num_steps": 1e9}, r"`num_steps` must be an int >= 1 and <= 10000"),
+        ("ddls", {"num_steps": 2.5}, r"`num_steps` must be an int"),
+        ("ddls", {"temperature_scale": -1.0}, r"`temperature_scale` must be a fin"),
+        ("ddls", {"temperature_scale": "x"}, r"`temperature_scale` must be a fin"),
+        ("ddls", {"temperature": "hot"}, r"'calibrated' or a finite number > 0"),
+        ("ddls", {"temperature": float("inf")}, r"'calibrated' or a finite number"),
+        ("ddls", {"noise_scale": -0.1}, r"`noise_scale` must be a finite number >= 0"),
+        ("ddls", {"calibration": {"slope": 1.0}}, r"`calibration` must be an object"),
+        ("ddls", {"metropolis": "yes"}, r"`metropolis` must be true or false"),
+        ("ddls", {"steps": 3}, r"unknown setting\(s\) \['steps'\]"),
+        ("truncation", {"threshold": 0.0}, r"`threshold` must be a finite number > 0"),
+        ("mh", {"chain_length": 10**9}, r"`chain_length` must be an int >= 1 and"),
+    ],
+)
+def test_factory_checks_every_setting_by_name(sampler, settings, match):
+    from ebgan_keras.samplers import factory
+
+    with pytest.raises(ValueError, match=match) as caught:
+        factory.check_settings(sampler, settings, "zoo entry 'x' metadata.json")
+    assert str(caught.value).startswith("zoo entry 'x' metadata.json: ")
+    with pytest.raises(ValueError, match=match):
+        factory.make_sampler(sampler, settings, seed=0)
+
+
+def test_factory_takes_a_cards_ddls_at_its_chain_temperature():
+    from ebgan_keras import zoo
+    from ebgan_keras.samplers import factory
+
+    description = zoo.describe("ebgan_pt_mnist")
+    card = description["metrics"]["ddls"]["sampler"]
+    settings = factory.card_settings(description, "ddls")
+    assert settings["temperature"] == "calibrated"
+    assert settings["temperature_scale"] == card["temperature_scale"] == 0.125
+    sampler = factory.make_sampler("ddls", settings, seed=0)
+    assert sampler.temperature == pytest.approx(card["temperature"], rel=1e-12)
+    assert sampler.chain_temperature == pytest.approx(
+        card["temperature"] * card["temperature_scale"], rel=1e-12
+    )
+    assert (sampler.step_size, sampler.num_steps) == (card["step_size"], 50)
+    # The exporter reads the same settings through the same factory.
+    exported = ek.run.export.check_sampler("ddls", settings)
+    assert exported["temperature"] * exported["temperature_scale"] == pytest.approx(
+        sampler.chain_temperature, rel=1e-12
+    )
+    # A calibrated temperature with neither a fit nor real images is refused.
+    with pytest.raises(ValueError, match="calibrates the energy on real images"):
+        factory.make_sampler("ddls", {"temperature": "calibrated"}, seed=0)
+
+
+def test_factory_refuses_a_malformed_card():
+    from ebgan_keras import zoo
+    from ebgan_keras.samplers import factory
+
+    description = zoo.describe("ebgan_pt_mnist")
+    broken = {**description, "metrics": []}
+    with pytest.raises(ValueError, match=r"`metrics` must be an object"):
+        factory.card_settings(broken, "ddls", "zoo entry 'e'")
+    metrics = json_copy(description["metrics"])
+    metrics["ddls"]["sampler"]["num_steps"] = 1e9
+    with pytest.raises(ValueError, match=r"zoo entry 'e' metadata.json: `num_steps`"):
+        factory.card_settings(
+            {**description, "metrics": metrics}, "ddls", "zoo entry 'e'"
+        )
+
+
+def json_copy(value):
+    import json
+
+    return json.loads(json.dumps(value))

@@ -490,7 +490,7 @@ def test_best_sampler_is_named_only_beyond_the_noise_band():
         line for line in zoo.markdown_table().splitlines() if "[began_mnist]" in line
     )
     assert f"| {prior:.2f} (none better than prior) |" in row
-    assert cli._entry_line(listed["began_mnist"]).endswith(
+    assert cli.zoo._entry_line(listed["began_mnist"]).endswith(
         f"FID {prior:.2f} (prior: none better)"
     )
 

@@ -21,6 +21,32 @@ _SEED_STATE_KEY = "seed_generator_state"
 FLOAT16_LOSS_SCALE = 2.0**10
 
 
+#: The zoo's preset functions (`class_presets`, `from_preset`,
+#: `save_to_preset`), registered by `ebgan_keras.zoo.presets` when it is
+#: imported (the package imports it with the models).
+_PRESET_FUNCTIONS: dict = {}
+
+
+def register_preset_functions(**functions) -> None:
+    """Registers the functions behind `from_preset`, `presets`, `save_to_preset`.
+
+    Args:
+        **functions: callables named `class_presets`, `from_preset` and
+            `save_to_preset` (`ebgan_keras.zoo.presets` registers its own).
+    """
+    _PRESET_FUNCTIONS.update(functions)
+
+
+def _preset_function(name: str):
+    if name not in _PRESET_FUNCTIONS:
+        raise RuntimeError(
+            "Presets come from the model zoo, which registers them when the "
+            "package is imported: `import ebgan_keras` (or `import "
+            "ebgan_keras.zoo.presets`) first."
+        )
+    return _PRESET_FUNCTIONS[name]
+
+
 class _classproperty(property):
     """A property of the class (KerasHub's `classproperty`): `ek.EBGANPT.presets`."""
 
@@ -676,7 +702,8 @@ class BaseGAN(keras.Model):
         self.compile(**config)
 
     # ------------------------------------------------------------------
-    # Presets (KerasHub's API; `ebgan_keras.zoo.presets` does the work)
+    # Presets (KerasHub's API; `ebgan_keras.zoo.presets` does the work and
+    # registers itself here: the core names no module of the zoo above it)
     # ------------------------------------------------------------------
     @_classproperty
     def presets(cls) -> dict:
@@ -686,9 +713,7 @@ class BaseGAN(keras.Model):
             dict. Entry name to its summary, class, image shape, weights
             status and FID (`ek.zoo.list_entries()` rows).
         """
-        from ebgan_keras.zoo import presets
-
-        return presets.class_presets(cls)
+        return _preset_function("class_presets")(cls)
 
     @classmethod
     def from_preset(cls, preset, load_weights: bool = True, **kwargs):
@@ -713,9 +738,7 @@ class BaseGAN(keras.Model):
         model = ek.EBGANPT.from_preset("ebgan_pt_mnist")
         ```
         """
-        from ebgan_keras.zoo import presets
-
-        return presets.from_preset(cls, preset, load_weights, **kwargs)
+        return _preset_function("from_preset")(cls, preset, load_weights, **kwargs)
 
     def save_to_preset(self, preset_dir) -> None:
         """Saves the model as a preset folder (a zoo entry) for `from_preset`.
@@ -723,9 +746,7 @@ class BaseGAN(keras.Model):
         Args:
             preset_dir: str or path. The folder; its name is the preset's.
         """
-        from ebgan_keras.zoo import presets
-
-        presets.save_to_preset(self, preset_dir)
+        _preset_function("save_to_preset")(self, preset_dir)
 
     # ------------------------------------------------------------------
     # Input checks and helpers

@@ -28,28 +28,35 @@ TensorFlow subprocess writes the export; TensorFlow must be installed.
 
 from __future__ import annotations
 
+import glob
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from ebgan_keras import files
+
 EXPORT_SAMPLERS = ("prior", "none", "truncation", "ddls")
-#: Settings each exported sampler reads (the rest are refused by name).
+#: Settings each exported sampler takes (the rest are refused by name); the
+#: defaults are the samplers' own (`ek.samplers`), filled in by
+#: `ek.samplers.factory`. A DDLS `temperature` of `"calibrated"` takes
+#: `1 / slope` of the `calibration` given with it (a zoo card's).
 SAMPLER_SETTINGS = {
     "prior": (),
     "none": (),
     "truncation": ("threshold",),
-    "ddls": ("step_size", "num_steps", "temperature", "noise_scale"),
-}
-_DEFAULTS = {
-    "threshold": 1.0,
-    "step_size": 1e-2,
-    "num_steps": 100,
-    "temperature": 1.0,
-    "noise_scale": 1.0,
+    "ddls": (
+        "step_size",
+        "num_steps",
+        "temperature",
+        "temperature_scale",
+        "noise_scale",
+        "calibration",
+    ),
 }
 
 
@@ -66,12 +73,16 @@ def export(
         model: a model of the library (`ek.models.BaseGAN`), trained on any
             backend.
         path: str or path. The SavedModel folder to write. It must not exist
-            yet (nothing already written is replaced).
+            yet (nothing already written is replaced). Written into a
+            temporary folder beside it and renamed, so an interrupted export
+            leaves nothing at `path`.
         sampler: str. `"prior"` (alias `"none"`), `"truncation"` or `"ddls"`.
             Defaults to `"ddls"`.
         sampler_settings: dict. The sampler's settings: `threshold` for
             truncation; `step_size`, `num_steps`, `temperature`,
-            `noise_scale` for DDLS (the defaults of `ek.samplers`).
+            `temperature_scale`, `noise_scale` and `calibration` for DDLS
+            (the defaults of `ek.samplers`); the chain runs at
+            `temperature * temperature_scale`, as `ek.samplers.DDLS`.
         verbose: bool. Let Keras print the exported variables. Defaults to
             `False`.
 
@@ -91,7 +102,6 @@ def export(
     #   out = served.sample(tf.constant(16), tf.constant(0, tf.int64))
     ```
     """
-    import keras  # noqa: PLC0415 (kept out of the package's import)
 
     from ebgan_keras.models import BaseGAN  # noqa: PLC0415
 
@@ -107,11 +117,62 @@ def export(
             f"`path` must not exist yet (an export never replaces files). "
             f"Received: path={str(path)!r}, which exists"
         )
-    if keras.backend.backend() != "tensorflow":
-        return _export_in_tensorflow_process(model, path, sampler, settings)
-    archive = build_archive(model, sampler, settings)
-    archive.write_out(str(path), verbose=verbose)
+    return _write_atomically(model, path, sampler, settings, verbose)
+
+
+def _write_atomically(model, path: Path, sampler: str, settings: dict, verbose):
+    """Writes the SavedModel into a temporary folder beside `path`, then
+    renames it: a killed or failed export leaves no folder at `path` (that
+    would block a rerun, or load half-written)."""
+    import keras  # noqa: PLC0415
+
+    files.check_writable(path.parent)
+    _remove_stale_partials(path)
+    partial = Path(tempfile.mkdtemp(prefix=_partial_prefix(path), dir=path.parent))
+    try:
+        written = partial / "saved_model"
+        if keras.backend.backend() != "tensorflow":
+            _export_in_tensorflow_process(model, written, sampler, settings)
+        else:
+            build_archive(model, sampler, settings).write_out(
+                str(written), verbose=verbose
+            )
+        if path.exists():
+            raise FileExistsError(
+                f"`path` was created while exporting; an export never replaces "
+                f"files. Received: path={str(path)!r}"
+            )
+        os.rename(written, path)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
     return path
+
+
+def _partial_prefix(path: Path) -> str:
+    """`.NAME.partial-PID-`: the temporary folder of an export to `path`."""
+    return f".{path.name}{files.PARTIAL_MARKER}-{os.getpid()}-"
+
+
+def _remove_stale_partials(path: Path) -> None:
+    """Removes the temporary folders of killed exports to `path` (those whose
+    process no longer runs)."""
+    prefix = f".{path.name}{files.PARTIAL_MARKER}-"
+    for folder in path.parent.glob(glob.escape(prefix) + "*"):
+        pid = folder.name[len(prefix) :].split("-")[0]
+        if folder.is_dir() and pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    if os.name == "nt":  # `os.kill` there terminates the process
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
 
 
 def check_sampler(sampler: str, sampler_settings: dict | None) -> dict:
@@ -122,7 +183,8 @@ def check_sampler(sampler: str, sampler_settings: dict | None) -> dict:
         sampler_settings: dict or None. The sampler's settings.
 
     Returns:
-        dict of the sampler's settings with the defaults filled in.
+        dict of the sampler's settings with the defaults filled in; for
+        DDLS a number for `temperature` (`1 / slope` of a calibration).
     """
     if sampler in ("rejection", "mh", "metropolis_hastings"):
         raise ValueError(
@@ -145,21 +207,16 @@ def check_sampler(sampler: str, sampler_settings: dict | None) -> dict:
             f"it takes {list(allowed) or 'none'}. Received: "
             f"sampler_settings={sampler_settings!r}"
         )
-    # The samplers' own number check (imported here: it loads Keras).
-    from ebgan_keras.samplers.sampler import _check_float  # noqa: PLC0415
+    # The one factory of samplers (imported here: it loads Keras).
+    from ebgan_keras.samplers import factory  # noqa: PLC0415
 
-    settings = {name: sampler_settings.get(name, _DEFAULTS[name]) for name in allowed}
-    for name, value in settings.items():
-        if name == "num_steps":
-            if isinstance(value, bool) or int(value) != value or value < 1:
-                raise ValueError(
-                    f"`num_steps` must be an int >= 1. Received: num_steps={value!r}"
-                )
-            settings[name] = int(value)
-            continue
-        # `noise_scale` may be 0 (gradient descent); the others must be > 0.
-        settings[name] = _check_float(value, name, strict=name != "noise_scale")
-    return settings
+    built = factory.make_sampler(sampler, sampler_settings, source="sampler_settings")
+    if sampler == "truncation":
+        return {"threshold": built.threshold}
+    if sampler == "ddls":
+        names = ("step_size", "num_steps", "temperature", "temperature_scale")
+        return {name: getattr(built, name) for name in (*names, "noise_scale")}
+    return {}
 
 
 def build_archive(model, sampler: str, settings: dict):
@@ -175,10 +232,8 @@ def build_archive(model, sampler: str, settings: dict):
     """
     import keras  # noqa: PLC0415
     import tensorflow as tf  # noqa: PLC0415
-    from keras import ops  # noqa: PLC0415
 
-    from ebgan_keras.samplers import ddls  # noqa: PLC0415
-
+    settings = check_sampler(sampler, settings)
     latent_dim = int(model.latent_dim)
     uniform = model.latent_distribution == "uniform"
     archive = keras.export.ExportArchive()
@@ -204,35 +259,9 @@ def build_archive(model, sampler: str, settings: dict):
         ],
     )
 
-    chain = None
+    run_chain = None
     if sampler == "ddls":
-        chain = ddls.build_chain(
-            ddls.latent_energy_fn(model, settings["temperature"]),
-            num_steps=settings["num_steps"],
-            step_size=settings["step_size"],
-            noise_scale=settings["noise_scale"],
-            metropolis=False,
-            record_energy=False,
-        )
-
-        def run_chain(z, noise):
-            # The chain runs on arctanh(z) for a uniform prior (samplers.ddls).
-            limit = 1.0 - ddls._UNIFORM_EDGE
-            w = ops.arctanh(ops.clip(z, -limit, limit)) if uniform else z
-            w = chain(w, noise, ops.zeros((1, 1), "float32"))[0]
-            z_last = ops.tanh(w) if uniform else w
-            return {"images": generate(z_last), "latents": z_last}
-
-        archive.add_endpoint(
-            "ddls_chain",
-            run_chain,
-            input_signature=[
-                tf.TensorSpec((None, latent_dim), tf.float32, name="z"),
-                tf.TensorSpec(
-                    (settings["num_steps"], None, latent_dim), tf.float32, name="noise"
-                ),
-            ],
-        )
+        run_chain = _add_ddls_chain(archive, model, settings, generate)
 
     def sample(num_samples, seed):
         shape = tf.stack([num_samples, latent_dim])
@@ -243,7 +272,7 @@ def build_archive(model, sampler: str, settings: dict):
             z = tf.random.stateless_uniform(shape, seeds, minval=-1.0, maxval=1.0)
         else:
             z = tf.random.stateless_normal(shape, seeds)
-        if chain is None:
+        if run_chain is None:
             return {"images": generate(z), "latents": z}
         noise_seeds = tf.stack([seed, tf.constant(1, tf.int64)])
         noise = tf.random.stateless_normal(
@@ -260,6 +289,48 @@ def build_archive(model, sampler: str, settings: dict):
         ],
     )
     return archive
+
+
+def _add_ddls_chain(archive, model, settings: dict, generate):
+    """Adds the `ddls_chain(z, noise)` endpoint; returns the chain function."""
+    import tensorflow as tf  # noqa: PLC0415
+    from keras import ops  # noqa: PLC0415
+
+    from ebgan_keras.samplers import ddls  # noqa: PLC0415
+
+    latent_dim = int(model.latent_dim)
+    uniform = model.latent_distribution == "uniform"
+    chain = ddls.build_chain(
+        # The chain temperature of `ek.samplers.DDLS`: T * temperature_scale.
+        ddls.latent_energy_fn(
+            model, settings["temperature"] * settings["temperature_scale"]
+        ),
+        num_steps=settings["num_steps"],
+        step_size=settings["step_size"],
+        noise_scale=settings["noise_scale"],
+        metropolis=False,
+        record_energy=False,
+    )
+
+    def run_chain(z, noise):
+        # The chain runs on arctanh(z) for a uniform prior (samplers.ddls).
+        limit = 1.0 - ddls._UNIFORM_EDGE
+        w = ops.arctanh(ops.clip(z, -limit, limit)) if uniform else z
+        w = chain(w, noise, ops.zeros((1, 1), "float32"))[0]
+        z_last = ops.tanh(w) if uniform else w
+        return {"images": generate(z_last), "latents": z_last}
+
+    archive.add_endpoint(
+        "ddls_chain",
+        run_chain,
+        input_signature=[
+            tf.TensorSpec((None, latent_dim), tf.float32, name="z"),
+            tf.TensorSpec(
+                (settings["num_steps"], None, latent_dim), tf.float32, name="noise"
+            ),
+        ],
+    )
+    return run_chain
 
 
 def _truncated_prior(shape, seeds, threshold: float, uniform: bool):
@@ -318,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import keras  # noqa: PLC0415
 
-    import ebgan_keras  # noqa: F401, PLC0415 (registers the model classes)
+    import ebgan_keras.models  # noqa: F401, PLC0415 (registers the model classes)
 
     model = keras.saving.load_model(args.model, compile=False)
     export(model, args.path, args.sampler, json.loads(args.settings))

@@ -190,13 +190,13 @@ def versions() -> dict:
     """The versions of Python, Keras, the backends in use and this package."""
     import keras
 
-    import ebgan_keras
+    from ebgan_keras.version import __version__
 
     result = {"python": platform.python_version(), "keras": keras.__version__}
     for module in ("tensorflow", "jax", "torch", "numpy"):
         if module in sys.modules:
             result[module] = getattr(sys.modules[module], "__version__", "?")
-    result["ebgan_keras"] = ebgan_keras.__version__
+    result["ebgan_keras"] = __version__
     return result
 
 

@@ -146,7 +146,7 @@ class ConvergenceMonitor(keras.callbacks.Callback):
     def measure(self) -> float:
         """The FID of the fixed latent batch's samples, now."""
         from ebgan_keras.metrics import statistics
-        from ebgan_keras.zoo.stages import to_feature_size
+        from ebgan_keras.zoo.evaluation import to_feature_size
 
         images = np.clip(np.asarray(self.model.generate(self._latents)), -1.0, 1.0)
         images = to_feature_size(images, self.feature_size)
@@ -234,8 +234,8 @@ def monitor(config: dict, run_dir: str, chief: bool = True):
     Returns:
         A `ConvergenceMonitor`.
     """
-    from ebgan_keras.zoo.stages import _reference_images
-    from ebgan_keras.zoo.stages import to_feature_size
+    from ebgan_keras.zoo.evaluation import _reference_images
+    from ebgan_keras.zoo.evaluation import to_feature_size
 
     evaluation = config["evaluation"] or {}
     feature_size = evaluation.get("feature_size")

@@ -55,6 +55,7 @@ from pathlib import Path
 import numpy as np
 
 from ebgan_keras import files
+from ebgan_keras.models.base import register_preset_functions
 from ebgan_keras.utils import prior_latents
 from ebgan_keras.zoo import entries
 from ebgan_keras.zoo.entries import CARD_FILE
@@ -540,6 +541,14 @@ def save_to_preset(model, preset_dir) -> None:
     names += [GOLDEN_FILE, CARD_FILE]
     metadata["files"] = {name: files.file_sha256(folder / name) for name in names}
     files.write_json(folder / METADATA_FILE, metadata)
+
+
+# `ek.EBGANPT.from_preset`, `.presets` and `model.save_to_preset` call these.
+register_preset_functions(
+    class_presets=class_presets,
+    from_preset=from_preset,
+    save_to_preset=save_to_preset,
+)
 
 
 __all__ = [
