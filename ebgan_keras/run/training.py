@@ -395,6 +395,10 @@ _REPLAYED_BATCHES = 64
 
 
 def _replayed(stream):
+    if not hasattr(stream, "prefetch"):
+        # An `ek.data.Batches` (no TensorFlow): index-addressed, every
+        # iterator reads the same batches, so there is nothing to replay.
+        return stream
     import tensorflow as tf
 
     return tf.data.Dataset.from_generator(
