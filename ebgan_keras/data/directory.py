@@ -276,6 +276,8 @@ class _FileReader:
         return array
 
     def __call__(self, indices) -> np.ndarray:
+        if self.cache is not None and self.cached[indices].all():
+            return self.cache[indices]
         out = np.empty((len(indices), *self.shape), np.uint8)
         for n, index in enumerate(indices):
             if self.cache is not None and self.cached[index]:
