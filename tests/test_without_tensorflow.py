@@ -25,6 +25,9 @@ from ebgan_keras import zoo
 from ebgan_keras.data import batches
 from tests import helpers
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import accelerator_kit as kit  # noqa: E402
+
 pytestmark = pytest.mark.notf
 ROOT = Path(__file__).resolve().parents[1]
 HAS_TENSORFLOW = importlib.util.find_spec("tensorflow") is not None
@@ -296,6 +299,7 @@ def test_cli_train_sample_eval(tmp_path):
     assert "fid" in out.lower()
 
 
+@pytest.mark.skipif(BACKEND != "jax", reason="the kit runs both backends itself")
 def test_accelerator_kit_shrunk_cpu_run(tmp_path):
     env = dict(
         os.environ,
@@ -312,3 +316,13 @@ def test_accelerator_kit_shrunk_cpu_run(tmp_path):
     for section in ("parity", "samplers", "throughput", "zoo"):
         assert report[section], section
     assert all(row["ok"] for row in report["parity"]), report["parity"]
+    assert {row["model"] for row in report["parity"]} >= set(kit.PARITY_CLASSES)
+    assert {row["backend"] for row in report["throughput"]} == {"jax", "torch"}
+    assert not report["errors"], report["errors"]
+
+
+def test_accelerator_kit_refuses_an_oversized_tree(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(kit, "LIMIT_BYTES", 1024)
+    code = kit.main(["size", "--carry", ""])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and "over the device's 64 MiB" in err
