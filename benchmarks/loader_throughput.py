@@ -64,9 +64,7 @@ def _iterate(dataset, pipeline: str, max_batches: int):
         iterator = dataset.as_numpy_iterator()
         adapter = None
     else:
-        from keras.src.trainers.data_adapters.py_dataset_adapter import (
-            PyDatasetAdapter,
-        )
+        from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
 
         adapter = PyDatasetAdapter(dataset)
         adapter.on_epoch_begin()

@@ -58,8 +58,8 @@ import numpy as np  # noqa: E402
 from train_throughput import forward_flops  # noqa: E402
 
 import ebgan_keras as ek  # noqa: E402
-from ebgan_keras.run import builder  # noqa: E402
 from ebgan_keras import samplers  # noqa: E402
+from ebgan_keras.run import builder  # noqa: E402
 from ebgan_keras.run.config import load_config  # noqa: E402
 
 STEP_SIZE = 1e-2
