@@ -268,8 +268,10 @@ def test_export_and_tf_distribute_say_they_need_tensorflow(monkeypatch, capsys):
 
 
 def _cli(*args, cwd):
+    # One OpenMP thread: PyTorch's threads wait on each other on a shared CPU.
     env = dict(
         os.environ,
+        OMP_NUM_THREADS="1",
         PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     )
     done = subprocess.run(
