@@ -53,7 +53,13 @@ LIMIT_BYTES = 64 * 1024**2
 ENTRY = "ebgan_pt_mnist"
 #: Distributions the GPU machine lacks (keras's needs beyond what it has,
 #: and the package's own); one version each, no dependencies resolved there.
-WHEELS = ("keras==3.15.1", "namex", "optree", "importlib_resources")
+WHEELS = (
+    "keras==3.15.1",
+    "namex",
+    "optree",
+    "typing_extensions",  # optree's need (the GPU image has it; a bare one may not)
+    "importlib_resources",
+)
 WHEEL_PLATFORMS = (
     "manylinux_2_28_x86_64",
     "manylinux_2_27_x86_64",
