@@ -33,6 +33,13 @@ ROOT = Path(__file__).resolve().parents[1]
 HAS_TENSORFLOW = importlib.util.find_spec("tensorflow") is not None
 BACKEND = keras.backend.backend()
 PY = "pydataset"
+#: Where TensorFlow is installed (CI's first venv), the costlier PyDataset
+#: tests run on the TensorFlow backend only: the TensorFlow-free venv runs
+#: them on JAX and PyTorch.
+tf_backend_only_with_tensorflow = pytest.mark.skipif(
+    HAS_TENSORFLOW and BACKEND != "tensorflow",
+    reason="with TensorFlow installed: on the TensorFlow backend only",
+)
 
 
 def _collect(dataset, n=None):
@@ -203,6 +210,7 @@ def test_a_tfds_name_is_refused_in_one_line_naming_the_extra():
     assert "\n" not in message and "ebgan-keras[tensorflow]" in message
 
 
+@tf_backend_only_with_tensorflow
 def test_fit_takes_the_pipeline_and_is_deterministic():
     x = np.random.default_rng(0).integers(0, 256, (48, 8, 8, 1), dtype=np.uint8)
 
@@ -222,6 +230,7 @@ def test_fit_takes_the_pipeline_and_is_deterministic():
         np.testing.assert_array_equal(a, b)
 
 
+@tf_backend_only_with_tensorflow
 def test_training_run_resumes_exactly_on_the_pydataset(tmp_path, monkeypatch):
     from ebgan_keras.run import config as run_config
     from ebgan_keras.run import training
@@ -301,7 +310,10 @@ def test_cli_train_sample_eval(tmp_path):
     assert "fid" in out.lower()
 
 
-@pytest.mark.skipif(BACKEND != "jax", reason="the kit runs both backends itself")
+@pytest.mark.skipif(
+    HAS_TENSORFLOW or BACKEND != "jax",
+    reason="the TensorFlow-free venv's (the kit runs both backends itself)",
+)
 def test_accelerator_kit_shrunk_cpu_run(tmp_path):
     env = dict(
         os.environ,
