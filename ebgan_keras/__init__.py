@@ -64,6 +64,41 @@ def _started_by_command_line() -> bool:
     return True
 
 
+def _default_backend() -> None:
+    """Without TensorFlow, default `KERAS_BACKEND` to an installed backend.
+
+    Keras's own default is TensorFlow; an install without it (`pip install
+    "ebgan-keras[jax]"` or `[torch]`) would fail at `import keras` unless the
+    user set a backend. Only when none is set (in the environment, or an
+    installed one in `~/.keras/keras.json`, which Keras writes with
+    "tensorflow" on first use) and Keras is not yet imported: JAX, else
+    PyTorch.
+    """
+    import importlib.util
+    import json
+
+    if os.environ.get("KERAS_BACKEND") or "keras" in sys.modules:
+        return
+    if importlib.util.find_spec("tensorflow") is not None:
+        return
+    home = os.environ.get("KERAS_HOME") or os.path.join(
+        os.path.expanduser("~"), ".keras"
+    )
+    try:
+        with open(os.path.join(home, "keras.json")) as file:
+            configured = json.load(file).get("backend")
+        if configured and importlib.util.find_spec(configured) is not None:
+            return
+    except (OSError, ValueError, AttributeError, ImportError):
+        pass
+    for backend in ("jax", "torch"):
+        if importlib.util.find_spec(backend) is not None:
+            os.environ["KERAS_BACKEND"] = backend
+            return
+
+
+_default_backend()
+
 # The command line must start without Keras: `ebgan-keras --help` and
 # `ebgan-keras zoo list` stay fast, and `--backend` can still set
 # `KERAS_BACKEND` (and `TF_CPP_MIN_LOG_LEVEL`) before Keras is imported. Its

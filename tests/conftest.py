@@ -11,9 +11,18 @@ import os
 # JAX_THREEFRY_PARTITIONABLE=true to run it with them. Subprocesses inherit it.
 os.environ.setdefault("JAX_THREEFRY_PARTITIONABLE", "false")
 
+import importlib.util  # noqa: E402
+
+#: Whether TensorFlow is installed. Without it (CI's second venv, `pip install
+#: -e ".[jax,torch]"`) only the tests marked `notf` run, and the package
+#: picks JAX (else PyTorch) when KERAS_BACKEND is unset.
+HAS_TENSORFLOW = importlib.util.find_spec("tensorflow") is not None
+if not HAS_TENSORFLOW:
+    import ebgan_keras  # noqa: E402, F401 - sets a default KERAS_BACKEND
+
 import keras  # noqa: E402
-import numpy as np
-import pytest
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -29,9 +38,17 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "network: downloads from the package registries (pip, apt)"
     )
+    config.addinivalue_line(
+        "markers", "notf: runs without TensorFlow too (CI's second venv)"
+    )
 
 
 def pytest_collection_modifyitems(config, items):
+    if not HAS_TENSORFLOW:
+        skip_tf = pytest.mark.skip(reason="needs TensorFlow (not marked notf)")
+        for item in items:
+            if "notf" not in item.keywords:
+                item.add_marker(skip_tf)
     if config.getoption("--run-slow"):
         return
     skip_slow = pytest.mark.skip(reason="slow: run with --run-slow")

@@ -65,6 +65,8 @@ def run(args) -> int:
     """Runs `ebgan-keras export`; see `ebgan-keras export --help`."""
     from ebgan_keras.run import export as exporting
 
+    if not exporting.tensorflow_available():
+        raise UsageError(exporting.NEEDS_TENSORFLOW)
     if os.path.exists(args.path):
         raise UsageError(
             f"PATH must not exist yet (an export never replaces files). "

@@ -1,12 +1,15 @@
-"""Image data as fast `tf.data` pipelines of float32 NHWC images in `[-1, 1]`.
+"""Image data as fast pipelines of float32 NHWC images in `[-1, 1]`.
 
 `load` (named data sets: TFDS names, the offline MNIST / Fashion-MNIST caches,
 the shipped `mnist_subset`), `from_directory` (a folder of images) and
-`from_arrays` (numpy arrays) all return batched, shuffled (seeded), prefetched
-`tf.data.Dataset`s that `model.fit` accepts on the TensorFlow, JAX and PyTorch
-Keras backends (Keras iterates `tf.data` as numpy on JAX and torch).
-TensorFlow is imported when a pipeline is built, not with this module, so
-that `load_arrays` and the offline caches need no TensorFlow.
+`from_arrays` (numpy arrays) all return batched, shuffled (seeded) pipelines
+that `model.fit` accepts on the TensorFlow, JAX and PyTorch Keras backends:
+prefetched `tf.data.Dataset`s where TensorFlow is installed (Keras iterates
+`tf.data` as numpy on JAX and torch), else `Batches`, a
+`keras.utils.PyDataset` (`ebgan_keras.data.batches` says why) with the same
+options, seeds and sha256-checked offline data. `pipeline=` picks one.
+TensorFlow is imported when a `tf.data` pipeline is built, not with this
+module, so that `load_arrays` and the offline caches need no TensorFlow.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ebgan_keras.data import _pipeline
+from ebgan_keras.data import batches
 from ebgan_keras.data import offline
 from ebgan_keras.data import tfds_source
 from ebgan_keras.data.arrays import from_arrays
+from ebgan_keras.data.batches import Batches
 from ebgan_keras.data.directory import from_directory
 from ebgan_keras.data.offline import OfflineDataError
 from ebgan_keras.data.tfds_source import DatasetUnavailableError
@@ -37,6 +42,7 @@ MNIST_SUBSET = "mnist_subset"
 MNIST_SUBSET_SHA256 = "5708a9aca531c60ad3b401b9b705a5a58cb176d9009b7a42497361fbb585ad91"
 
 __all__ = [
+    "Batches",
     "DatasetUnavailableError",
     "OfflineDataError",
     "from_arrays",
@@ -63,7 +69,9 @@ def load(
     drop_remainder: bool = True,
     download: bool = True,
     cache_dir=None,
-) -> tf.data.Dataset:
+    pipeline: str = "auto",
+    workers: int = 1,
+) -> tf.data.Dataset | Batches:
     """Load a named image data set as a batched `[-1, 1]` training pipeline.
 
     Where the data comes from, in order:
@@ -82,6 +90,10 @@ def load(
        `tfds.builder(name, data_dir=data_dir).download_and_prepare()` if
        `download`. Offline this fails within seconds with a message that
        lists what was tried and how to supply the data.
+
+    The `"pydataset"` pipeline (the default without TensorFlow) skips the
+    TFDS steps 2 and 4: a TFDS name is then refused in one line that names
+    the `[tensorflow]` extra.
 
     Args:
         name: str. Data set name, or the path of a folder of images.
@@ -111,26 +123,35 @@ def load(
             sources, TFDS otherwise). Defaults to `True`.
         cache_dir: str or None. Folder of the offline caches. Defaults to
             `$KERAS_HOME/datasets/ebgan_keras` (`~/.keras/...`).
+        pipeline: str. `"tf.data"`, `"pydataset"` (`Batches`, a
+            `keras.utils.PyDataset`: no TensorFlow needed) or `"auto"`
+            (`tf.data` where TensorFlow is installed). Defaults to `"auto"`.
+        workers: int. Threads building batches of a `"pydataset"` pipeline
+            while Keras iterates it (`tf.data` tunes its own). Defaults to `1`.
 
     Returns:
-        A `tf.data.Dataset` of float32 `(batch, height, width, channels)`
-        images in `[-1, 1]` (or `(images, labels)` pairs).
+        A `tf.data.Dataset` (or a `Batches`) of float32
+        `(batch, height, width, channels)` images in `[-1, 1]` (or
+        `(images, labels)` pairs).
 
     Example:
 
     >>> from ebgan_keras import data as ek_data
     >>> ds = ek_data.load("mnist_subset", batch_size=32, seed=0)
-    >>> next(iter(ds)).shape
-    TensorShape([32, 28, 28, 1])
+    >>> tuple(next(iter(ds)).shape)
+    (32, 28, 28, 1)
     """
     if not isinstance(name, str) or not name:
         raise ValueError(
             f"`name` must be a data set name such as 'mnist'. Received: name={name!r}"
         )
+    pipeline = batches.resolve_pipeline(pipeline)
     spec = _pipeline.make_preprocessing(image_size, crop, channels, flip)
     batch_size = _pipeline.check_batch_size(batch_size)
     seed = _pipeline.check_seed(seed)
     common = dict(
+        pipeline=pipeline,
+        workers=batches.check_workers(workers),
         batch_size=batch_size,
         image_size=spec.image_size,
         crop=spec.crop,
@@ -157,11 +178,13 @@ def load(
         return from_directory(folder, split=split, with_labels=with_labels, **common)
 
     tried = []
+    tfds = pipeline == "tf.data"
     if name in offline.sources():
-        if tfds_source.is_prepared(name, data_dir):
+        if tfds and tfds_source.is_prepared(name, data_dir):
             return tfds_source.load_tfds(name, split, download=False, **tfds_kwargs)
-        tfds_dir = str(data_dir or tfds_source.default_data_dir())
-        tried.append(f"TFDS data prepared in data_dir={tfds_dir!r}: not there")
+        if tfds:
+            tfds_dir = str(data_dir or tfds_source.default_data_dir())
+            tried.append(f"TFDS data prepared in data_dir={tfds_dir!r}: not there")
         try:
             arrays = _offline_arrays(name, cache_dir, download)
         except OfflineDataError as error:
@@ -171,6 +194,15 @@ def load(
         else:
             x, y = _pipeline.select_split(arrays, split, name)
             return from_arrays(x, labels=y if with_labels else None, **common)
+        if not tfds:
+            tfds_source._raise_unavailable(name, tried)
+    if not tfds:
+        raise DatasetUnavailableError(
+            f"{name!r} is neither an ek.data source ({MNIST_SUBSET!r}, "
+            f"{', '.join(map(repr, offline.sources()))}) nor an existing folder of "
+            "images; TFDS data sets need TensorFlow: pip install "
+            f"'ebgan-keras[tensorflow]'. Received: name={name!r}"
+        )
     return tfds_source.load_tfds(
         name, split, download=download, tried=tried, **tfds_kwargs
     )

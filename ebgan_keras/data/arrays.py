@@ -1,4 +1,8 @@
-"""`from_arrays`: numpy images (and labels) as a `tf.data` pipeline."""
+"""`from_arrays`: numpy images (and labels) as a training pipeline.
+
+`tf.data` where TensorFlow is installed, else a `keras.utils.PyDataset`
+(`ebgan_keras.data.batches`).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ebgan_keras.data import _pipeline
+from ebgan_keras.data import batches
 
 if TYPE_CHECKING:
     import tensorflow as tf
+
+    from ebgan_keras.data.batches import Batches
 
 _VALUE_RANGES = ((0, 1), (-1, 1), (0, 255))
 # Float images may overshoot their declared range by rounding only.
@@ -28,8 +35,10 @@ def from_arrays(
     seed: int | None = None,
     flip: bool = False,
     drop_remainder: bool = True,
-) -> tf.data.Dataset:
-    """Turn numpy images (and optional labels) into a training `tf.data.Dataset`.
+    pipeline: str = "auto",
+    workers: int = 1,
+) -> tf.data.Dataset | Batches:
+    """Turn numpy images (and optional labels) into a training pipeline.
 
     The images stay in memory as given (uint8 stays uint8); each batch is
     gathered by shuffled index, then cropped, resized, converted and scaled to
@@ -64,10 +73,16 @@ def from_arrays(
             `False`.
         drop_remainder: bool. Drop the last partial batch. Defaults to
             `True`.
+        pipeline: str. `"tf.data"`, `"pydataset"` (a `keras.utils.PyDataset`,
+            no TensorFlow needed) or `"auto"` (`tf.data` where TensorFlow is
+            installed). Defaults to `"auto"`.
+        workers: int. Threads building batches of a `"pydataset"` pipeline
+            while Keras iterates it (`tf.data` tunes its own). Defaults to `1`.
 
     Returns:
-        A `tf.data.Dataset` of float32 `(batch, height, width, channels)`
-        images in `[-1, 1]` (or `(images, labels)` pairs with int32 labels).
+        A `tf.data.Dataset` (or `Batches`, a `keras.utils.PyDataset`) of
+        float32 `(batch, height, width, channels)` images in `[-1, 1]` (or
+        `(images, labels)` pairs with int32 labels).
 
     Example:
 
@@ -75,11 +90,11 @@ def from_arrays(
     >>> from ebgan_keras import data as ek_data
     >>> x = np.zeros((10, 28, 28), "uint8")
     >>> ds = ek_data.from_arrays(x, batch_size=4, seed=0)
-    >>> next(iter(ds)).shape
-    TensorShape([4, 28, 28, 1])
+    >>> tuple(next(iter(ds)).shape)
+    (4, 28, 28, 1)
     """
-    import tensorflow as tf
-
+    pipeline = batches.resolve_pipeline(pipeline)
+    workers = batches.check_workers(workers)
     spec = _pipeline.make_preprocessing(image_size, crop, channels, flip)
     batch_size = _pipeline.check_batch_size(batch_size)
     seed = _pipeline.check_seed(seed)
@@ -93,10 +108,34 @@ def from_arrays(
             f"Pass a smaller batch_size or drop_remainder=False. "
             f"Received: batch_size={batch_size}"
         )
-    _pipeline.output_hw(height, width, spec)  # raises if the crop does not fit
-    _pipeline.convert_channels(  # raises if the conversion is impossible
-        tf.zeros((1, 1, source_channels)), spec.channels
-    )
+    out_hw = _pipeline.output_hw(height, width, spec)[0]  # raises if no fit
+    out_channels = batches.convert_channels(  # raises if impossible
+        np.zeros((1, 1, 1, source_channels), np.float32), spec.channels
+    ).shape[-1]
+    if pipeline == "pydataset":
+        spatial = _pipeline.Preprocessing(spec.image_size, spec.crop, None, False)
+
+        def read(indices):
+            batch = images[indices]
+            if scale is not None:  # float input: map its range to [0, 255]
+                batch = (batch.astype(np.float32) - offset) * np.float32(scale)
+            if spatial.spatial:
+                batch = batches.spatial_transform(batch, spatial)
+            return batch
+
+        return batches.Batches(
+            read,
+            count,
+            (*out_hw, out_channels),
+            batch_size,
+            spec,
+            labels=label_array,
+            shuffle=shuffle,
+            seed=seed,
+            drop_remainder=drop_remainder,
+            workers=workers,
+        )
+    import tensorflow as tf
 
     image_tensor = tf.convert_to_tensor(images)
     label_tensor = None if label_array is None else tf.convert_to_tensor(label_array)
@@ -129,9 +168,8 @@ def from_arrays(
 
 def _check_images(x, value_range):
     """Validate images; return (array NHWC, offset, scale to [0, 255] or None)."""
-    import tensorflow as tf
-
-    if isinstance(x, tf.data.Dataset) or not hasattr(x, "__len__"):
+    # A tf.data.Dataset (or a Batches) has an element_spec; arrays do not.
+    if hasattr(x, "element_spec") or not hasattr(x, "__len__"):
         raise ValueError(
             "`x` must be a numpy array of images (N, H, W) or (N, H, W, C). "
             f"Received: x of type {type(x).__name__}"

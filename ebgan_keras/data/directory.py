@@ -1,4 +1,8 @@
-"""`from_directory`: a folder of image files as a `tf.data` pipeline."""
+"""`from_directory`: a folder of image files as a training pipeline.
+
+`tf.data` where TensorFlow is installed, else a `keras.utils.PyDataset`
+(`ebgan_keras.data.batches`) that decodes with Pillow.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +17,12 @@ import numpy as np
 from PIL import Image
 
 from ebgan_keras.data import _pipeline
+from ebgan_keras.data import batches
 
 if TYPE_CHECKING:
     import tensorflow as tf
+
+    from ebgan_keras.data.batches import Batches
 
 logger = logging.getLogger("ebgan_keras.data")
 
@@ -42,7 +49,9 @@ def from_directory(
     cache="auto",
     shuffle_buffer: int = 10_000,
     split: str | None = None,
-) -> tf.data.Dataset:
+    pipeline: str = "auto",
+    workers: int = 1,
+) -> tf.data.Dataset | Batches:
     """Turn a folder of images (searched recursively) into a training dataset.
 
     Files ending in .png, .jpg, .jpeg or .bmp are used. Every file's header is
@@ -92,9 +101,17 @@ def from_directory(
             Defaults to `10000`.
         split: str or None. A split of the folder (see above); `None` takes
             every image. Defaults to `None`.
+        pipeline: str. `"tf.data"`, `"pydataset"` (a `keras.utils.PyDataset`
+            decoding with Pillow in `workers` threads, no TensorFlow needed;
+            its in-memory cache is filled as images are first read, and a
+            file path `cache` is taken as `True`) or `"auto"` (`tf.data` where
+            TensorFlow is installed). Defaults to `"auto"`.
+        workers: int. Threads building batches of a `"pydataset"` pipeline
+            while Keras iterates it. Defaults to `1`.
 
     Returns:
-        A `tf.data.Dataset` of float32 `(batch, height, width, channels)`
+        A `tf.data.Dataset` (or `Batches`, a `keras.utils.PyDataset`) of
+        float32 `(batch, height, width, channels)`
         images in `[-1, 1]` (or `(images, labels)` pairs with int32 labels).
 
     Example:
@@ -103,6 +120,8 @@ def from_directory(
     >>> ds = ek_data.from_directory(  # doctest: +SKIP
     ...     "img_align_celeba", image_size=64, crop=108, seed=0)
     """
+    pipeline = batches.resolve_pipeline(pipeline)
+    workers = batches.check_workers(workers)
     spec = _pipeline.make_preprocessing(image_size, crop, channels, flip)
     batch_size = _pipeline.check_batch_size(batch_size)
     seed = _pipeline.check_seed(seed)
@@ -158,9 +177,26 @@ def from_directory(
             f"images ({count}) and `drop_remainder=True`. "
             f"Received: batch_size={batch_size}"
         )
-    import tensorflow as tf
-
     decode_spec = _pipeline.Preprocessing(spec.image_size, spec.crop, None, False)
+    image_bytes = count * out_hw[0] * out_hw[1] * decode_channels
+    use_cache = cache is True or isinstance(cache, (str, Path))
+    use_cache |= cache == "auto" and image_bytes <= _pipeline.DEFAULT_CACHE_BYTES
+    if pipeline == "pydataset":
+        dataset = batches.Batches(
+            _FileReader(files, out_hw, decode_channels, decode_spec, use_cache),
+            count,
+            (*out_hw, batches.output_channels(decode_channels, spec.channels)),
+            batch_size,
+            _pipeline.Preprocessing(None, None, spec.channels, spec.flip),
+            labels=None if labels is None else np.asarray(labels, np.int32),
+            shuffle=shuffle,
+            seed=seed,
+            drop_remainder=drop_remainder,
+            workers=workers,
+        )
+        dataset.class_names = class_names
+        return dataset
+    import tensorflow as tf
 
     def load(file, *label):
         raw = tf.io.read_file(file)
@@ -178,9 +214,6 @@ def from_directory(
     if labels is not None:
         parts.append(tf.constant(labels, tf.int32))
     dataset = tf.data.Dataset.from_tensor_slices(tuple(parts))
-    image_bytes = count * out_hw[0] * out_hw[1] * decode_channels
-    use_cache = cache is True or isinstance(cache, (str, Path))
-    use_cache |= cache == "auto" and image_bytes <= _pipeline.DEFAULT_CACHE_BYTES
     shuffle_seed = _pipeline.shuffle_seed(seed)
     if shuffle and not use_cache:
         # Shuffling the file names is cheap and gives a full shuffle.
@@ -210,6 +243,51 @@ def from_directory(
     if class_names is not None:
         dataset.class_names = class_names
     return dataset
+
+
+class _FileReader:
+    """`read(indices)` of a `Batches`: decode (Pillow), crop, resize, cache."""
+
+    def __init__(self, files, out_hw, channels, spec, use_cache) -> None:
+        self.files = files
+        self.shape = (*out_hw, channels)
+        self.mode = "L" if channels == 1 else "RGB"
+        self.spec = spec
+        self.cache = None
+        if use_cache:
+            self.cache = np.zeros((len(files), *self.shape), np.uint8)
+            self.cached = np.zeros(len(files), bool)
+
+    def decode(self, index: int) -> np.ndarray:
+        file = self.files[index]
+        try:
+            with Image.open(file) as image:
+                array = np.asarray(image.convert(self.mode), np.uint8)
+        except Exception as error:  # noqa: BLE001 - name the file
+            raise ValueError(f"Cannot decode image {file}: {error}") from None
+        array = array.reshape(*array.shape[:2], -1)
+        if self.spec.spatial:
+            array = batches.spatial_transform(array[None], self.spec)[0]
+            array = np.round(array).astype(np.uint8)
+        if array.shape != self.shape:
+            raise ValueError(
+                f"Image {file} decodes to shape {array.shape}, expected {self.shape}"
+            )
+        return array
+
+    def __call__(self, indices) -> np.ndarray:
+        if self.cache is not None and self.cached[indices].all():
+            return self.cache[indices]
+        out = np.empty((len(indices), *self.shape), np.uint8)
+        for n, index in enumerate(indices):
+            if self.cache is not None and self.cached[index]:
+                out[n] = self.cache[index]
+                continue
+            out[n] = self.decode(int(index))
+            if self.cache is not None:
+                self.cache[index] = out[n]
+                self.cached[index] = True
+        return out
 
 
 def list_images(folder) -> list[Path]:

@@ -147,6 +147,12 @@ def check_mode(mode: str, backend: str | None = None) -> str:
             f"distribute={mode!r}"
         )
     needed = MODE_BACKENDS[mode]
+    if needed == "tensorflow" and importlib.util.find_spec("tensorflow") is None:
+        raise DistributeError(
+            f"`distribute={mode!r}` (tf.distribute) needs TensorFlow, which is not "
+            "installed: pip install 'ebgan-keras[tensorflow]'. Received: "
+            f"distribute={mode!r}"
+        )
     if needed is not None and needed != backend:
         other = {"tensorflow": "multi-worker", "jax": "multi-process"}.get(backend)
         hint = f" (on {backend}, use {other!r})" if other else ""

@@ -60,6 +60,20 @@ SAMPLER_SETTINGS = {
 }
 
 
+#: The one line that an install without TensorFlow answers an export with.
+NEEDS_TENSORFLOW = (
+    "Export to a TensorFlow SavedModel needs TensorFlow, which is not installed: "
+    "pip install 'ebgan-keras[tensorflow]'."
+)
+
+
+def tensorflow_available() -> bool:
+    """Whether TensorFlow is installed (without importing it)."""
+    import importlib.util  # noqa: PLC0415
+
+    return importlib.util.find_spec("tensorflow") is not None
+
+
 def export(
     model,
     path: str | os.PathLike,
@@ -104,6 +118,9 @@ def export(
     """
 
     from ebgan_keras.models import BaseGAN  # noqa: PLC0415
+
+    if not tensorflow_available():
+        raise ImportError(NEEDS_TENSORFLOW)
 
     if not isinstance(model, BaseGAN):
         raise TypeError(

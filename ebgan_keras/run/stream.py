@@ -61,6 +61,10 @@ REPLAYED_BATCHES = 64
 def replayed(stream):
     """`stream` as a dataset whose every iterator reads its first order
     (`ReplayedStream`)."""
+    if not hasattr(stream, "prefetch"):
+        # An `ek.data.Batches` (no TensorFlow): index-addressed, every
+        # iterator reads the same batches, so there is nothing to replay.
+        return stream
     import tensorflow as tf
 
     return tf.data.Dataset.from_generator(
