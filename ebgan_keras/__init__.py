@@ -39,6 +39,7 @@ __all__ = [
     "plot",
     "run",
     "samplers",
+    "semi_supervised",
     "sweep",
     "utils",
     "visual_callbacks",
