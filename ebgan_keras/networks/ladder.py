@@ -56,7 +56,7 @@ class LadderNetwork(keras.Model):
             cost, input first (`len(layer_sizes) + 1` values). Defaults to
             `BOTTOM_COST_100_LABELS`.
         momentum: float. Momentum of the moving batch statistics. Defaults
-            to `0.99`.
+            to `0.9` (the official code's running average settles at 0.9).
         epsilon: float. Added to the variances. Defaults to `1e-10` (the
             official code's).
         seed: int. Seeds the corruption noise. Defaults to `None`.
@@ -79,7 +79,7 @@ class LadderNetwork(keras.Model):
         layer_sizes: Sequence[int] = (1000, 500, 250, 250, 250, 10),
         noise_std: float = 0.3,
         denoising_costs: Sequence[float] = BOTTOM_COST_100_LABELS,
-        momentum: float = 0.99,
+        momentum: float = 0.9,
         epsilon: float = 1e-10,
         seed: int | None = None,
         **kwargs,
