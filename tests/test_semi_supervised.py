@@ -8,6 +8,7 @@ each backend's run must match.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -209,16 +210,17 @@ def test_save_and_load_round_trip(tmp_path, rng):
 
 def test_short_fit_lowers_the_labelled_loss():
     data = ss_data.split_arrays(ek.data.load_arrays("mnist_subset"), 50, seed=0)
+    data["x_unlabelled"] = data["x_unlabelled"][:500]
     model = ek.semi_supervised.ln(50, seed=0, layer_sizes=(64, 32, 10))
-    model.compile(run_eagerly=True)
+    model.compile(d_optimizer=keras.optimizers.Adam(5e-3), run_eagerly=True)
     batches = ss_data.SemiSupervisedBatches(
         data, batch_size=100, labelled_batch_size=50, seed=0
     )
-    history = model.fit(batches, epochs=3, verbose=0)
+    history = model.fit(batches, epochs=4, verbose=0)
     losses = history.history["class_loss"]
     assert losses[-1] < 0.7 * losses[0]
-    # Far better than chance (90 %) after 57 steps with 50 labels.
-    assert model.error_rate(data["x_test"][:500], data["y_test"][:500]) < 70.0
+    # Better than chance (90 %) after 20 steps with 50 labels.
+    assert model.error_rate(data["x_test"][:500], data["y_test"][:500]) < 75.0
 
 
 def test_a_fixed_pixel_permutation_gives_the_same_error():
@@ -284,3 +286,22 @@ def write_reference() -> None:
 if __name__ == "__main__":
     if sys.argv[1:] == ["--write-reference"]:
         write_reference()
+
+
+@pytest.mark.slow
+def test_the_study_runs_tiny_and_skips_finished_runs(tmp_path):
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+    import semi_supervised as study
+
+    argv = ["--epochs", "1", "--shrink", "200", "--seeds", "0", "--seeds-1000"]
+    argv += ["--out", str(tmp_path)]
+    study.main(argv)
+    rows = (tmp_path / "semi_supervised.jsonl").read_text().splitlines()
+    assert [json.loads(r)["model"] for r in rows] == ["ln", "ebgan_ln"]
+    assert all(0 <= json.loads(r)["test_error"] <= 100 for r in rows)
+    assert (
+        "| ebgan_ln | 100 | 1 | 200 | 0 |"
+        in (tmp_path / "semi_supervised.md").read_text()
+    )
+    study.main(argv)  # finished runs are skipped
+    assert len((tmp_path / "semi_supervised.jsonl").read_text().splitlines()) == 2
