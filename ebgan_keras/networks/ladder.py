@@ -63,7 +63,9 @@ class LadderNetwork(keras.Model):
 
     Example:
 
-    >>> ladder = LadderNetwork(layer_sizes=(8, 10), seed=0)
+    >>> ladder = LadderNetwork(
+    ...     layer_sizes=(8, 10), denoising_costs=(5000.0, 0.0, 0.0), seed=0
+    ... )
     >>> probabilities = ladder(np.zeros((2, 28, 28, 1), "float32"))
     >>> tuple(probabilities.shape)
     (2, 10)
