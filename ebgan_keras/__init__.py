@@ -29,6 +29,7 @@ _PUBLIC = (
     "plot",
     "run",
     "samplers",
+    "semi_supervised",
     "sweep",
     "utils",
     "visual_callbacks",

@@ -24,6 +24,7 @@ import numpy as np
 from ebgan_keras.data import _pipeline
 from ebgan_keras.data import batches
 from ebgan_keras.data import offline
+from ebgan_keras.data import semi_supervised  # noqa: F401
 from ebgan_keras.data import tfds_source
 from ebgan_keras.data.arrays import from_arrays
 from ebgan_keras.data.batches import Batches

@@ -18,6 +18,7 @@ from ebgan_keras.models.energy_gan import EnergyGAN
 from ebgan_keras.models.gan import GAN
 from ebgan_keras.models.gan_optimizer import GANOptimizer
 from ebgan_keras.models.hooks import ModelHooks
+from ebgan_keras.models.ladder import EBGANLN  # noqa: F401 (ek.semi_supervised)
 from ebgan_keras.models.loss_sensitive_gan import GLSGAN
 from ebgan_keras.models.loss_sensitive_gan import LossSensitiveGAN
 from ebgan_keras.models.magan import MAGAN

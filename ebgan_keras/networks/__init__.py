@@ -9,6 +9,7 @@ from ebgan_keras.networks.conv import dcgan_critic
 from ebgan_keras.networks.conv import dcgan_generator
 from ebgan_keras.networks.conv import ebgan_conv_discriminator
 from ebgan_keras.networks.conv import gan_conv_discriminator
+from ebgan_keras.networks.ladder import LadderNetwork  # noqa: F401
 from ebgan_keras.networks.layers import FastConv2DTranspose
 from ebgan_keras.networks.layers import LayerNormalization
 from ebgan_keras.networks.mlp import ebgan_mlp_discriminator
