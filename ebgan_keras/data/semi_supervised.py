@@ -84,9 +84,9 @@ def load_pi_mnist(num_labels: int = 100, seed: int = 0, cache_dir=None) -> dict:
     data["x_labelled"].shape  # (100, 784)
     ```
     """
-    from ebgan_keras import data as ek_data
+    from ebgan_keras.data import offline
 
-    arrays = ek_data.load_arrays("mnist", cache_dir)
+    arrays = offline.load_arrays("mnist", cache_dir)
     return split_arrays(arrays, num_labels, seed)
 
 

@@ -289,16 +289,19 @@ def train(
         steps, per_call = _steps_per_epoch(config, dataset, cluster)
         model = _built_model(config, image_shape, cluster, mixed_precision, per_call)
         done = folder.restore(model)
+        say = announce if announce is not None and cluster.is_chief else None
         if done >= training["epochs"] * steps and folder.finished_before:
-            if announce is not None and cluster.is_chief:
-                announce(nothing_to_train(run_dir, done, steps, training["epochs"]))
+            if say:
+                say(nothing_to_train(run_dir, done, steps, training["epochs"]))
             return model
         folder.write_run_config(config)
-        if announce is not None and cluster.is_chief:
-            announce(_announcement(config, image_shape, steps, cluster, run_dir))
+        if say:
+            say(_announcement(config, image_shape, steps, cluster, run_dir))
         run_callbacks = _run_callbacks(
             folder.write_dir, cluster, mixed_precision, sample_grids, training["seed"]
         )
+        fit_callbacks = [*run_callbacks, *callbacks]
+        verbose = verbose if cluster.is_chief else 0
         _fit(
             model,
             dataset,
@@ -306,8 +309,8 @@ def train(
             steps,
             training["epochs"],
             cluster,
-            callbacks=[*run_callbacks, *callbacks],
-            verbose=verbose if cluster.is_chief else 0,
+            fit_callbacks,
+            verbose,
         )
         folder.finish(model)
         return model

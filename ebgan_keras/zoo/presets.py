@@ -44,7 +44,6 @@ model = ek.EBGANPT.from_preset("my_ebgan_pt")  # or ek.zoo.load("my_ebgan_pt")
 
 from __future__ import annotations
 
-import datetime
 import difflib
 import json
 import os
@@ -52,42 +51,20 @@ import re
 import urllib.parse
 from pathlib import Path
 
-import numpy as np
-
 from ebgan_keras import files
 from ebgan_keras.models.base import register_preset_functions
-from ebgan_keras.utils import prior_latents
 from ebgan_keras.zoo import entries
-from ebgan_keras.zoo.entries import CARD_FILE
+from ebgan_keras.zoo import preset_files
 from ebgan_keras.zoo.entries import CONFIG_FILE
-from ebgan_keras.zoo.entries import GOLDEN_ATOL
-from ebgan_keras.zoo.entries import GOLDEN_FILE
-from ebgan_keras.zoo.entries import GOLDEN_SAMPLES
 from ebgan_keras.zoo.entries import METADATA_FILE
 from ebgan_keras.zoo.entries import IntegrityError
+from ebgan_keras.zoo.preset_files import registered_name
 
 #: The package Keras registers the library's classes under.
 PACKAGE = "ebgan_keras"
 #: URL schemes a preset may be downloaded from (a sha256 is always required).
 URL_SCHEMES = ("https", "http")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-
-
-def registered_name(class_name: str) -> str:
-    """The name Keras registers a model class of the library under.
-
-    Args:
-        class_name: str. A config's `class`, e.g. `"EBGANPT"`.
-
-    Returns:
-        str. E.g. `"ebgan_keras>EBGANPT"`.
-
-    Example:
-
-    >>> registered_name("BEGAN")
-    'ebgan_keras>BEGAN'
-    """
-    return f"{PACKAGE}>{class_name}"
 
 
 def network_roles(model) -> tuple[str, ...]:
@@ -406,144 +383,17 @@ def from_preset(cls, preset, load_weights: bool = True, **kwargs):
 # ----------------------------------------------------------------------
 # Saving
 # ----------------------------------------------------------------------
-def _card(config: dict, metadata: dict) -> str:
-    cls = config["class"]
-    name = metadata["name"]
-    lines = [
-        f"# {name}",
-        "",
-        config.get("summary") or f"A preset of `ek.{cls}`.",
-        "",
-        f"Saved by `model.save_to_preset` on {metadata['saved']['date']} "
-        f"({metadata['saved']['backend']}, ebgan-keras "
-        f"{metadata['saved']['versions']['ebgan_keras']}); not evaluated.",
-        "",
-        f"- Class: `ek.{cls}`",
-        f"- Images {tuple(metadata['image_shape'])}, latent "
-        f"{metadata['latent_dim']} ({metadata['latent_distribution']})",
-        "- Parameters: "
-        + ", ".join(f"{role} {n:,}" for role, n in metadata["parameters"].items()),
-        "",
-        "```python",
-        "import ebgan_keras as ek",
-        "",
-        f'model = ek.{cls}.from_preset("{name}")  # or ek.zoo.load("{name}")',
-        "```",
-        "",
-    ]
-    return "\n".join(lines)
-
-
+# `ek.EBGANPT.from_preset`, `.presets` and `model.save_to_preset` call these.
 def save_to_preset(model, preset_dir) -> None:
-    """Writes a model as a preset folder: a zoo entry of its run config.
-
-    The backend of `model.save_to_preset`. Writes `config.json` (the run
-    config that built the model, with `registered_name`), one
-    `{role}.weights.h5` per network, `golden.npz` (8 fixed latents, the
-    images they give and their energies), the card `README.md`, and last
-    `metadata.json` with the sha256 of every file. `from_preset(preset_dir)`
-    and `ek.zoo.load(preset_dir)` load it; `ek.zoo.check_golden(model,
-    preset_dir)` checks a loaded copy.
+    """Writes a model as a preset folder (`ebgan_keras.zoo.preset_files`).
 
     Args:
-        model: a model built from a run config (by `from_preset`,
-            `ek.zoo.load`, `ek.zoo.create_model`, the training driver or
-            `ek.run.builder.build_model`): its `run_config`.
-        preset_dir: str or path. The folder; created if needed, its files
-            of these names replaced. Its name is the preset's name.
-
-    Raises:
-        ValueError: a model without a run config, a shipped entry's folder,
-            or model settings that are not JSON.
+        model: a model built from a run config.
+        preset_dir: str or path. The folder; its name is the preset's.
     """
-    from ebgan_keras.run.config import FORMAT_VERSION
-    from ebgan_keras.run.config import ConfigError
-    from ebgan_keras.run.config import validate
-    from ebgan_keras.run.training import versions
-
-    recipe = getattr(model, "run_config", None)
-    if recipe is None:
-        raise ValueError(
-            f"`save_to_preset` writes the run config that built the model, and "
-            f"this {type(model).__name__} has none: build it from a run config "
-            "(`Class.from_preset`, `ek.zoo.load`, `ek.zoo.create_model`, "
-            "`ek.run.builder.build_model`), not from networks directly. "
-            "Received: a model without `run_config`"
-        )
-    folder = Path(os.fspath(preset_dir)).expanduser()
-    shipped = {entry["name"] for entry in entries.list_entries()}
-    if folder.name in shipped and (
-        folder.resolve() == entries.entry_dir(folder.name).resolve()
-    ):
-        raise ValueError(
-            "`preset_dir` must not be a folder of the shipped zoo (its files are "
-            f"checked against their sha256). Received: preset_dir={str(folder)!r}"
-        )
-    try:
-        config = json.loads(json.dumps(recipe))
-    except (TypeError, ValueError) as error:
-        raise ConfigError(
-            "`save_to_preset` writes the model's run config as JSON, and it holds "
-            f"a value that is not JSON ({error}). Received: model="
-            f"{recipe.get('model')!r}"
-        ) from None
-    config.update(
-        name=folder.name,
-        image_shape=list(model.image_shape),
-        registered_name=registered_name(config["class"]),
-    )
-    config = validate(config, f"the run config of {type(model).__name__}")
-    files.check_writable(folder)
-    roles = network_roles(model)
-    for role in roles:
-        files.atomic_write(
-            folder / f"{role}.weights.h5", getattr(model, role).save_weights
-        )
-    latents = prior_latents(
-        model.latent_distribution,
-        GOLDEN_SAMPLES,
-        model.latent_dim,
-        config["golden_seed"],
-    )
-    images = model.generate(latents)
-    golden = {"latents": latents, "images": images, "energies": model.energy(images)}
-    files.atomic_write(folder / GOLDEN_FILE, lambda path: np.savez(path, **golden))
-    files.write_json(folder / CONFIG_FILE, config)
-    import keras
-
-    metadata = {
-        "format_version": FORMAT_VERSION,
-        "name": folder.name,
-        "summary": config.get("summary") or "",
-        "class": config["class"],
-        "paper": config.get("paper"),
-        "dataset": config.get("dataset"),
-        "licence": config.get("licence"),
-        "image_shape": list(model.image_shape),
-        "latent_dim": int(model.latent_dim),
-        "latent_distribution": model.latent_distribution,
-        "parameters": {
-            role: int(getattr(model, role).count_params()) for role in roles
-        },
-        "weights": {"status": "shipped"},
-        "golden_tolerance": GOLDEN_ATOL,
-        "saved": {
-            "backend": keras.backend.backend(),
-            "versions": versions(),
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime(
-                "%Y-%m-%dT%H:%M:%SZ"
-            ),
-        },
-    }
-    with open(folder / CARD_FILE, "w") as handle:
-        handle.write(_card(config, metadata))
-    names = [CONFIG_FILE, *(f"{role}.weights.h5" for role in roles)]
-    names += [GOLDEN_FILE, CARD_FILE]
-    metadata["files"] = {name: files.file_sha256(folder / name) for name in names}
-    files.write_json(folder / METADATA_FILE, metadata)
+    preset_files.save_to_preset(model, preset_dir)
 
 
-# `ek.EBGANPT.from_preset`, `.presets` and `model.save_to_preset` call these.
 register_preset_functions(
     class_presets=class_presets,
     from_preset=from_preset,
