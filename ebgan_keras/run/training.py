@@ -302,16 +302,8 @@ def train(
         )
         fit_callbacks = [*run_callbacks, *callbacks]
         verbose = verbose if cluster.is_chief else 0
-        _fit(
-            model,
-            dataset,
-            done,
-            steps,
-            training["epochs"],
-            cluster,
-            fit_callbacks,
-            verbose,
-        )
+        epochs = training["epochs"]
+        _fit(model, dataset, done, steps, epochs, cluster, fit_callbacks, verbose)
         folder.finish(model)
         return model
     finally:
