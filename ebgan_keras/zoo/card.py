@@ -18,6 +18,7 @@ from ebgan_keras.run.run_folder import INFO_FILE
 from ebgan_keras.run.run_folder import RUN_CONFIG_FILE
 from ebgan_keras.run.run_folder import machine
 from ebgan_keras.run.run_folder import versions
+from ebgan_keras.zoo import convergence
 from ebgan_keras.zoo.card_declared import build_command
 from ebgan_keras.zoo.card_declared import write_declared_card
 from ebgan_keras.zoo.card_sections import CLI_SAMPLERS
@@ -53,6 +54,7 @@ def write_card(
     results: dict,
     training: dict | None = None,
     command: str | None = None,
+    previous_curve: dict | None = None,
 ) -> dict:
     """Stage 4: writes `README.md` and `metadata.json`; returns the metadata.
 
@@ -66,6 +68,8 @@ def write_card(
             trained before (re-evaluated); defaults to the run folder's.
         command: str. The command that builds the entry (with its data).
             Defaults to `ebgan-keras zoo build NAME`.
+        previous_curve: dict. The metadata's `convergence` record, when the
+            entry was trained before and `run_dir` holds no curve.
 
     Returns:
         The metadata dict written.
@@ -112,6 +116,10 @@ def write_card(
             "date": datetime.date.today().isoformat(),
         },
     }
+    # The held-out FID curve of this training run (none for an entry
+    # re-evaluated from an earlier run that recorded none).
+    curve = convergence.card_record(run_dir, out_dir, config["name"])
+    metadata["convergence"] = curve if curve is not None else previous_curve
     metadata["recipe_sha256"] = recipe_sha256(config)
     return write_card_files(config, metadata, out_dir)
 
@@ -155,6 +163,7 @@ def write_card_files(config: dict, metadata: dict, out_dir: str) -> dict:
             INTERPOLATION_FILE,
             RECONSTRUCTIONS_FILE,
             CHAINS_FILE,
+            convergence.CONVERGENCE_PLOT,
         )
         if os.path.isfile(os.path.join(out_dir, n))
     ]
@@ -204,6 +213,10 @@ def _card_text(config: dict, metadata: dict, out_dir: str = ".") -> str:
         "`ebgan-keras zoo build --help`)",
         "",
         "![curves](curves.png)",
+        "",
+        "## Convergence",
+        "",
+        *convergence.card_lines(metadata.get("convergence")),
         "",
         *(
             ["## Notes", ""] + [line for note in config["notes"] for line in (note, "")]

@@ -92,9 +92,9 @@ def train(
         data=data,
         data_dir=data_dir,
     )
-    from ebgan_keras.zoo import convergence
+    from ebgan_keras.zoo.convergence_monitor import monitor as curve_monitor
 
-    monitor = convergence.monitor(run, run_dir)
+    monitor = curve_monitor(run, run_dir)
     model = driver.train(run, run_dir, verbose=verbose, callbacks=[monitor])
     return _in_float32(model, run, run_dir)
 

@@ -18,6 +18,7 @@ import numpy as np
 from ebgan_keras import files
 from ebgan_keras.run.config import validate
 from ebgan_keras.samplers.factory import CALIBRATED
+from ebgan_keras.zoo import convergence
 from ebgan_keras.zoo.card import write_card
 from ebgan_keras.zoo.entries import CHAINS_FILE
 from ebgan_keras.zoo.entries import CONFIG_FILE
@@ -160,6 +161,7 @@ def reevaluate(
             GOLDEN_FILE,
             GRID_FILE,
             CURVES_FILE,
+            convergence.CONVERGENCE_PLOT,
         ),
     )
     files.write_json(os.path.join(out_dir, CONFIG_FILE), config)
@@ -173,6 +175,7 @@ def reevaluate(
         results,
         training=metadata["training"],
         command=metadata.get("recipe_command"),
+        previous_curve=metadata.get("convergence"),
     )
 
 
