@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from ebgan_keras.zoo import convergence
-from ebgan_keras.zoo.convergence_monitor import ConvergenceMonitor  # noqa: F401
 from tests import helpers
 from tests.helpers import tiny_zoo_config
 
