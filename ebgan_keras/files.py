@@ -182,10 +182,10 @@ def model_bytes(model) -> bytes:
     Returns:
         The bytes that `model.save("x.keras")` writes.
     """
-    from keras.src.saving import saving_lib
+    from ebgan_keras.backend.keras_internals import save_model_to_buffer
 
     buffer = io.BytesIO()
-    saving_lib.save_model(model, buffer)  # Keras's file-object path, in memory
+    save_model_to_buffer(model, buffer)
     return buffer.getvalue()
 
 

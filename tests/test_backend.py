@@ -55,9 +55,13 @@ def test_the_package_exports_the_active_adapter():
         assert getattr(backend, name) is getattr(adapter, name), name
 
 
-def test_no_private_keras_import_anywhere():
+def test_no_private_keras_import_outside_the_seam():
+    # `backend/keras_internals.py` holds the private Keras the library uses.
+    seam = PACKAGE / "backend" / "keras_internals.py"
+    assert "keras.src" in seam.read_text()
     for path in PACKAGE.rglob("*.py"):
-        assert "keras.src" not in path.read_text(), path
+        if path != seam:
+            assert "keras.src" not in path.read_text(), path
 
 
 @pytest.mark.parametrize(

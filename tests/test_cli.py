@@ -303,7 +303,8 @@ def test_zoo_commands_and_zoo_entries_delegate_to_the_zoo(
 def test_bad_config_and_changed_settings_are_user_errors(run_dir, tmp_path, capsys):
     config = tmp_path / "bad.json"
     config.write_text(json.dumps({"epoch": 3}))
-    argv = ["train", "ebgan", "--data", "mnist_subset", "--out", str(tmp_path)]
+    out = str(tmp_path / "out")
+    argv = ["train", "ebgan", "--data", "mnist_subset", "--out", out]
     assert cli.main([*argv, "--config", str(config)]) == 2
     assert "unknown keys ['epoch']" in capsys.readouterr().err
     config.write_text(json.dumps({"model": {"margin": -1.0}}))

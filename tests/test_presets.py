@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import ebgan_keras as ek
+from ebgan_keras import files
 from ebgan_keras import zoo
 from ebgan_keras.run import builder
 from ebgan_keras.run.config import ConfigError
@@ -177,7 +178,7 @@ def test_save_to_preset_writes_a_zoo_entry_with_registered_name(saved):
         "README.md",
     }
     for name, digest in metadata["files"].items():
-        assert zoo.entries.sha256(folder / name) == digest, name
+        assert files.file_sha256(folder / name) == digest, name
     assert metadata["saved"]["backend"] == keras.backend.backend()
     assert metadata["parameters"]["generator"] > 0
     assert zoo.describe(folder)["class"] == "EBGANPT"

@@ -391,6 +391,7 @@ def test_build_writes_only_under_its_out_folder(tiny_entry):
     assert os.listdir(tiny_entry.parent / "cwd") == []
     assert sorted(os.listdir(tiny_entry / "run")) == [
         ".lock",
+        "convergence.json",
         "eval.json",
         "history.json",
         "model.keras",

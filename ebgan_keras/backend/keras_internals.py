@@ -2,9 +2,9 @@
 
 Keras keeps a few mechanics private that the library needs: walking every
 layer of a network (nested models included), the epoch a resumed `fit`
-starts from, and the health-check timings of a multi-worker
-`tf.distribute` strategy. Each is used here and nowhere else, so a Keras
-release that renames one breaks one module.
+starts from, the health-check timings of a multi-worker `tf.distribute`
+strategy, and saving a `.keras` archive into memory. Each is used here and
+nowhere else, so a Keras release that renames one breaks one module.
 """
 
 from __future__ import annotations
@@ -66,4 +66,24 @@ def bound_health_checks(timeout_s: float) -> None:
     extended._check_health_initial_timeout = max(int(timeout_s), 1) * 5
 
 
-__all__ = ["bound_health_checks", "set_initial_epoch", "walk_layers"]
+def save_model_to_buffer(model, buffer) -> None:
+    """Writes a model's `.keras` archive into a file object (e.g. `io.BytesIO`).
+
+    `keras.saving.save_model` takes only paths ending in `.keras`; the
+    private `saving_lib.save_model` that it calls also takes a file object.
+
+    Args:
+        model: a `keras.Model`.
+        buffer: a writable binary file object.
+    """
+    from keras.src.saving import saving_lib
+
+    saving_lib.save_model(model, buffer)
+
+
+__all__ = [
+    "bound_health_checks",
+    "save_model_to_buffer",
+    "set_initial_epoch",
+    "walk_layers",
+]
