@@ -268,8 +268,10 @@ class EBGANLN(BaseGAN):
                 f"(-1 = unlabelled). Received: images of shape {shape}, "
                 f"labels={'None' if labels is None else tuple(labels.shape)}"
             )
-        flat = ops.reshape(ops.cast(images, "float32"), (shape[0], -1))
-        labels = ops.reshape(ops.cast(labels, "float32"), (shape[0], 1))
+        # `-1` for the batch axis: it is unknown (None) in a traced step.
+        pixels = int(np.prod(self.image_shape))
+        flat = ops.reshape(ops.cast(images, "float32"), (-1, pixels))
+        labels = ops.reshape(ops.cast(labels, "float32"), (-1, 1))
         # One tensor (pixels, label) per row: the base step passes one batch.
         return ops.concatenate([flat, labels], axis=1)
 

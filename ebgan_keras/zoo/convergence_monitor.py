@@ -34,6 +34,8 @@ class ConvergenceMonitor(keras.callbacks.Callback):
         seed: int. Seed of the fixed latent batch. Defaults to `0`.
         write: bool. Write `path` (only the chief of a distributed run
             writes). Defaults to `True`.
+        statistics: dict. `reference_statistics` of `reference`, computed
+            already. Defaults to `None` (computed when training starts).
     """
 
     def __init__(
@@ -46,6 +48,7 @@ class ConvergenceMonitor(keras.callbacks.Callback):
         feature_size=None,
         seed: int = 0,
         write: bool = True,
+        statistics: dict | None = None,
     ) -> None:
         super().__init__()
         if int(every_epochs) < 1:
@@ -60,7 +63,7 @@ class ConvergenceMonitor(keras.callbacks.Callback):
         self.feature_size = feature_size
         self.seed = int(seed)
         self.write = write
-        self._stats = None
+        self._stats = statistics
         self._latents = None
 
     def on_train_begin(self, logs=None):
@@ -75,6 +78,7 @@ class ConvergenceMonitor(keras.callbacks.Callback):
                 reference_split="train",
                 cache=False,
             )
+        if self._latents is None:
             self._latents = prior_latents(
                 self.model.latent_distribution,
                 self.num_samples,
@@ -132,28 +136,54 @@ class ConvergenceMonitor(keras.callbacks.Callback):
 def monitor(config: dict, run_dir: str, chief: bool = True):
     """The `ConvergenceMonitor` of a zoo recipe, writing into its run folder.
 
+    The held-out images are the first `NUM_IMAGES` of the run's training data
+    (its split, size and crop, unshuffled). Where they or the recipe's feature
+    extractor cannot be had (e.g. InceptionV3's weights offline), the run
+    trains without a curve, with a warning, and its card says so.
+
     Args:
-        config: dict. The entry's validated config.
+        config: dict. The run's validated config (overrides applied).
         run_dir: str. The run folder.
         chief: bool. Whether this process writes. Defaults to `True`.
 
     Returns:
-        A `ConvergenceMonitor`.
+        A `ConvergenceMonitor`, or `None`.
     """
-    from ebgan_keras.zoo.evaluation import _reference_images
+    import warnings
+
+    from ebgan_keras.metrics.evaluation import _collect_images
+    from ebgan_keras.metrics.evaluation import reference_statistics
+    from ebgan_keras.run.training import load_training_data
     from ebgan_keras.zoo.evaluation import to_feature_size
 
     evaluation = config["evaluation"] or {}
     feature_size = evaluation.get("feature_size")
-    real = _reference_images(config, None, NUM_IMAGES, split="train")
+    try:
+        data = load_training_data(
+            config, batch_size=500, shuffle=False, drop_remainder=False
+        )
+        real = to_feature_size(
+            _collect_images(data, NUM_IMAGES, "training"), feature_size
+        )
+        stats = reference_statistics(
+            real,
+            evaluation.get("features", "auto"),
+            reference_name="held-out training images",
+            reference_split="train",
+            cache=False,
+        )
+    except (RuntimeError, ValueError, OSError) as error:
+        warnings.warn(f"No convergence curve for this run: {error}", stacklevel=2)
+        return None
     return ConvergenceMonitor(
         os.path.join(run_dir, CONVERGENCE_FILE),
-        to_feature_size(real, feature_size),
+        real,
         evaluation.get("features", "auto"),
         every_epochs=every_epochs(config["training"]["epochs"]),
         feature_size=feature_size,
         seed=evaluation.get("seed", 0),
         write=chief,
+        statistics=stats,
     )
 
 

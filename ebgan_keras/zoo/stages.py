@@ -95,7 +95,8 @@ def train(
     from ebgan_keras.zoo.convergence_monitor import monitor as curve_monitor
 
     monitor = curve_monitor(run, run_dir)
-    model = driver.train(run, run_dir, verbose=verbose, callbacks=[monitor])
+    callbacks = [monitor] if monitor is not None else []
+    model = driver.train(run, run_dir, verbose=verbose, callbacks=callbacks)
     return _in_float32(model, run, run_dir)
 
 
