@@ -56,35 +56,14 @@ def _collect_images(source, limit: int | None, name: str) -> np.ndarray:
         if images.ndim == 3:
             images = images[..., None]
         return images if limit is None else images[:limit]
-    if hasattr(source, "as_numpy_iterator"):
-        source = source.as_numpy_iterator()
-    try:
-        iterator = iter(source)
-    except TypeError:
-        raise TypeError(
-            f"`{name}` must be an array of images (N, H, W, C), a tf.data.Dataset "
-            "or an iterable of image batches (or (images, labels) batches). "
-            f"Received: {name}={type(source).__name__}"
-        ) from None
-    chunks, count = [], 0
-    for element in iterator:
-        if isinstance(element, dict):
-            element = element.get("image", element.get("images"))
-        elif isinstance(element, (tuple, list)):
-            element = element[0]
-        batch = np.asarray(element)
-        if batch.ndim == 3 and batch.shape[-1] in (1, 3):
-            batch = batch[None]  # an unbatched dataset: one image per element
-        elif batch.ndim == 3:
-            batch = batch[..., None]
-        chunks.append(batch)
-        count += len(batch)
-        if limit is not None and count >= limit:
-            break
+    accepts = (
+        "an array of images (N, H, W, C), a tf.data.Dataset or an iterable of "
+        "image batches (or (images, labels) batches)"
+    )
+    chunks = list(_iterated_batches(source, limit, name, accepts))
     if not chunks:
         raise ValueError(f"`{name}` yielded no images.")
-    images = np.concatenate(chunks)
-    return images if limit is None else images[:limit]
+    return np.concatenate(chunks)
 
 
 def _resolve_reference(reference, reference_name, reference_split, num_reference):
@@ -166,20 +145,30 @@ def _generated_batches(model_or_images, num_samples, seed, chunk_bytes):
     if isinstance(model_or_images, np.ndarray) or hasattr(model_or_images, "__array__"):
         images = _generated_images(model_or_images, num_samples, seed)
         return iter([images]), len(images)
-    return _iterated_batches(model_or_images, num_samples), num_samples
+    accepts = (
+        "a model, an array of images (N, H, W, C), a tf.data.Dataset or an "
+        "iterable of image batches"
+    )
+    batches = _iterated_batches(
+        model_or_images, num_samples, "model_or_images", accepts
+    )
+    return batches, num_samples
 
 
-def _iterated_batches(source, limit):
-    """The image batches of a dataset or an iterable, up to `limit` images."""
+def _iterated_batches(source, limit, name: str, accepts: str):
+    """The image batches of a dataset or an iterable, up to `limit` images.
+
+    An element may be a batch, `(images, labels)`, a dict with `"image"` or
+    `"images"`, or one unbatched image; `accepts` describes what `name` may
+    be, for the error on something that cannot be iterated.
+    """
     if hasattr(source, "as_numpy_iterator"):
         source = source.as_numpy_iterator()
     try:
         iterator = iter(source)
     except TypeError:
         raise TypeError(
-            "`model_or_images` must be a model, an array of images (N, H, W, C), "
-            "a tf.data.Dataset or an iterable of image batches. Received: "
-            f"model_or_images={type(source).__name__}"
+            f"`{name}` must be {accepts}. Received: {name}={type(source).__name__}"
         ) from None
     count = 0
     for element in iterator:
@@ -189,7 +178,7 @@ def _iterated_batches(source, limit):
             element = element[0]
         batch = np.asarray(element)
         if batch.ndim == 3 and batch.shape[-1] in (1, 3):
-            batch = batch[None]
+            batch = batch[None]  # an unbatched dataset: one image per element
         elif batch.ndim == 3:
             batch = batch[..., None]
         if limit is not None:

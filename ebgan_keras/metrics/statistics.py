@@ -286,6 +286,21 @@ def kid_from_features(
     return float(estimates.mean()), float(estimates.std())
 
 
+def _class_probabilities(probabilities) -> np.ndarray:
+    """`probabilities` as a matrix of rows of class probabilities, checked."""
+    probabilities = _as_matrix(probabilities, "probabilities")
+    if np.any(probabilities < 0) or not np.allclose(
+        probabilities.sum(axis=1), 1.0, atol=1e-3
+    ):
+        raise ValueError(
+            "`probabilities` must be non-negative with rows summing to 1 (softmax "
+            "outputs); the feature extractor's outputs are not class "
+            f"probabilities. Received: row sums in [{probabilities.sum(1).min():.4g}, "
+            f"{probabilities.sum(1).max():.4g}]"
+        )
+    return probabilities
+
+
 def inception_score_from_probabilities(
     probabilities, splits: int = 10
 ) -> tuple[float, float]:
@@ -309,16 +324,7 @@ def inception_score_from_probabilities(
     mean, std = inception_score_from_probabilities(np.eye(10)[np.arange(100) % 10])
     ```
     """
-    probabilities = _as_matrix(probabilities, "probabilities")
-    if np.any(probabilities < 0) or not np.allclose(
-        probabilities.sum(axis=1), 1.0, atol=1e-3
-    ):
-        raise ValueError(
-            "`probabilities` must be non-negative with rows summing to 1 (softmax "
-            "outputs); the feature extractor's outputs are not class "
-            f"probabilities. Received: row sums in [{probabilities.sum(1).min():.4g}, "
-            f"{probabilities.sum(1).max():.4g}]"
-        )
+    probabilities = _class_probabilities(probabilities)
     splits = int(splits)
     if splits < 1 or splits > probabilities.shape[0]:
         raise ValueError(
@@ -367,15 +373,7 @@ def ebgan_inception_score_from_probabilities(probabilities, eps: float = 1e-7) -
     score = ebgan_inception_score_from_probabilities(np.eye(10)[np.arange(100) % 10])
     ```
     """
-    probabilities = _as_matrix(probabilities, "probabilities")
-    if np.any(probabilities < 0) or not np.allclose(
-        probabilities.sum(axis=1), 1.0, atol=1e-3
-    ):
-        raise ValueError(
-            "`probabilities` must be non-negative with rows summing to 1 (softmax "
-            "outputs). Received: row sums in "
-            f"[{probabilities.sum(1).min():.4g}, {probabilities.sum(1).max():.4g}]"
-        )
+    probabilities = _class_probabilities(probabilities)
     classes = probabilities.shape[1]
     if not 0 < eps < 1.0 / classes:
         raise ValueError(
