@@ -11,18 +11,15 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
-
 from ebgan_keras import files
-from ebgan_keras.utils import prior_latents
 from ebgan_keras.zoo import entries
 from ebgan_keras.zoo.entries import CARD_FILE
 from ebgan_keras.zoo.entries import CONFIG_FILE
 from ebgan_keras.zoo.entries import GOLDEN_ATOL
 from ebgan_keras.zoo.entries import GOLDEN_FILE
-from ebgan_keras.zoo.entries import GOLDEN_SAMPLES
 from ebgan_keras.zoo.entries import METADATA_FILE
 from ebgan_keras.zoo.entries import weight_file
+from ebgan_keras.zoo.weights import write_networks_and_golden
 
 #: The package name Keras registers the model classes under.
 PACKAGE = "ebgan_keras"
@@ -99,17 +96,7 @@ def save_to_preset(model, preset_dir) -> None:
     folder = Path(os.fspath(preset_dir)).expanduser()
     files.check_writable(folder)
     roles = tuple(model.networks())
-    for role, network in model.networks().items():
-        files.save_weights(network, os.path.join(folder, weight_file(role)))
-    latents = prior_latents(
-        model.latent_distribution,
-        GOLDEN_SAMPLES,
-        model.latent_dim,
-        config["golden_seed"],
-    )
-    images = model.generate(latents)
-    golden = {"latents": latents, "images": images, "energies": model.energy(images)}
-    files.atomic_write(folder / GOLDEN_FILE, lambda path: np.savez(path, **golden))
+    write_networks_and_golden(model, folder, config["golden_seed"])
     files.write_json(folder / CONFIG_FILE, config)
     metadata = _preset_metadata(model, config, folder.name)
     with open(folder / CARD_FILE, "w") as handle:

@@ -23,8 +23,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-import numpy as np
-
 from ebgan_keras import files
 from ebgan_keras.run import training as driver
 from ebgan_keras.run.config import merge
@@ -32,16 +30,12 @@ from ebgan_keras.run.config import validate
 from ebgan_keras.samplers.factory import CALIBRATED  # noqa: F401
 from ebgan_keras.samplers.factory import compile_options  # noqa: F401 (zoo.recipe)
 from ebgan_keras.samplers.factory import has_convolutions  # noqa: F401 (zoo.recipe)
-from ebgan_keras.utils import prior_latents
 from ebgan_keras.zoo.card import build_command
 from ebgan_keras.zoo.card import write_card
 from ebgan_keras.zoo.entries import CONFIG_FILE
 from ebgan_keras.zoo.entries import CURVES_FILE
-from ebgan_keras.zoo.entries import GOLDEN_FILE
-from ebgan_keras.zoo.entries import GOLDEN_SAMPLES
 from ebgan_keras.zoo.entries import GRID_FILE
 from ebgan_keras.zoo.entries import entry_dir
-from ebgan_keras.zoo.entries import weight_file
 from ebgan_keras.zoo.evaluation import EVALUATION_VERSION  # noqa: F401
 from ebgan_keras.zoo.evaluation import NUM_CALIBRATION  # noqa: F401
 from ebgan_keras.zoo.evaluation import NUM_HELD_OUT  # noqa: F401
@@ -57,6 +51,8 @@ from ebgan_keras.zoo.trained import pictures
 from ebgan_keras.zoo.trained import read_config
 from ebgan_keras.zoo.trained import reevaluate  # noqa: F401
 from ebgan_keras.zoo.trained import rewrite_card  # noqa: F401
+from ebgan_keras.zoo.weights import golden_outputs  # noqa: F401 - ek.zoo.recipe
+from ebgan_keras.zoo.weights import write_networks_and_golden
 
 
 def train(
@@ -132,30 +128,12 @@ def _in_float32(model, config: dict, run_dir: str):
 # ----------------------------------------------------------------------
 # Stage 2: export weights, golden outputs, pictures
 # ----------------------------------------------------------------------
-def golden_outputs(model, latents: np.ndarray) -> dict:
-    """The golden arrays of a model: images and energies of fixed latents."""
-    images = model.generate(latents)
-    energies = model.energy(images)
-    return {"latents": latents, "images": images, "energies": energies}
-
-
 def export(model, config: dict, run_dir: str, out_dir: str) -> None:
     """Stage 2: writes weights, golden file, sample grid and curves to `out_dir`."""
     from ebgan_keras import plot
 
     os.makedirs(out_dir, exist_ok=True)
-    for role, network in model.networks().items():
-        files.save_weights(network, os.path.join(out_dir, weight_file(role)))
-    latents = prior_latents(
-        model.latent_distribution,
-        GOLDEN_SAMPLES,
-        model.latent_dim,
-        config.get("golden_seed", 1234),
-    )
-    golden = golden_outputs(model, latents)
-    files.atomic_write(
-        os.path.join(out_dir, GOLDEN_FILE), lambda path: np.savez(path, **golden)
-    )
+    write_networks_and_golden(model, out_dir, config.get("golden_seed", 1234))
     grid_latents = model.sample_latents(64, seed=config["training"].get("seed", 0))
     plot.grid(model.generate(grid_latents), os.path.join(out_dir, GRID_FILE))
     history = files.read_json(os.path.join(run_dir, driver.HISTORY_FILE), {})

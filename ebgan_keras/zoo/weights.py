@@ -9,15 +9,47 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
+from ebgan_keras import files
 from ebgan_keras.files import file_sha256 as sha256
 from ebgan_keras.run import config as schema
+from ebgan_keras.utils import prior_latents
 from ebgan_keras.zoo.entry_format import CONFIG_FILE
+from ebgan_keras.zoo.entry_format import GOLDEN_FILE
+from ebgan_keras.zoo.entry_format import GOLDEN_SAMPLES
 from ebgan_keras.zoo.entry_format import WEIGHTS_SUFFIX
 from ebgan_keras.zoo.entry_format import IntegrityError
 from ebgan_keras.zoo.entry_format import WeightsUnavailableError
 from ebgan_keras.zoo.entry_format import read_entry_json
 from ebgan_keras.zoo.entry_format import weight_file
 from ebgan_keras.zoo.entry_format import weights_status
+
+
+def golden_outputs(model, latents: np.ndarray) -> dict:
+    """The golden arrays of a model: images and energies of fixed latents."""
+    images = model.generate(latents)
+    energies = model.energy(images)
+    return {"latents": latents, "images": images, "energies": energies}
+
+
+def write_networks_and_golden(model, folder, golden_seed: int) -> None:
+    """Writes an entry's `{role}.weights.h5` (one per network) and `golden.npz`.
+
+    Args:
+        model: the trained model.
+        folder: str or path. The entry folder.
+        golden_seed: int. Seed of the `GOLDEN_SAMPLES` fixed latents.
+    """
+    for role, network in model.networks().items():
+        files.save_weights(network, os.path.join(folder, weight_file(role)))
+    latents = prior_latents(
+        model.latent_distribution, GOLDEN_SAMPLES, model.latent_dim, golden_seed
+    )
+    golden = golden_outputs(model, latents)
+    files.atomic_write(
+        os.path.join(folder, GOLDEN_FILE), lambda path: np.savez(path, **golden)
+    )
 
 
 def verify_file(path: Path, expected: str | None, entry: str) -> None:
@@ -168,4 +200,11 @@ def verified_config(folder: Path, metadata: dict, entry: str) -> dict:
     return read_entry_json(path, CONFIG_FILE)
 
 
-__all__ = ["verified_config", "verify_file", "verify_listed_files", "weight_paths"]
+__all__ = [
+    "golden_outputs",
+    "verified_config",
+    "verify_file",
+    "verify_listed_files",
+    "weight_paths",
+    "write_networks_and_golden",
+]
